@@ -1,0 +1,50 @@
+# collapse-lab: two commands do all the set-up on a fresh machine.
+#   make course [PROFILE=quick|standard|paper]   execute the course headless -> build/
+#   make test                                    unit tests + nbval (quick profile)
+#   make lab                                     JupyterLab on the course
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= standard
+# torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
+TORCH   ?= torch==2.13.0
+
+.PHONY: course test lab install exercises clean help
+
+help:
+	@echo "make course [PROFILE=quick|standard|paper]  execute the course into build/"
+	@echo "make test                                   unit tests + nbval on notebooks/ and solutions/"
+	@echo "make lab                                    open JupyterLab"
+	@echo "make exercises                              regenerate exercises/ from solutions/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-install only when pyproject.toml changes; torch first, so the project's torch>=... is already met.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test,lab]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (collapse-lab)" >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+course: install
+	$(PY) -m collapse_lab.cli course --profile $(PROFILE) --out build
+
+test: install
+	$(PY) -m collapse_lab.cli build-exercises --check
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 COLLAPSE_LAB_STATIC=1 MPLBACKEND=Agg \
+		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming
+
+exercises: install
+	$(PY) -m collapse_lab.cli build-exercises
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf build

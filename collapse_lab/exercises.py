@@ -1,0 +1,160 @@
+"""exercises/ generated from solutions/, and grading a learner's notebook.
+
+A solution notebook (``solutions/NN_name.ipynb``) marks its answers nbgrader-style::
+
+    def categorical_step(p, M, rng):
+        ### BEGIN SOLUTION
+        counts = rng.multinomial(M, p)
+        return counts / M
+        ### END SOLUTION
+
+:func:`build` replaces each marked region with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (the
+indentation of the ``BEGIN`` line kept) and clears all outputs. A *check cell* is a code cell that calls
+``checks.chN.<name>(...)``; :func:`grade` executes a notebook and reports each check cell as passed or failed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+CHECK_CALL = re.compile(r"\bchecks\.(ch\d+)\.(\w+)\s*\(")
+
+
+def strip_solutions(source: str) -> str:
+    """``source`` with every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region replaced by a stub."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str; got {type(source).__name__}")
+    out, inside, indent = [], False, ""
+    for lineno, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"line {lineno}: nested '{BEGIN}'")
+            inside, indent = True, line[: len(line) - len(line.lstrip())]
+            out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"line {lineno}: '{END}' without '{BEGIN}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"'{BEGIN}' without '{END}'")
+    return "\n".join(out)
+
+
+def exercise_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The exercise version of a solution notebook (a new object; the input is not changed)."""
+    nb = nbformat.from_dict(solution)
+    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
+    for cell in nb.cells:
+        cell.pop("id", None)
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def _text(nb) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = False) -> list[Path]:
+    """Write ``exercises/NN_name.ipynb`` for every solution notebook; with ``check``, write nothing.
+
+    Returns the exercise paths that were (or, with ``check``, would be) changed: stale or missing ones.
+    """
+    src, dst = Path(solutions_dir), Path(exercises_dir)
+    if not src.is_dir():
+        raise ValueError(f"solutions_dir {src} is not a folder")
+    changed = []
+    for sol in sorted(src.glob("*.ipynb")):
+        nb = nbformat.read(sol, as_version=4)
+        if not any(BEGIN in c.source for c in nb.cells if c.cell_type == "code"):
+            raise ValueError(f"{sol} has no '{BEGIN}' region: every solution notebook must hold an exercise")
+        text = _text(exercise_notebook(nb))
+        out = dst / sol.name
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            changed.append(out)
+            if not check:
+                dst.mkdir(parents=True, exist_ok=True)
+                out.write_text(text, encoding="utf-8")
+    # an exercise whose solution is gone is stale too
+    orphans = [e for e in sorted(dst.glob("*.ipynb")) if not (src / e.name).exists()] if dst.is_dir() else []
+    return changed + orphans
+
+
+@dataclass
+class Result:
+    exercise: str
+    passed: bool
+    feedback: str
+    cell: int
+
+
+def check_cells(nb) -> list[tuple[int, str]]:
+    """(cell index, exercise name) of every check cell of a notebook."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            m = CHECK_CALL.search(cell.source)
+            if m:
+                out.append((i, m.group(2)))
+    return out
+
+
+def grade(path, timeout: int = 600, profile: str = "quick", cwd=None) -> list[Result]:
+    """Execute the notebook at ``path`` (errors allowed) and return one :class:`Result` per check cell."""
+    import os
+
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".ipynb":
+        raise ValueError(f"path must be an existing .ipynb file; got {path}")
+    nb = nbformat.read(path, as_version=4)
+    cells = check_cells(nb)
+    if not cells:
+        raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
+    env = {"COLLAPSE_LAB_PROFILE": profile, "COLLAPSE_LAB_STATIC": "1", "COLLAPSE_LAB_QUIET": "1", "MPLBACKEND": "Agg"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                       resources={"metadata": {"path": str(cwd or path.parent)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    results = []
+    for i, name in cells:
+        outs = nb.cells[i].get("outputs", [])
+        err = next((o for o in outs if o.output_type == "error"), None)
+        if err is not None:
+            msg = f"{err.ename}: {err.evalue}".splitlines()[0]
+            results.append(Result(name, False, msg, i))
+        else:
+            text = "".join(o.get("text", "") for o in outs if o.output_type == "stream")
+            first = next((ln for ln in text.splitlines() if ln.strip()), "")
+            results.append(Result(name, True, first, i))
+    return results
+
+
+def report(results: list[Result]) -> str:
+    """A text table of graded results with a score line."""
+    w = max([len("exercise")] + [len(r.exercise) for r in results])
+    lines = [f"{'exercise'.ljust(w)}  result  feedback"]
+    for r in results:
+        lines.append(f"{r.exercise.ljust(w)}  {'passed' if r.passed else 'FAILED':6}  {r.feedback[:100]}")
+    n = sum(r.passed for r in results)
+    lines.append(f"score: {n}/{len(results)} ({100 * n / max(len(results), 1):.0f}%)")
+    return "\n".join(lines)

@@ -1,0 +1,372 @@
+"""The generational loop: fit -> sample -> next training set, with per-generation metrics.
+
+Every chapter runs through :func:`run`. A model family is two plain functions (no subclassing):
+
+- ``fit(data, rng) -> model``: train a model on ``data`` (a numpy array, a torch tensor or a list; first axis =
+  examples);
+- ``sample(model, n, rng) -> data``: ``n`` new examples, of the same kind as ``data``.
+
+Generation 0 is fitted on the real data; generation ``g >= 1`` is fitted on the training set that the data policy
+builds from the real data and the samples of generation ``g-1``. Policies (see :func:`policy`):
+
+- ``replace``: only the previous model's samples (the paper's setting without real data);
+- ``accumulate``: the real data and every synthetic set so far (Gerstgrasser et al. 2024);
+- ``mix``: a fraction ``f`` of the training set is real data, re-drawn every generation, the rest synthetic
+  (the paper's language-model setting keeps 10% real data);
+- ``anchor``: ``k`` real points, re-drawn every generation, added to the synthetic set (Jangjoo et al. 2026).
+
+A policy is an object with two methods: ``n_synthetic(n_real)`` (how many samples to ask the previous model for)
+and ``build(real, synthetic_sets, rng)`` (the next training set). Any object with those two methods works; set
+``keeps_history = True`` on it to receive every synthetic set so far instead of only the last one.
+
+The history is a :class:`History`: a plain list of rows (dicts) that also gives columns as numpy arrays, so
+``plt.plot(h["generation"], h["var"])`` works directly.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from .runtime import as_rng, progress
+
+
+class Family(NamedTuple):
+    """A model family for :func:`run`: ``fit(data, rng) -> model`` and ``sample(model, n, rng) -> data``."""
+
+    fit: Callable
+    sample: Callable
+    name: str = "family"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data of any kind: numpy arrays, torch tensors, lists
+
+
+def size(data) -> int:
+    """Number of examples in ``data`` (length of the first axis)."""
+    try:
+        return len(data)
+    except TypeError:
+        raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(data).__name__}") from None
+
+
+def take(data, idx):
+    """Examples ``idx`` (an integer array) of ``data``."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if isinstance(data, np.ndarray):
+        return data[idx]
+    if isinstance(data, (list, tuple)):
+        return [data[i] for i in idx]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(idx, device=data.device)]
+    raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(data).__name__}")
+
+
+def concat(parts: Sequence):
+    """Join several data sets of the same kind along the first axis."""
+    parts = [p for p in parts if size(p) > 0] or list(parts[:1])
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts, axis=0)
+    if isinstance(first, (list, tuple)):
+        return [x for p in parts for x in p]
+    import torch
+
+    if isinstance(first, torch.Tensor):
+        return torch.cat(list(parts), dim=0)
+    raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(first).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data policies
+
+
+class Policy:
+    """Base of the built-in data policies. A custom policy needs only ``n_synthetic`` and ``build``."""
+
+    name = "policy"
+    keeps_history = False
+
+    def n_synthetic(self, n_real: int) -> int:
+        """How many samples the previous generation writes, given ``n_real`` real examples."""
+        return n_real
+
+    def build(self, real, synthetic_sets: list, rng: np.random.Generator):
+        """The next training set from the real data and the synthetic sets so far (oldest first)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return self.name
+
+
+class Replace(Policy):
+    """Train on the previous generation's samples only."""
+
+    name = "replace"
+
+    def build(self, real, synthetic_sets, rng):
+        return synthetic_sets[-1]
+
+
+class Accumulate(Policy):
+    """Train on the real data plus every synthetic set written so far (the training set grows)."""
+
+    name = "accumulate"
+    keeps_history = True
+
+    def build(self, real, synthetic_sets, rng):
+        return concat([real, *synthetic_sets])
+
+
+@dataclass(repr=False)
+class Mix(Policy):
+    """A fraction ``fraction`` of the training set is real, re-drawn each generation; the rest is synthetic."""
+
+    fraction: float = 0.1
+
+    def __post_init__(self):
+        if not isinstance(self.fraction, (int, float)) or not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"fraction must be a number in [0, 1]; got {self.fraction!r}")
+        self.name = f"mix {self.fraction:.0%}"
+
+    def n_real(self, n_real: int) -> int:
+        return int(round(self.fraction * n_real))
+
+    def n_synthetic(self, n_real):
+        return n_real - self.n_real(n_real)
+
+    def build(self, real, synthetic_sets, rng):
+        k = self.n_real(size(real))
+        keep = take(real, rng.choice(size(real), size=k, replace=False))
+        return concat([keep, synthetic_sets[-1]])
+
+
+@dataclass(repr=False)
+class Anchor(Policy):
+    """``k`` real points, re-drawn each generation, added to a full-size synthetic set."""
+
+    k: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 0:
+            raise ValueError(f"k must be an int >= 0 (real points added per generation); got {self.k!r}")
+        self.name = f"anchor {self.k}"
+
+    def build(self, real, synthetic_sets, rng):
+        k = min(int(self.k), size(real))
+        keep = take(real, rng.choice(size(real), size=k, replace=False))
+        return concat([keep, synthetic_sets[-1]])
+
+
+POLICIES = ("replace", "accumulate", "mix", "anchor")
+
+
+def policy(name: str | Policy = "replace", *, fraction: float = 0.1, k: int = 1) -> Policy:
+    """A data policy by name: ``'replace'``, ``'accumulate'``, ``'mix'`` (uses ``fraction``), ``'anchor'`` (uses ``k``).
+
+    An object that already has ``n_synthetic`` and ``build`` is returned unchanged, so custom policies pass through.
+    """
+    if hasattr(name, "n_synthetic") and hasattr(name, "build"):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"policy must be one of {POLICIES} or an object with n_synthetic() and build(); got {name!r}")
+    if name == "replace":
+        return Replace()
+    if name == "accumulate":
+        return Accumulate()
+    if name == "mix":
+        return Mix(fraction)
+    if name == "anchor":
+        return Anchor(k)
+    raise ValueError(f"policy must be one of {POLICIES}; got {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# history
+
+
+class History:
+    """Per-generation records: a list of dict rows; ``h["col"]`` is a numpy column, ``h.rows`` the raw rows.
+
+    ``models`` holds the models kept by ``run(..., keep=...)``, keyed by generation.
+    """
+
+    def __init__(self, rows: list[dict] | None = None, models: dict | None = None, meta: dict | None = None):
+        self.rows = list(rows or [])
+        self.models = dict(models or {})
+        self.meta = dict(meta or {})
+
+    def __len__(self):
+        return len(self.rows)
+
+    @property
+    def columns(self) -> list[str]:
+        cols: list[str] = []
+        for r in self.rows:
+            cols += [c for c in r if c not in cols]
+        return cols
+
+    def __getitem__(self, col: str) -> np.ndarray:
+        if not isinstance(col, str):
+            raise TypeError(f"History columns are indexed by name (str); got {col!r}; use .rows[i] for a row")
+        if col not in self.columns:
+            raise KeyError(f"no column {col!r}; columns are {self.columns}")
+        return np.array([r.get(col, math.nan) for r in self.rows])
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    def last(self, col: str):
+        return self.rows[-1][col]
+
+    def to_csv(self, path) -> None:
+        cols = self.columns
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def to_json(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump({"meta": self.meta, "rows": self.rows}, f, indent=1, default=float)
+
+    @classmethod
+    def from_json(cls, path) -> "History":
+        with open(path) as f:
+            d = json.load(f)
+        return cls(d["rows"], meta=d.get("meta"))
+
+    def __repr__(self):
+        return self.table(max_rows=12)
+
+    def table(self, cols: Sequence[str] | None = None, max_rows: int | None = None, digits: int = 4) -> str:
+        """The history as an aligned text table (every column, or ``cols``)."""
+        cols = list(cols or self.columns)
+        rows = self.rows
+        if max_rows is not None and len(rows) > max_rows:
+            half = max_rows // 2
+            rows = rows[:half] + [None] + rows[-half:]
+
+        def fmt(v):
+            if isinstance(v, float):
+                return f"{v:.{digits}g}"
+            return str(v)
+
+        cells = [[fmt(r.get(c, "")) if r is not None else "..." for c in cols] for r in rows]
+        widths = [max(len(c), *(len(x[i]) for x in cells)) if cells else len(c) for i, c in enumerate(cols)]
+        line = lambda xs: "  ".join(x.rjust(w) for x, w in zip(xs, widths))  # noqa: E731
+        return "\n".join([line(cols), *(line(x) for x in cells)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the loop
+
+
+def run(family, real, generations: int, *, policy: str | Policy = "replace", metrics: Mapping[str, Callable] | None = None,
+        n: int | None = None, seed: int | np.random.Generator | None = 0, keep: Sequence[int] = (),
+        callback: Callable | None = None, start: tuple | None = None, desc: str | None = None) -> History:
+    """Run ``generations`` rounds of fit -> sample -> next training set.
+
+    Parameters
+    ----------
+    family : a :class:`Family` (or anything with ``fit(data, rng)`` and ``sample(model, n, rng)`` attributes).
+    real : the real data, shape (N, ...) array, tensor or list of N examples.
+    generations : int >= 0, number of generations after generation 0; models 0..generations are fitted.
+    policy : ``'replace'`` (default), ``'accumulate'``, ``'mix'``, ``'anchor'`` or a :class:`Policy`/``policy(...)``.
+    metrics : mapping name -> ``f(model, train) -> float | dict``, evaluated on every generation's model and its
+        training set; a dict result adds one column per key, named ``name_key``.
+    n : real examples per generation; default ``len(real)``. When smaller, generation 0 and every policy use a
+        fixed subset of ``n`` real examples (the rest stay unseen, e.g. for held-out metrics).
+    seed : int seed (or a Generator) for every random choice of the run.
+    keep : generations whose fitted model is kept in ``history.models``.
+    callback : ``callback(generation, model, history)`` after each generation (for checkpoints and live plots).
+    start : ``(generation, model, synthetic_sets)`` to resume after a finished generation instead of starting at 0.
+    desc : progress bar label.
+
+    Returns
+    -------
+    :class:`History` with one row per generation: ``generation``, ``n_train``, ``seconds`` and the metrics.
+    """
+    if not (callable(getattr(family, "fit", None)) and callable(getattr(family, "sample", None))):
+        raise TypeError("family must have fit(data, rng) and sample(model, n, rng) functions, e.g. "
+                        "loop.Family(fit=my_fit, sample=my_sample)")
+    if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
+        raise ValueError(f"generations must be an int >= 0; got {generations!r}")
+    pol = globals()["policy"](policy)
+    metrics = dict(metrics or {})
+    for k, f in metrics.items():
+        if not callable(f):
+            raise TypeError(f"metrics[{k!r}] must be callable f(model, train); got {type(f).__name__}")
+    n_all = size(real)
+    if n_all == 0:
+        raise ValueError("real must hold at least one example")
+    if n is None:
+        n = n_all
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= n_all:
+        raise ValueError(f"n must be an int in [1, len(real)={n_all}]; got {n!r}")
+    rng = as_rng(seed)
+    if n < n_all:
+        real = take(real, np.sort(rng.choice(n_all, size=n, replace=False)))
+    keep = set(int(g) for g in keep)
+    history = History(meta={"policy": repr(pol), "n": int(n), "generations": int(generations),
+                            "family": getattr(family, "name", "family")})
+
+    def record(g, model, train, t0):
+        row = {"generation": g, "n_train": size(train)}
+        for name, f in metrics.items():
+            v = f(model, train)
+            if isinstance(v, Mapping):
+                row.update({f"{name}_{k}": _plain(x) for k, x in v.items()})
+            else:
+                row[name] = _plain(v)
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if g in keep:
+            history.models[g] = model
+        if callback is not None:
+            callback(g, model, history)
+
+    if start is None:
+        t0 = time.perf_counter()
+        model = family.fit(real, rng)
+        record(0, model, real, t0)
+        g0, synthetic_sets = 0, []
+    else:
+        g0, model, synthetic_sets = start
+        synthetic_sets = list(synthetic_sets)
+    bar = progress(range(g0 + 1, generations + 1), desc=desc or f"{getattr(family, 'name', 'family')} · {pol!r}")
+    for g in bar:
+        t0 = time.perf_counter()
+        synthetic = family.sample(model, pol.n_synthetic(n), rng)
+        # only accumulate needs the older synthetic sets; dropping them keeps memory flat for the others
+        synthetic_sets = [*synthetic_sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
+        train = pol.build(real, synthetic_sets, rng)
+        model = family.fit(train, rng)
+        record(g, model, train, t0)
+    return history
+
+
+def _plain(v):
+    """Metric values as plain python numbers, so histories serialise to JSON/CSV."""
+    if isinstance(v, (np.floating, float)):
+        return float(v)
+    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+        return int(v)
+    try:
+        import torch
+
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            return float(v)
+    except ImportError:
+        pass
+    return v

@@ -1,0 +1,59 @@
+"""Figures: one house style, and saving every figure into build/ when the course is built headless."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+FIGDIR_ENV = "COLLAPSE_LAB_FIGDIR"
+
+
+def style() -> None:
+    """The course's matplotlib style: readable sizes, light grid, no top/right spines."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (7.5, 4.0), "figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "font.size": 10, "legend.frameon": False,
+        "figure.constrained_layout.use": True,
+    })
+
+
+def save(fig, name: str):
+    """Save ``fig`` as ``$COLLAPSE_LAB_FIGDIR/name.png`` when that variable is set (``make course`` sets it).
+
+    Returns the path written, or None. ``name`` is a short slug such as ``"ch1-survival"``.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"name must be a short file slug of letters, digits, '-', '_' or '.'; got {name!r}")
+    d = os.environ.get(FIGDIR_ENV)
+    if not d:
+        return None
+    path = Path(d) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    return path
+
+
+def over_generations(history, columns, ax=None, logy: bool = False, label_prefix: str = "", **kwargs):
+    """Plot history columns against ``generation`` on one axis; returns the axis.
+
+    ``history``: a :class:`collapse_lab.loop.History` (or any mapping of column name -> 1-D array);
+    ``columns``: a column name or list of names.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(columns, str):
+        columns = [columns]
+    if ax is None:
+        _, ax = plt.subplots()
+    g = np.asarray(history["generation"])
+    for c in columns:
+        ax.plot(g, np.asarray(history[c]), label=f"{label_prefix}{c}", **kwargs)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("generation")
+    ax.legend()
+    return ax

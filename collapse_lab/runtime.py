@@ -1,0 +1,67 @@
+"""Seeding, device choice and progress bars: the runtime every chapter shares."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+
+
+def seed_all(seed: int) -> np.random.Generator:
+    """Seed python's ``random``, numpy's global state and torch (when installed); return a fresh numpy Generator.
+
+    The same seed gives the same numbers run after run on the same machine. Code in this package takes explicit
+    ``numpy.random.Generator`` objects; the global seeds are for learners' own cells and for torch.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int >= 0; got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be an int >= 0; got {seed}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # torch is a dependency, but the light chapters should not need it to import
+        pass
+    else:
+        torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def as_rng(rng) -> np.random.Generator:
+    """``rng`` as a numpy Generator: accepts a Generator, an int seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed >= 0 or None; got {rng!r}")
+
+
+def device(prefer: str | None = None) -> str:
+    """The torch device to use: ``prefer`` if given, else CUDA when present, else Apple MPS, else CPU."""
+    import torch
+
+    if prefer is not None:
+        if prefer not in ("cpu", "cuda", "mps") and not str(prefer).startswith("cuda:"):
+            raise ValueError(f"prefer must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {prefer!r}")
+        return prefer
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def quiet() -> bool:
+    """True when progress bars should stay silent (tests set ``COLLAPSE_LAB_QUIET=1``)."""
+    return os.environ.get("COLLAPSE_LAB_QUIET", "") not in ("", "0") or "PYTEST_CURRENT_TEST" in os.environ
+
+
+def progress(iterable=None, **kwargs):
+    """A ``tqdm.auto`` progress bar, silent under tests."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", quiet())
+    kwargs.setdefault("leave", False)
+    return tqdm(iterable, **kwargs)
