@@ -51,8 +51,8 @@ def exercise_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The exercise version of a solution notebook (a new object; the input is not changed)."""
     nb = nbformat.from_dict(solution)
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
-    for cell in nb.cells:
-        cell.pop("id", None)
+    for i, cell in enumerate(nb.cells):
+        cell.setdefault("id", f"cell-{i}")  # stable ids keep the generated file byte-identical run after run
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source)
             cell.outputs = []

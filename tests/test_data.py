@@ -1,0 +1,79 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from collapse_lab import data
+
+
+def write_idx(path, arr):
+    header = bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+def test_lookup_order_env_first(tmp_path, monkeypatch):
+    env = tmp_path / "env"
+    (env / "mnist").mkdir(parents=True)
+    monkeypatch.setenv("COLLAPSE_LAB_DATA", str(env))
+    monkeypatch.chdir(tmp_path)
+    dirs = data.search_dirs("mnist")
+    assert dirs[0] == env / "mnist"
+    assert dirs[1] == tmp_path / "data" / "mnist"
+    assert dirs[2] == tmp_path.parent / "shared" / "data" / "mnist"
+
+
+def test_env_folder_wins_over_shared(tmp_path, monkeypatch):
+    imgs = np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256
+    (tmp_path / "mnist").mkdir()
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", imgs)
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.array([3, 7]))
+    monkeypatch.setenv("COLLAPSE_LAB_DATA", str(tmp_path))
+    x, y = data.mnist("test")
+    assert x.shape == (2, 28, 28) and x.dtype == np.float32
+    np.testing.assert_allclose(x * 255, imgs)
+    assert list(y) == [3, 7]
+
+
+def test_shared_mnist_test_split_is_read():
+    x, y = data.mnist("test")
+    assert x.shape == (10_000, 28, 28) and y.shape == (10_000,)
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert np.bincount(y).min() > 800  # all ten digits, roughly balanced
+
+
+def test_shared_wikitext_is_read():
+    text = data.wikitext("valid")
+    assert 1_000_000 < len(text) < 1_200_000 and "<unk>" in text
+
+
+def test_nothing_found_names_the_places_searched(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("COLLAPSE_LAB_OFFLINE", "1")
+    with pytest.raises(data.DataNotFound) as e:
+        data.find("nothing-here", ["a.txt"])
+    msg = str(e.value)
+    assert str(tmp_path / "empty" / "nothing-here") in msg and "COLLAPSE_LAB_DATA" in msg
+    with pytest.raises(data.DataNotFound):
+        data.wikitext("train")  # the train split is not in ../shared/data, and downloads are off
+
+
+def test_digits_are_embedded():
+    x, y = data.digits()
+    assert x.shape == (1797, 8, 8) and x.max() == 1.0 and set(y) == set(range(10))
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="split"):
+        data.mnist("validation")
+    with pytest.raises(ValueError, match="split"):
+        data.wikitext("dev")
+    with pytest.raises(ValueError, match="name"):
+        data.search_dirs("a/b")
+    with pytest.raises(TypeError, match="files"):
+        data.find("mnist", "t10k")
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        data.read_idx(bad)

@@ -1,0 +1,110 @@
+"""Exercises are generated from solutions, never stale, and every check fails on the unsolved exercise."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from collapse_lab import exercises
+from collapse_lab.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+SOLVED = '''def square(x):
+    """x squared."""
+    ### BEGIN SOLUTION
+    y = x * x
+    return y
+    ### END SOLUTION
+'''
+
+
+def test_strip_solutions_keeps_indentation_and_signature():
+    out = exercises.strip_solutions(SOLVED)
+    assert out.splitlines() == ["def square(x):", '    """x squared."""', "    # YOUR CODE HERE",
+                                "    raise NotImplementedError()"]
+    assert exercises.strip_solutions("a = 1") == "a = 1"
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTION\nx", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"])
+def test_unbalanced_markers_are_errors(bad):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        exercises.strip_solutions(bad)
+    with pytest.raises(TypeError):
+        exercises.strip_solutions(None)
+
+
+def make_solution(path: Path, body: str = SOLVED):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Tiny"),
+        nbformat.v4.new_code_cell(body, outputs=[nbformat.v4.new_output("stream", text="out")], execution_count=3),
+        nbformat.v4.new_code_cell("from collapse_lab import checks\n\ndef check(fn):\n"
+                                  "    for x in (2, 3, -1.5):\n"
+                                  "        got = checks.call(fn, x)\n"
+                                  "        checks.expect(got == x * x, f'square({x})', x * x, got, 'multiply x by itself')\n"
+                                  "    checks.passed('square works')"),
+        nbformat.v4.new_code_cell("import types\nchecks.ch0 = types.SimpleNamespace(square=check)\n"
+                                  "checks.ch0.square(square)"),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_build_writes_clean_exercises_and_detects_stale_ones(tmp_path):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    make_solution(sol / "01_tiny.ipynb")
+    assert exercises.build(sol, ex, check=True) == [ex / "01_tiny.ipynb"]  # missing = stale
+    assert exercises.build(sol, ex) == [ex / "01_tiny.ipynb"]
+    assert exercises.build(sol, ex, check=True) == []
+    nb = nbformat.read(ex / "01_tiny.ipynb", as_version=4)
+    code = nb.cells[1]
+    assert "raise NotImplementedError()" in code.source and "x * x" not in code.source
+    assert code.outputs == [] and code.execution_count is None
+    make_solution(sol / "01_tiny.ipynb", SOLVED.replace("x * x", "x ** 2"))  # the solution changed
+    assert exercises.build(sol, ex, check=True) == [ex / "01_tiny.ipynb"]
+    (ex / "99_orphan.ipynb").write_text("{}")
+    assert ex / "99_orphan.ipynb" in exercises.build(sol, ex, check=True)
+
+
+def test_solution_without_exercise_is_an_error(tmp_path):
+    make_solution(tmp_path / "s" / "01.ipynb", "x = 1")
+    with pytest.raises(ValueError, match="BEGIN SOLUTION"):
+        exercises.build(tmp_path / "s", tmp_path / "e")
+    with pytest.raises(ValueError, match="not a folder"):
+        exercises.build(tmp_path / "nope", tmp_path / "e")
+
+
+def test_grade_reports_pass_and_fail(tmp_path, capsys):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    make_solution(sol / "01_tiny.ipynb")
+    exercises.build(sol, ex)
+    # ch0 does not exist: the check cells define their own check and attach it, so this test needs no chapter
+    good = exercises.grade(sol / "01_tiny.ipynb", timeout=120)
+    bad = exercises.grade(ex / "01_tiny.ipynb", timeout=120)
+    assert [r.passed for r in good] == [True] and good[0].feedback.startswith("\u2713")
+    assert [r.passed for r in bad] == [False] and "not written yet" in bad[0].feedback
+    assert "score: 0/1" in exercises.report(bad)
+    assert main(["check", str(sol / "01_tiny.ipynb")]) == 0
+    assert "score: 1/1" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="ipynb"):
+        exercises.grade(tmp_path / "missing.ipynb")
+
+
+def test_committed_exercises_are_up_to_date():
+    assert exercises.build(ROOT / "solutions", ROOT / "exercises", check=True) == []
+
+
+def test_every_solution_has_an_exercise_and_checks():
+    sols = sorted((ROOT / "solutions").glob("*.ipynb"))
+    assert [p.name for p in sols] == [p.name for p in EXERCISES]
+    for p in sols:
+        assert exercises.check_cells(nbformat.read(p, as_version=4)), f"{p.name} has no check cell"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=[p.name for p in EXERCISES])
+def test_every_check_fails_on_the_unsolved_exercise(path):
+    results = exercises.grade(path, timeout=900, cwd=ROOT / "exercises")
+    assert len(results) >= 3
+    passed = [r.exercise for r in results if r.passed]
+    assert not passed, f"checks that pass on the unsolved {path.name}: {passed}"
