@@ -1,0 +1,476 @@
+"""Sampling loses the tails: the categorical (Zipf) chain, and light- versus heavy-tailed distributions.
+
+Part 1, categorical. A distribution p over K categories is refitted each generation from M samples by maximum
+likelihood (counts / M). A category of probability p is absent from M samples with chance (1-p)^M; once its
+count is 0 its fitted probability is 0, so it is never sampled again: loss is permanent (an absorbing state), and
+the rarest categories go first. :func:`expected_lost` is the exact expected number lost in one generation,
+:func:`lost_once` the simulation, :func:`survival` the survival of every category over generations.
+
+Part 2, tails of continuous distributions. Each distribution of :data:`DISTRIBUTIONS` goes through the same refit
+loop (draw M points from the current model, fit the next model to them) and we measure how much of the original
+mass beyond the original 1st and 99th percentiles (2% in all) the n-th model still puts there.
+
+The model. A Gaussian is refitted as a Gaussian (mean, unbiased variance), as in the paper's Theorem 3.1. The
+others need a model that can represent their shape; we use a kernel density estimate (KDE), not the empirical
+distribution: resampling the empirical distribution only ever copies the M points, so its behaviour depends on the
+ranks of the points alone, and every distribution would give the same table (the categorical chain again, with
+M categories). The KDE is Silverman's rule-of-thumb Gaussian kernel, h = 0.9 min(sd, IQR/1.34) M^(-1/5), with the
+variance correction of the smoothed bootstrap (Silverman 1986, sec. 6.4.1): centres shrink towards the mean by
+r = sqrt(s^2 / (s0^2 + h^2)) and the kernel width is r h, so the model's variance equals the sample's unbiased
+variance s^2 (s0^2: the ddof=0 variance). Without the correction each generation would add h^2 of variance and
+the chain would blow up instead of showing the tails. Because the kernel is Gaussian, the model's tail mass is
+known exactly (a mean of normal tail probabilities), so the measured fraction carries no extra sampling noise.
+A Gaussian is also run through the KDE ("gaussian, KDE") to separate the effect of the model from that of the tail.
+
+Every model is a mixture of equal-weight Gaussians with common width: ``(centres (chains, J), width (chains,))``;
+the Gaussian fit is the case J = 1. That one representation gives sampling, density and exact tail mass for all.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from . import loop, metrics, profiles
+from .runtime import as_rng, progress
+
+SIZES = {
+    # zipf_K, zipf_a: the Zipf law; M: samples per generation; lost_M: sample sizes of the one-generation table,
+    # lost_trials its simulations; survival_*: the survival figure; experiment_generations: loop.run chain;
+    # tail_*: the light-vs-heavy tail table (n = fits made, chains averaged).
+    "quick": {"zipf_K": 1000, "zipf_a": 1.1, "M": 1000, "lost_M": (100, 1000, 10000), "lost_trials": 2000,
+              "survival_chains": 200, "survival_generations": 200, "experiment_generations": 200,
+              "tail_M": 100, "tail_chains": 400, "tail_n": (1, 10, 30, 100, 300), "explore_chains": 100},
+    "standard": {"zipf_K": 1000, "zipf_a": 1.1, "M": 1000, "lost_M": (100, 1000, 10000), "lost_trials": 10000,
+                 "survival_chains": 1000, "survival_generations": 500, "experiment_generations": 500,
+                 "tail_M": 100, "tail_chains": 2000, "tail_n": (1, 10, 30, 100, 300), "explore_chains": 200},
+    "paper": {"zipf_K": 1000, "zipf_a": 1.1, "M": 1000, "lost_M": (100, 1000, 10000), "lost_trials": 50000,
+              "survival_chains": 5000, "survival_generations": 1000, "experiment_generations": 1000,
+              "tail_M": 100, "tail_chains": 20000, "tail_n": (1, 10, 30, 100, 300, 1000), "explore_chains": 400},
+}
+
+
+def sizes(profile: str | None = None):
+    """This chapter's sizes for ``profile`` (default: the active profile), as attributes."""
+    return profiles.pick(SIZES, profile)
+
+
+def _int(name, v, lo=0):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
+    return int(v)
+
+
+def _probs(p, name="p"):
+    """p as a float array over categories (last axis), non-negative, each row summing to 1."""
+    try:
+        a = np.asarray(p, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of probabilities; got {type(p).__name__}") from None
+    if a.ndim not in (1, 2) or a.shape[-1] == 0:
+        raise ValueError(f"{name} must have shape (K,) or (chains, K) with K >= 1; got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0) or not np.allclose(a.sum(-1), 1.0, atol=1e-8):
+        raise ValueError(f"{name} must hold non-negative probabilities that sum to 1 (along the last axis)")
+    return a
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# part 1: the categorical chain
+
+
+def zipf(K: int, a: float = 1.0) -> np.ndarray:
+    """Zipf law over ``K`` categories: p_i proportional to i^(-a), i = 1..K (most common first). Shape (K,)."""
+    K = _int("K", K, 1)
+    if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not 0 <= a < 50:
+        raise ValueError(f"a must be a number in [0, 50) (the Zipf exponent); got {a!r}")
+    w = np.arange(1, K + 1, dtype=float) ** -float(a)
+    return w / w.sum()
+
+
+def refit(p, M: int, rng) -> np.ndarray:
+    """One generation: draw ``M`` samples from ``p`` and refit by maximum likelihood (counts / M).
+
+    ``p``: (K,) or (chains, K) probabilities (one row per chain). Returns the same shape; a category with
+    probability 0 stays at 0.
+    """
+    p, M, rng = _probs(p), _int("M", M, 1), as_rng(rng)
+    return rng.multinomial(M, p) / M
+
+
+def expected_lost(p, M: int):
+    """Expected number of categories with p > 0 that are absent from M samples: sum over p_i > 0 of (1-p_i)^M.
+
+    ``p``: (K,) -> float, or (chains, K) -> (chains,).
+    """
+    p, M = _probs(p), _int("M", M, 1)
+    out = np.where(p > 0, (1.0 - p) ** M, 0.0).sum(-1)
+    return float(out) if out.ndim == 0 else out
+
+
+def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
+    """Simulated number of categories (of those with p > 0) lost in one refit, for ``trials`` trials. (trials,) ints."""
+    p, M, trials = _probs(p), _int("M", M, 1), _int("trials", trials, 1)
+    if p.ndim != 1:
+        raise ValueError(f"p must have shape (K,) here; got {p.shape}")
+    counts = as_rng(seed).multinomial(M, p, size=trials)
+    return ((counts == 0) & (p > 0)).sum(axis=1)
+
+
+def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
+    """Fraction of ``chains`` in which each category still has positive probability, after n = 0..generations refits.
+
+    Returns shape (generations + 1, K); row 0 is ``p > 0``. Many chains are refitted together with one
+    ``multinomial`` call per generation: a chain is a row of a (chains, K) array (vectorised numpy: a python loop
+    over chains through loop.run would be ~100x slower for the same numbers).
+    """
+    p, M = _probs(p), _int("M", M, 1)
+    generations, chains = _int("generations", generations), _int("chains", chains, 1)
+    if p.ndim != 1:
+        raise ValueError(f"p must have shape (K,); got {p.shape}")
+    rng = as_rng(seed)
+    q = np.tile(p, (chains, 1))
+    out = np.empty((generations + 1, p.size))
+    out[0] = p > 0
+    for g in progress(range(1, generations + 1), desc="categorical chains"):
+        q = rng.multinomial(M, q) / M
+        out[g] = (q > 0).mean(axis=0)
+    return out
+
+
+def tv(p, q) -> float:
+    """Total variation distance 0.5 * sum |p - q| between two distributions over the same K categories."""
+    p, q = _probs(p, "p"), _probs(q, "q")
+    if p.shape != q.shape or p.ndim != 1:
+        raise ValueError(f"p and q must have the same shape (K,); got {p.shape} and {q.shape}")
+    return float(0.5 * np.abs(p - q).sum())
+
+
+def family(K: int) -> loop.Family:
+    """The categorical family for :func:`loop.run`: data = (N,) category ids in [0, K) -> model p (K,) -> ids."""
+    K = _int("K", K, 1)
+
+    def fit(data, rng):
+        x = np.asarray(data)
+        if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() >= K:
+            raise ValueError(f"data must be a non-empty (N,) array of category ids in [0, {K})")
+        return np.bincount(x, minlength=K) / x.size
+
+    def sample(p, n, rng):
+        return rng.choice(K, size=n, p=p)
+
+    return loop.Family(fit, sample, name="categorical")
+
+
+def experiment(policy="replace", *, generations: int | None = None, seed: int = 0, profile: str | None = None,
+               K: int | None = None, a: float | None = None, M: int | None = None) -> loop.History:
+    """One Zipf chain through :func:`loop.run`: M real samples from zipf(K, a), refit, resample.
+
+    Columns: ``generation`` (generation g is fit n = g + 1), ``alive`` (categories with p > 0), ``entropy`` (nats)
+    and ``distance`` = total variation to the original Zipf law. Sizes default to the profile's.
+    """
+    s = sizes(profile)
+    generations = s.experiment_generations if generations is None else _int("generations", generations)
+    K = s.zipf_K if K is None else _int("K", K, 1)
+    M = s.M if M is None else _int("M", M, 1)
+    p = zipf(K, s.zipf_a if a is None else a)
+    seed = _int("seed", seed)
+    real = np.random.default_rng([seed, 1]).choice(K, size=M, p=p)
+    return loop.run(family(K), real, generations, policy=policy, seed=seed,
+                    metrics={"alive": lambda q, d: int((q > 0).sum()), "entropy": lambda q, d: metrics.entropy(q),
+                             "distance": lambda q, d: tv(q, p)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# part 2: light versus heavy tails
+
+DISTRIBUTIONS = ("gaussian", "student-t", "uniform", "mixture")
+MODELS = ("gaussian", "kde")
+T_DF = 3          # Student-t degrees of freedom: power-law tail p(x) ~ |x|^-4, finite variance
+MIX = (0.95, 0.0, 1.0, 4.0, 0.5)   # weight of the main component, its mean, sd; the minor component's mean, sd
+
+
+def _dist(name):
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {name!r}")
+    return name
+
+
+def draw(distribution: str, size, rng) -> np.ndarray:
+    """Samples of the original ``distribution`` (one of :data:`DISTRIBUTIONS`), array of shape ``size``.
+
+    gaussian: N(0, 1); student-t: t with 3 degrees of freedom scaled to variance 1; uniform: on [-sqrt 3, sqrt 3]
+    (variance 1, bounded); mixture: 0.95 N(0, 1) + 0.05 N(4, 0.5^2) (a small far mode).
+    """
+    _dist(distribution)
+    rng = as_rng(rng)
+    if distribution == "gaussian":
+        return rng.standard_normal(size)
+    if distribution == "student-t":
+        return rng.standard_t(T_DF, size) / np.sqrt(T_DF / (T_DF - 2))
+    if distribution == "uniform":
+        return rng.uniform(-np.sqrt(3), np.sqrt(3), size)
+    w, m0, s0, m1, s1 = MIX
+    minor = rng.random(size) > w
+    return np.where(minor, m1 + s1 * rng.standard_normal(size), m0 + s0 * rng.standard_normal(size))
+
+
+def cdf(distribution: str, x) -> np.ndarray:
+    """CDF of the original ``distribution`` at ``x`` (array)."""
+    _dist(distribution)
+    x = np.asarray(x, dtype=float)
+    if distribution == "gaussian":
+        return special.ndtr(x)
+    if distribution == "student-t":
+        return stats.t.cdf(x * np.sqrt(T_DF / (T_DF - 2)), T_DF)
+    if distribution == "uniform":
+        return np.clip((x + np.sqrt(3)) / (2 * np.sqrt(3)), 0, 1)
+    w, m0, s0, m1, s1 = MIX
+    return w * special.ndtr((x - m0) / s0) + (1 - w) * special.ndtr((x - m1) / s1)
+
+
+def pdf(distribution: str, x) -> np.ndarray:
+    """Density of the original ``distribution`` at ``x`` (array)."""
+    _dist(distribution)
+    x = np.asarray(x, dtype=float)
+    if distribution == "gaussian":
+        return stats.norm.pdf(x)
+    if distribution == "student-t":
+        c = np.sqrt(T_DF / (T_DF - 2))
+        return c * stats.t.pdf(x * c, T_DF)
+    if distribution == "uniform":
+        return np.where(np.abs(x) <= np.sqrt(3), 1 / (2 * np.sqrt(3)), 0.0)
+    w, m0, s0, m1, s1 = MIX
+    return w * stats.norm.pdf(x, m0, s0) + (1 - w) * stats.norm.pdf(x, m1, s1)
+
+
+def tail_bounds(distribution: str, q: float = 0.01) -> tuple[float, float]:
+    """The original ``q`` and ``1-q`` quantiles (exact, by root finding on :func:`cdf`)."""
+    if isinstance(q, bool) or not isinstance(q, (float, int)) or not 0 < q < 0.5:
+        raise ValueError(f"q must be a number in (0, 0.5); got {q!r}")
+    lo = optimize.brentq(lambda x: cdf(distribution, x) - q, -50, 50, xtol=1e-12)
+    hi = optimize.brentq(lambda x: cdf(distribution, x) - (1 - q), -50, 50, xtol=1e-12)
+    return float(lo), float(hi)
+
+
+def _data(x):
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] < 2 or not np.all(np.isfinite(x)):
+        raise ValueError(f"x must be finite data of shape (M,) or (chains, M) with M >= 2; got shape {x.shape}")
+    return x
+
+
+def fit_gaussian(x):
+    """Gaussian fit (mean, unbiased variance) of each row of ``x`` (chains, M).
+
+    Returned as a model (centres (chains, 1) = the means, width (chains,) = the standard deviations).
+    """
+    x = _data(x)
+    return x.mean(1, keepdims=True), x.std(1, ddof=1)
+
+
+def fit_kde(x):
+    """Variance-corrected Gaussian KDE of each row of ``x`` (chains, M) (see the module docstring).
+
+    Returns the model (centres (chains, M), width (chains,)); its variance equals each row's unbiased variance.
+    """
+    x = _data(x)
+    M = x.shape[1]
+    m = x.mean(1, keepdims=True)
+    s0 = x.std(1)
+    q75, q25 = np.percentile(x, [75, 25], axis=1)
+    spread = np.minimum(s0, (q75 - q25) / 1.34)
+    spread = np.where(spread > 0, spread, s0)          # IQR is 0 when over half the points coincide
+    h = 0.9 * spread * M ** -0.2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(s0 > 0, np.sqrt(x.var(1, ddof=1) / (s0 ** 2 + h ** 2)), 0.0)
+    return m + r[:, None] * (x - m), r * h
+
+
+FITS = {"gaussian": fit_gaussian, "kde": fit_kde}
+
+
+def _model(model):
+    try:
+        c, w = model
+        c, w = np.asarray(c, dtype=float), np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("model must be a pair (centres (chains, J), width (chains,))") from None
+    if c.ndim != 2 or w.shape != (c.shape[0],) or np.any(w < 0):
+        raise ValueError(f"model must be (centres (chains, J), width (chains,) >= 0); got shapes {c.shape}, {w.shape}")
+    return c, w
+
+
+def sample_model(model, n: int, rng) -> np.ndarray:
+    """``n`` samples from each chain's model: a uniformly chosen centre plus width * N(0, 1). Shape (chains, n)."""
+    c, w = _model(model)
+    n, rng = _int("n", n, 1), as_rng(rng)
+    pick = rng.integers(c.shape[1], size=(c.shape[0], n))
+    return np.take_along_axis(c, pick, axis=1) + w[:, None] * rng.standard_normal((c.shape[0], n))
+
+
+def model_tail_mass(model, lo: float, hi: float) -> np.ndarray:
+    """Exact mass each chain's model puts outside [lo, hi], shape (chains,)."""
+    c, w = _model(model)
+    if not lo <= hi:
+        raise ValueError(f"need lo <= hi; got lo={lo}, hi={hi}")
+    w = np.maximum(w, 1e-300)[:, None]
+    return (special.ndtr((lo - c) / w) + special.ndtr((c - hi) / w)).mean(1)
+
+
+def model_pdf(model, x) -> np.ndarray:
+    """Density of each chain's model at points ``x`` (X,), shape (chains, X)."""
+    c, w = _model(model)
+    x = np.asarray(x, dtype=float).ravel()
+    w = np.maximum(w, 1e-300)[:, None, None]
+    z = (x[None, None, :] - c[:, :, None]) / w
+    return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * w)).mean(1)
+
+
+def tail_chains(distribution: str, model: str, M: int, generations: int, chains: int, seed=0):
+    """Run ``chains`` refit chains and track the surviving tail fraction.
+
+    Each chain starts from M samples of the original ``distribution``; fit n (n = 1..generations) fits ``model``
+    ('gaussian' or 'kde') to M samples of fit n-1 (fit 1: to the real samples). The surviving fraction is the mass
+    the n-th model puts beyond the original 1st and 99th percentiles, divided by the original 2%.
+
+    Returns (fraction (generations + 1, chains), final model); row 0 (the original) is 1. All chains advance
+    together as rows of a (chains, M) array: vectorised numpy, because loop.run handles one chain at a time and
+    thousands of chains through it would cost ~100x more python overhead for the same computation.
+    """
+    _dist(distribution)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+    M, generations, chains = _int("M", M, 2), _int("generations", generations, 1), _int("chains", chains, 1)
+    rng = as_rng(seed)
+    lo, hi = tail_bounds(distribution)
+    fit = FITS[model]
+    out = np.ones((generations + 1, chains))
+    x = draw(distribution, (chains, M), rng)
+    for g in progress(range(1, generations + 1), desc=f"{distribution} · {model}"):
+        m = fit(x)
+        out[g] = model_tail_mass(m, lo, hi) / 0.02
+        x = sample_model(m, M, rng)
+    return out, m
+
+
+# the rows of the measured table: (distribution, model)
+TAIL_CASES = (("gaussian", "gaussian"), ("gaussian", "kde"), ("student-t", "kde"), ("uniform", "kde"),
+              ("mixture", "kde"))
+
+
+def tail_table(n: Sequence[int] | None = None, *, M: int | None = None, chains: int | None = None, seed: int = 0,
+               cases=TAIL_CASES, profile: str | None = None) -> loop.History:
+    """The measured light-vs-heavy tail table: one row per (distribution, model) of ``cases``.
+
+    Columns: ``distribution``, ``model``, then for each n of ``n`` (fits made; default the profile's ``tail_n``)
+    ``median_n`` = median over chains of the surviving tail fraction (1 = the original 2% beyond the 1st/99th
+    percentiles is intact; > 1 = the model puts more mass there than the original), ``mean_n`` its mean (pulled up
+    by the few chains whose spread grew: see the notebook) and ``lost_n`` the share of chains that kept less than
+    10% of the original tail mass.
+    Returned as a :class:`loop.History` (a plain table) with ``meta`` holding M, chains and seed.
+    """
+    s = sizes(profile)
+    n = tuple(s.tail_n if n is None else n)
+    if not n or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1 for x in n):
+        raise ValueError(f"n must be a non-empty list of ints >= 1 (fits made); got {n!r}")
+    M = s.tail_M if M is None else _int("M", M, 2)
+    chains = s.tail_chains if chains is None else _int("chains", chains, 1)
+    seed = _int("seed", seed)
+    table = loop.History(meta={"M": M, "chains": chains, "seed": seed, "n": list(n)})
+    for i, (dist, model) in enumerate(progress(list(cases), desc="tail table")):
+        frac, _ = tail_chains(dist, model, M, max(n), chains, seed=np.random.default_rng([seed, i]))
+        row = {"distribution": dist, "model": model}
+        for k in n:
+            row[f"median_{k}"] = float(np.median(frac[k]))
+            row[f"mean_{k}"] = float(frac[k].mean())
+            row[f"lost_{k}"] = float(np.mean(frac[k] < 0.1))
+        table.append(row)
+    return table
+
+
+def kde_family() -> loop.Family:
+    """The variance-corrected KDE as a :class:`loop.Family` for one chain: data (N,) floats -> model -> samples (n,)."""
+
+    def fit(data, rng):
+        return fit_kde(np.asarray(data, dtype=float).ravel())
+
+    def sample(model, n, rng):
+        return sample_model(model, n, rng)[0]
+
+    return loop.Family(fit, sample, name="kde")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the explorer
+
+
+def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "student-t", chains: int = 100,
+                  seed: int = 0):
+    """Figure of the explorer: the original density next to a few chains' models after ``generations`` fits
+    (left), and the surviving tail fraction over generations, mean and median over ``chains`` (right).
+
+    Gaussian data are refitted as a Gaussian, the others with the KDE (as in :func:`tail_table`).
+    """
+    import matplotlib.pyplot as plt
+
+    _dist(distribution)
+    model = "gaussian" if distribution == "gaussian" else "kde"
+    frac, final = tail_chains(distribution, model, M, generations, chains, seed=seed)
+    lo, hi = tail_bounds(distribution)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = np.linspace(-5, 6, 600)
+    a.plot(x, pdf(distribution, x), "k", lw=2.5, label="original")
+    dens = model_pdf((final[0][:5], final[1][:5]), x)
+    for i, d in enumerate(dens):
+        a.plot(x, d, lw=1, alpha=0.8, label=f"chain {i} after {generations} fits" if i < 2 else None)
+    for q in (lo, hi):
+        a.axvline(q, color="grey", ls=":", lw=1)
+    a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, None),
+          title=f"{distribution}, {model} refit, M={M} (dotted: original 1%/99%)")
+    a.legend(fontsize=8)
+    g = np.arange(generations + 1)
+    b.plot(g, frac.mean(1), label="mean over chains")
+    b.plot(g, np.median(frac, 1), label="median over chains")
+    b.fill_between(g, *np.percentile(frac, [10, 90], axis=1), alpha=0.2, label="10-90% of chains")
+    b.axhline(1, color="k", lw=0.8)
+    b.set(xlabel="fits n", ylabel="tail mass / original 2%", title="surviving tail mass")
+    b.legend(fontsize=8)
+    return fig
+
+
+def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (100, 10, 300),
+            distribution: Sequence[str] = DISTRIBUTIONS, chains: int | None = None, profile: str | None = None):
+    """The ipywidgets explorer of M, generations and distribution; the first value of each list is drawn first.
+
+    Live (JupyterLab with ipywidgets): displays the controls and returns the ``interactive`` object. Elsewhere
+    (nbval, ``make course``, ``COLLAPSE_LAB_STATIC=1``): shows one static figure and returns it. Either way the
+    output is already on screen, so end the notebook line with ``;``.
+    """
+    from . import widgets
+
+    chains = sizes(profile).explore_chains if chains is None else _int("chains", chains, 1)
+    for name, values in (("M", M), ("generations", generations), ("distribution", distribution)):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise ValueError(f"{name} must be a non-empty list of values; got {values!r}")
+    for x in M:
+        _int("M", x, 2)
+    for x in generations:
+        _int("generations", x, 1)
+    for d in distribution:
+        _dist(d)
+    live = widgets.interactive_available()
+
+    def draw(M, generations, distribution):
+        fig = draw_explorer(M, generations, distribution, chains)
+        # ipywidgets shows the figure itself and would display a returned figure a second time
+        return None if live else fig
+
+    out = widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))
+    if live:
+        from IPython.display import display
+
+        display(out)
+    return out
