@@ -28,6 +28,7 @@ from scipy import optimize, special
 
 from . import loop, metrics, profiles
 from .runtime import as_rng, progress
+from .validate import integer as _int
 
 SIZES = {
     # M: samples per generation; chains, generations: the fast-sampler figures; direct_*: the direct sampler's
@@ -50,10 +51,6 @@ def sizes(profile: str | None = None):
 # input checks
 
 
-def _int(name, v, lo=0):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
-    return int(v)
 
 
 def _ns(n):
@@ -230,7 +227,7 @@ def _record(generations, record):
 
 def _chain_args(M, generations, chains, mean, var, ddof):
     M, ddof = _M(M), _ddof(ddof)
-    generations, chains = _int("generations", generations), _int("chains", chains, 1)
+    generations, chains = _int("generations", generations, 0), _int("chains", chains, 1)
     if isinstance(mean, bool) or not isinstance(mean, (int, float, np.integer, np.floating)) or not np.isfinite(mean):
         raise ValueError(f"mean must be a finite number; got {mean!r}")
     return M, generations, chains, float(mean), _pos("var", var), ddof
@@ -323,9 +320,9 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     ``generations`` and ``M`` default to the profile's sizes; ``policy`` as in :func:`loop.run`.
     """
     s = sizes(profile)
-    generations = s.experiment_generations if generations is None else _int("generations", generations)
+    generations = s.experiment_generations if generations is None else _int("generations", generations, 0)
     M = s.M if M is None else _M(M)
-    seed = _int("seed", seed)
+    seed = _int("seed", seed, 0)
     real = np.random.default_rng([seed, 1]).standard_normal(M)   # its own stream: the data do not depend on policy
     return loop.run(family(ddof), real, generations, policy=policy, seed=seed,
                     metrics={"mean": lambda m, d: m[0], "var": lambda m, d: m[1],

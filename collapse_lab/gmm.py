@@ -46,6 +46,7 @@ import numpy as np
 from . import loop
 from .profiles import pick
 from .runtime import as_rng, progress
+from .validate import integer as _int
 
 # ---------------------------------------------------------------------------------------------------------------
 # sizes
@@ -165,7 +166,7 @@ LEVEL = 0.99
 def sample(mix: Mixture, n: int, rng=None) -> np.ndarray:
     """``n`` points (n, d) from the mixture: component counts from a multinomial, then Gaussian draws."""
     mix = _as_mixture(mix, "mix")
-    _check_int(n, "n", 0)
+    _int("n", n, 0)
     rng = as_rng(rng)
     counts = rng.multinomial(n, mix.weights)
     k = np.repeat(np.arange(mix.k), counts)
@@ -216,11 +217,6 @@ def _points(x, d) -> np.ndarray:
     return x
 
 
-def _check_int(v, name, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {lo}; got {type(v).__name__}")
-    if v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {v}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -290,8 +286,8 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
     """
     from sklearn.mixture import GaussianMixture
 
-    _check_int(k, "k", 1)
-    _check_int(n_init, "n_init", 1)
+    _int("k", k, 1)
+    _int("n_init", n_init, 1)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
     x = np.asarray(data, dtype=float)
@@ -319,8 +315,8 @@ def family(k: int = 3, init: str = "kmeans", n_init: int = 1) -> loop.Family:
     With ``init="warm"`` each fit starts EM from the previous fit of the same family object (the first one from
     k-means), so use a fresh ``family(...)`` per chain.
     """
-    _check_int(k, "k", 1)
-    _check_int(n_init, "n_init", 1)
+    _int("k", k, 1)
+    _int("n_init", n_init, 1)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
     last = []
@@ -429,7 +425,7 @@ def weight_sd(w, n: int, g):
     (Wright-Fisher drift). ``w`` in [0, 1] and ``g >= 0`` broadcast.
     """
     w, g = np.asarray(w, dtype=float), np.asarray(g, dtype=float)
-    _check_int(n, "n", 1)
+    _int("n", n, 1)
     if np.any((w < 0) | (w > 1)) or np.any(g < 0):
         raise ValueError("w must lie in [0, 1] and g must be >= 0")
     out = np.sqrt(w * (1 - w) * (1 - (1 - 1 / n) ** g))
@@ -487,12 +483,12 @@ def metrics(ref, test, tau: float | None = None) -> dict:
 
 def data(seed: int = 0, n: int | None = None, n_test: int | None = None, ref=TEACHING, profile=None):
     """Real training points (n, d) and held-out real points (n_test, d) from ``ref``; independent streams of ``seed``."""
-    _check_int(seed, "seed", 0)
+    _int("seed", seed, 0)
     s = sizes(profile)
     n = s.N if n is None else n
     n_test = s.n_test if n_test is None else n_test
-    _check_int(n, "n", 1)
-    _check_int(n_test, "n_test", 1)
+    _int("n", n, 1)
+    _int("n_test", n_test, 1)
     return (sample(ref, n, np.random.default_rng([seed, 0])), sample(ref, n_test, np.random.default_rng([seed, 1])))
 
 
@@ -520,7 +516,7 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     """
     s = sizes(profile)
     generations = s.generations if generations is None else generations
-    _check_int(generations, "generations", 0)
+    _int("generations", generations, 0)
     ref = _as_mixture(ref, "ref")
     real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
@@ -555,7 +551,7 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
     s = sizes(profile)
     generations = s.seed_generations if generations is None else generations
     n = s.seed_N if n is None else n
-    _check_int(generations, "generations", 0)
+    _int("generations", generations, 0)
     ref = _as_mixture(ref, "ref")
     real, _ = data(seed, n=n, n_test=1, ref=ref)
     orig = mode_mass(ref, ref)
@@ -583,7 +579,7 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
 def first_losses(seeds, **kwargs) -> list[dict]:
     """:func:`first_loss` for every seed of ``seeds`` (an int: seeds 0..seeds-1), with a progress bar."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        _check_int(seeds, "seeds", 1)
+        _int("seeds", seeds, 1)
         seeds = range(int(seeds))
     seeds = list(seeds)
     if not seeds:
@@ -608,9 +604,9 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
     ns = tuple(s.sweep_N if ns is None else ns)
     seeds = s.sweep_seeds if seeds is None else seeds
     generations = s.sweep_generations if generations is None else generations
-    _check_int(seeds, "seeds", 1)
+    _int("seeds", seeds, 1)
     for v in ns:
-        _check_int(v, "ns[i]", 10)
+        _int("ns[i]", v, 10)
     return {N: [experiment(generations=generations, seed=i, n=N, keep=(), full=False, profile=profile)
                 for i in range(seeds)] for N in progress(ns, desc="N-sweep")}
 
@@ -635,7 +631,7 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
       points, ``stat_reps`` repetitions: shrinks like N^-1/2 and never reaches 0.
     - ``best``: the best L2 seen on the ``n_big`` points.
     """
-    _check_int(seed, "seed", 0)
+    _int("seed", seed, 0)
     s = sizes(profile)
     ref = _as_mixture(ref, "ref")
     big = sample(ref, s.n_big, np.random.default_rng([seed, 3]))

@@ -37,6 +37,7 @@ import numpy as np
 
 from . import loop, metrics, profiles
 from .runtime import as_rng, progress
+from .validate import integer as _int, number as _num
 
 SIZES = {
     # lr_*: the linear regression of Gerstgrasser et al. (d features, T samples, noise s, n iterations, reps
@@ -85,21 +86,8 @@ def sizes(profile: str | None = None):
 # input checks
 
 
-def _int(name, v, lo=0):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
-    return int(v)
 
 
-def _num(name, v, lo=None, hi=None, lo_open=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number; got {v!r}")
-    v = float(v)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}; got {v}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{name} must be <= {hi}; got {v}")
-    return v
 
 
 def _lr_args(d, T, s):
@@ -168,7 +156,7 @@ def linreg_simulate(policy: str = "replace", *, d: int = 10, T: int = 50, s: flo
         raise ValueError(f"policy must be 'replace' or 'accumulate'; got {policy!r}")
     n = _int("n", n, 1)
     reps = _int("reps", reps, 2)
-    rng = as_rng(_int("seed", seed))
+    rng = as_rng(_int("seed", seed, 0))
     X = rng.standard_normal((reps, T, d))
     w_star = rng.standard_normal((reps, d)) / np.sqrt(d)
     XtX = np.einsum("rtd,rte->rde", X, X)
@@ -252,9 +240,9 @@ def linreg_experiment(policy="replace", *, generations: int = 19, d: int = 10, T
     (E||w - w*||^2 over the replications). Real data: X (T, reps, d) ~ N(0, 1), w* ~ N(0, I/d), y = X w* + s e.
     """
     d, T, s = _lr_args(d, T, s)
-    generations = _int("generations", generations)
+    generations = _int("generations", generations, 0)
     reps = _int("reps", reps, 2)
-    rng = np.random.default_rng([_int("seed", seed), 5])
+    rng = np.random.default_rng([_int("seed", seed, 0), 5])
     X = rng.standard_normal((T, reps, d))
     w_star = rng.standard_normal((reps, d)) / np.sqrt(d)
     y = np.einsum("trd,rd->tr", X, w_star) + s * rng.standard_normal((T, reps))
@@ -457,9 +445,9 @@ def categorical_chain(p_true, M: int, generations: int, chains: int, *, k: int =
     p = np.asarray(p_true, dtype=float)
     if p.ndim != 1 or p.size < 2 or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
         raise ValueError(f"p_true must be a 1-D probability vector with >= 2 entries summing to 1; got {p_true!r}")
-    M, generations, chains = _int("M", M, 1), _int("generations", generations), _int("chains", chains, 1)
-    k, alpha = _int("k", k), _num("alpha", alpha, 0)
-    rng = as_rng(_int("seed", seed))
+    M, generations, chains = _int("M", M, 1), _int("generations", generations, 0), _int("chains", chains, 1)
+    k, alpha = _int("k", k, 0), _num("alpha", alpha, 0)
+    rng = as_rng(_int("seed", seed, 0))
     K = p.size
     out = np.empty((generations + 1, chains, K))
     if p0 is None:
@@ -495,14 +483,14 @@ def gaussian_chain(M: int, generations: int, chains: int, *, k: int = 0, prior: 
     -------
     (means, variances): two arrays (generations + 1, chains); generation 0 is fitted on M real points (+ prior).
     """
-    M, generations, chains = _int("M", M, 2), _int("generations", generations), _int("chains", chains, 1)
-    k, ddof = _int("k", k), _int("ddof", ddof)
+    M, generations, chains = _int("M", M, 2), _int("generations", generations, 0), _int("chains", chains, 1)
+    k, ddof = _int("k", k, 0), _int("ddof", ddof, 0)
     if ddof > 1:
         raise ValueError(f"ddof must be 0 (maximum likelihood) or 1 (unbiased); got {ddof}")
     prior = _num("prior", prior, 0)
     prior_mean = _num("prior_mean", prior_mean)
     prior_var = _num("prior_var", prior_var, 0, lo_open=True)
-    rng = as_rng(_int("seed", seed))
+    rng = as_rng(_int("seed", seed, 0))
 
     def fit(x):
         n = x.shape[1]
@@ -598,10 +586,10 @@ def verified_chains(bias: float | None, *, generations: int = 25, chains: int = 
     verifier), plus ``bias2`` (= bias^2).
     """
     d, T, s = _lr_args(d, T, s)
-    generations, chains = _int("generations", generations), _int("chains", chains, 1)
+    generations, chains = _int("generations", generations, 0), _int("chains", chains, 1)
     if bias is not None:
         bias = _num("bias", bias, 0)
-    rng = np.random.default_rng([_int("seed", seed), 7])
+    rng = np.random.default_rng([_int("seed", seed, 0), 7])
     err = np.zeros(generations + 1)
     to_c = np.zeros(generations + 1)
     acc = np.full(generations + 1, np.nan)
@@ -744,7 +732,7 @@ def gaussian_monitor_runs(*, M: int = 100, generations: int = 60, chains: int = 
     """
     M, generations = _int("M", M, 2), _int("generations", generations, 1)
     chains, n = _int("chains", chains, 1), _int("n", n, 10)
-    rng = np.random.default_rng([_int("seed", seed), 11])
+    rng = np.random.default_rng([_int("seed", seed, 0), 11])
     means, varis = gaussian_chain(M, generations, chains, ddof=1, seed=int(rng.integers(2**31)))
     tail, mean, example = [], [], None
     for c in progress(range(chains), desc="monitored chains"):
@@ -776,10 +764,10 @@ def word_chain(ids, M: int, generations: int, seed: int = 0) -> list[np.ndarray]
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError("ids must be a non-empty 1-D array of integer word ids")
-    M, generations = _int("M", M, 1), _int("generations", generations)
+    M, generations = _int("M", M, 1), _int("generations", generations, 0)
     if M > ids.size:
         raise ValueError(f"M must be <= len(ids) = {ids.size}; got {M}")
-    rng = as_rng(_int("seed", seed))
+    rng = as_rng(_int("seed", seed, 0))
     start = int(rng.integers(0, ids.size - M + 1))
     out = [ids[start:start + M]]
     for _ in range(generations):

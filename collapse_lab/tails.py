@@ -34,6 +34,7 @@ from scipy import optimize, special, stats
 
 from . import loop, metrics, profiles
 from .runtime import as_rng, progress
+from .validate import integer as _int
 
 SIZES = {
     # zipf_K, zipf_a: the Zipf law; M: samples per generation; lost_M: sample sizes of the one-generation table,
@@ -56,10 +57,6 @@ def sizes(profile: str | None = None):
     return profiles.pick(SIZES, profile)
 
 
-def _int(name, v, lo=0):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
-    return int(v)
 
 
 def _probs(p, name="p"):
@@ -125,7 +122,7 @@ def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
     over chains through loop.run would be ~100x slower for the same numbers).
     """
     p, M = _probs(p), _int("M", M, 1)
-    generations, chains = _int("generations", generations), _int("chains", chains, 1)
+    generations, chains = _int("generations", generations, 0), _int("chains", chains, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,); got {p.shape}")
     rng = as_rng(seed)
@@ -170,11 +167,11 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     and ``distance`` = total variation to the original Zipf law. Sizes default to the profile's.
     """
     s = sizes(profile)
-    generations = s.experiment_generations if generations is None else _int("generations", generations)
+    generations = s.experiment_generations if generations is None else _int("generations", generations, 0)
     K = s.zipf_K if K is None else _int("K", K, 1)
     M = s.M if M is None else _int("M", M, 1)
     p = zipf(K, s.zipf_a if a is None else a)
-    seed = _int("seed", seed)
+    seed = _int("seed", seed, 0)
     real = np.random.default_rng([seed, 1]).choice(K, size=M, p=p)
     return loop.run(family(K), real, generations, policy=policy, seed=seed,
                     metrics={"alive": lambda q, d: int((q > 0).sum()), "entropy": lambda q, d: metrics.entropy(q),
@@ -378,7 +375,7 @@ def tail_table(n: Sequence[int] | None = None, *, M: int | None = None, chains: 
         raise ValueError(f"n must be a non-empty list of ints >= 1 (fits made); got {n!r}")
     M = s.tail_M if M is None else _int("M", M, 2)
     chains = s.tail_chains if chains is None else _int("chains", chains, 1)
-    seed = _int("seed", seed)
+    seed = _int("seed", seed, 0)
     table = loop.History(meta={"M": M, "chains": chains, "seed": seed, "n": list(n)})
     for i, (dist, model) in enumerate(progress(list(cases), desc="tail table")):
         frac, _ = tail_chains(dist, model, M, max(n), chains, seed=np.random.default_rng([seed, i]))

@@ -38,6 +38,7 @@ from torch import nn
 
 from . import data as _data
 from . import loop, metrics, profiles, runtime
+from .validate import integer as _int
 
 SIZES = {
     # 8x8 digits: half the paper's channels, batches of 64 (1,437 images make only 6 batches of 256), 20 epochs at
@@ -74,12 +75,6 @@ def sizes(profile: str | None = None) -> SimpleNamespace:
 # input checks
 
 
-def _int(x, name, lo=None):
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(x).__name__}")
-    if lo is not None and x < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {x}")
-    return int(x)
 
 
 def _images(x, name="images"):
@@ -148,13 +143,13 @@ class VAE(nn.Module):
 
     def __init__(self, side: int = 28, channels=(64, 128), latent: int = 20):
         super().__init__()
-        side = _int(side, "side", 4)
+        side = _int("side", side, 4)
         if side % 4:
             raise ValueError(f"side must be divisible by 4 (two stride-2 layers); got {side}")
         if (not isinstance(channels, (tuple, list)) or len(channels) != 2
                 or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in channels)):
             raise ValueError(f"channels must be two ints >= 1, e.g. (64, 128); got {channels!r}")
-        latent = _int(latent, "latent", 1)
+        latent = _int("latent", latent, 1)
         c1, c2 = (int(c) for c in channels)
         s = side // 4
         self.side, self.channels, self.latent = side, (c1, c2), latent
@@ -186,7 +181,7 @@ def threads(n: int | None):
     """Run a block with ``n`` torch threads (None: leave torch's setting), restoring the old number afterwards."""
     old = torch.get_num_threads()
     if n is not None:
-        torch.set_num_threads(_int(n, "threads", 1))
+        torch.set_num_threads(_int("threads", n, 1))
     try:
         yield
     finally:
@@ -202,7 +197,7 @@ def train(images, *, channels=(64, 128), latent: int = 20, epochs: int = 30, bat
     ``n_threads``: torch threads while training (None: torch's default).
     """
     x = torch.from_numpy(_images(images).copy())
-    epochs, batch, seed = _int(epochs, "epochs", 1), _int(batch, "batch", 1), _int(seed, "seed", 0)
+    epochs, batch, seed = _int("epochs", epochs, 1), _int("batch", batch, 1), _int("seed", seed, 0)
     for n, v in (("lr", lr), ("weight_decay", weight_decay)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (n == "lr" and v == 0):
             raise ValueError(f"{n} must be a number {'> 0' if n == 'lr' else '>= 0'}; got {v!r}")
@@ -236,7 +231,7 @@ def sample(model, n: int, rng, bernoulli: bool = False) -> np.ndarray:
 
     ``rng``: a numpy Generator or int seed; it draws ``z`` (and the pixels), so the same rng state gives the same images.
     """
-    model, n, rng = _model(model), _int(n, "n", 1), runtime.as_rng(rng)
+    model, n, rng = _model(model), _int("n", n, 1), runtime.as_rng(rng)
     z = torch.from_numpy(rng.standard_normal((n, model.latent)).astype(np.float32))
     with torch.no_grad():
         x = torch.cat([model.decode(zb) for zb in z.split(1024)]).numpy()
@@ -269,7 +264,7 @@ def latent_spread(encoder, images) -> float:
 
 def class_entropy(labels, n_classes: int = N_CLASSES) -> float:
     """Entropy in bits of the class histogram of integer ``labels`` (1-D) in [0, n_classes); log2(10) = 3.32 is uniform."""
-    return abs(metrics.label_entropy(np.asarray(labels), _int(n_classes, "n_classes", 2), base=2))  # no -0.0
+    return abs(metrics.label_entropy(np.asarray(labels), _int("n_classes", n_classes, 2), base=2))  # no -0.0
 
 
 def family(*, profile: str | None = None, bernoulli: bool = False, device: str | None = None, **overrides) -> loop.Family:
@@ -398,9 +393,9 @@ class Judge:
     def __init__(self, clf: Classifier, real, n: int, seed: int = 0):
         if not isinstance(clf, Classifier):
             raise TypeError(f"clf must be a vae.Classifier (from vae.classifier()); got {type(clf).__name__}")
-        self.clf, self.n = clf, _int(n, "n", 2)
+        self.clf, self.n = clf, _int("n", n, 2)
         self.real_features = clf.features(real)
-        self.rng = np.random.default_rng([_int(seed, "seed", 0), 3])  # own stream: judging never shifts the run's rng
+        self.rng = np.random.default_rng([_int("seed", seed, 0), 3])  # own stream: judging never shifts the run's rng
         self.encoder = None
         self._last = (None, None)
 
@@ -436,8 +431,8 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     ``real_entropy`` (class entropy of the classifier's labels on the real held-out images, bits).
     """
     s = sizes(profile)
-    generations = s.generations if generations is None else _int(generations, "generations", 0)
-    seed = _int(seed, "seed", 0)
+    generations = s.generations if generations is None else _int("generations", generations, 0)
+    seed = _int("seed", seed, 0)
     pol = loop.policy(policy)  # validates the name before any training
     d, clf = dataset(s.profile), classifier(s.profile)
     with threads(s.threads):
@@ -465,7 +460,7 @@ def plot_samples(history, n: int = 10, seed: int = 0):
     """A grid of ``n`` samples per kept generation (rows = generations), the same ``z`` for every row."""
     import matplotlib.pyplot as plt
 
-    h, n = _history(history), _int(n, "n", 1)
+    h, n = _history(history), _int("n", n, 1)
     gens = sorted(h.models)
     fig, axes = plt.subplots(len(gens), 1, figsize=(n * 0.6, len(gens) * 0.7), squeeze=False)
     for ax, g in zip(axes[:, 0], gens):
