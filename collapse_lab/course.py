@@ -13,27 +13,35 @@ from .profiles import active_profile
 from .runtime import progress
 
 
-def execute(path, profile: str, figdir=None, timeout: int = 3600) -> tuple[nbformat.NotebookNode, float]:
-    """Execute one notebook in its own folder under ``profile``; return the executed notebook and its seconds."""
+def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600, allow_errors: bool = False) -> float:
+    """Execute ``nb`` in place in a fresh ``python3`` kernel started in ``cwd``, with ``env`` added to the
+    kernel's environment; return the seconds it took. The caller's environment is restored afterwards."""
     from nbclient import NotebookClient
 
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4)
-    env = {"COLLAPSE_LAB_PROFILE": profile, "COLLAPSE_LAB_STATIC": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    if figdir is not None:
-        env["COLLAPSE_LAB_FIGDIR"] = str(Path(figdir).resolve())
     old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    os.environ.update(env)  # the kernel inherits this process's environment
     t0 = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(nb, timeout=timeout, allow_errors=allow_errors, kernel_name="python3",
+                       resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return nb, time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def execute(path, profile: str, figdir=None, timeout: int = 3600) -> tuple[nbformat.NotebookNode, float]:
+    """Execute one notebook in its own folder under ``profile``; return the executed notebook and its seconds."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    env = {"COLLAPSE_LAB_PROFILE": active_profile(profile), "COLLAPSE_LAB_STATIC": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    if figdir is not None:
+        env["COLLAPSE_LAB_FIGDIR"] = str(Path(figdir).resolve())
+    return nb, run_notebook(nb, path.parent, env, timeout=timeout)
 
 
 def build(notebooks_dir="notebooks", out="build", profile: str | None = None, only=None) -> list[dict]:

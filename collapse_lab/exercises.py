@@ -112,9 +112,7 @@ def check_cells(nb) -> list[tuple[int, str]]:
 
 def grade(path, timeout: int = 600, profile: str = "quick", cwd=None) -> list[Result]:
     """Execute the notebook at ``path`` (errors allowed) and return one :class:`Result` per check cell."""
-    import os
-
-    from nbclient import NotebookClient
+    from .course import run_notebook
 
     path = Path(path)
     if not path.is_file() or path.suffix != ".ipynb":
@@ -124,17 +122,7 @@ def grade(path, timeout: int = 600, profile: str = "quick", cwd=None) -> list[Re
     if not cells:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
     env = {"COLLAPSE_LAB_PROFILE": profile, "COLLAPSE_LAB_STATIC": "1", "COLLAPSE_LAB_QUIET": "1", "MPLBACKEND": "Agg"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                       resources={"metadata": {"path": str(cwd or path.parent)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    run_notebook(nb, cwd or path.parent, env, timeout=timeout, allow_errors=True)
     results = []
     for i, name in cells:
         outs = nb.cells[i].get("outputs", [])
