@@ -43,9 +43,18 @@ def main(argv=None) -> int:
     r.add_argument("--generations", type=int, default=None, help="default: the profile's")
     r.add_argument("--out", required=True, help="folder for metrics, checkpoints and figures")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--setting", default="replace", help="lm: 'replace' (no real data) or 'mix' (10%% real)")
+    r.add_argument("--setting", default="a", choices=("a", "b", "replace", "mix"),
+                   help="lm: 'a' = 'replace' (5 epochs, no real data) or 'b' = 'mix' (10 epochs, 10%% real data)")
 
     a = p.parse_args(argv)
+    try:
+        return _dispatch(a)
+    except (ValueError, TypeError, FileNotFoundError) as e:  # the user's mistake: say it in one line, no traceback
+        print(f"collapse-lab {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(a) -> int:
     if a.cmd == "build-exercises":
         from .exercises import build
 

@@ -22,7 +22,10 @@ def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600,
     os.environ.update(env)  # the kernel inherits this process's environment
     t0 = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, allow_errors=allow_errors, kernel_name="python3",
+        # interrupt a cell that runs too long instead of giving up on the notebook (matters when grading);
+        # the kernel's log level keeps its 'TCP without encryption' warning (local loopback only) off the console
+        NotebookClient(nb, timeout=timeout, allow_errors=allow_errors, interrupt_on_timeout=allow_errors,
+                       kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
                        resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
         for k, v in old.items():
@@ -37,7 +40,8 @@ def execute(path, profile: str, figdir=None, timeout: int = 3600) -> tuple[nbfor
     """Execute one notebook in its own folder under ``profile``; return the executed notebook and its seconds."""
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    env = {"COLLAPSE_LAB_PROFILE": active_profile(profile), "COLLAPSE_LAB_STATIC": "1",
+    # quiet: a progress bar saved mid-run in the HTML would look like a hung cell
+    env = {"COLLAPSE_LAB_PROFILE": active_profile(profile), "COLLAPSE_LAB_STATIC": "1", "COLLAPSE_LAB_QUIET": "1",
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     if figdir is not None:
         env["COLLAPSE_LAB_FIGDIR"] = str(Path(figdir).resolve())

@@ -69,9 +69,17 @@ def find(name: str, files: Sequence[str]) -> Path:
     for d in dirs:
         if all((d / f).is_file() for f in files):
             return d
+
+    def state(d):  # say what a folder that exists holds, so a missing split is obvious
+        if not d.is_dir():
+            return ""
+        have = sorted(p.name for p in d.iterdir() if p.is_file())
+        return f"  (exists; holds {', '.join(have[:6]) or 'no files'}{', ...' if len(have) > 6 else ''})"
+
+    why = " Downloads are off (COLLAPSE_LAB_OFFLINE or CI is set)." if offline() else ""
     raise DataNotFound(
-        f"data set {name!r} not found: no folder holds {list(files)}. Searched, in order:\n"
-        + "\n".join(f"  - {d}" for d in dirs)
+        f"data set {name!r} not found: no folder holds {list(files)}.{why} Searched, in order:\n"
+        + "\n".join(f"  - {d}{state(d)}" for d in dirs)
         + f"\nPut the files in one of them (for example ./data/{name}/), or set COLLAPSE_LAB_DATA to a folder "
         f"that has a '{name}' sub-folder."
     )

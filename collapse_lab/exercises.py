@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from .checks.core import MARK
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_CALL = re.compile(r"\bchecks\.(ch\d+)\.(\w+)\s*\(")
 
@@ -99,41 +101,82 @@ class Result:
     cell: int
 
 
+def _code_lines(source: str) -> str:
+    """``source`` without comment lines, so a commented-out check is not a check."""
+    return "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("#"))
+
+
 def check_cells(nb) -> list[tuple[int, str]]:
-    """(cell index, exercise name) of every check cell of a notebook."""
+    """(cell index, exercise name) of every check cell of a notebook (commented-out calls do not count)."""
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            m = CHECK_CALL.search(cell.source)
+            m = CHECK_CALL.search(_code_lines(cell.source))
             if m:
                 out.append((i, m.group(2)))
     return out
 
 
-def grade(path, timeout: int = 600, profile: str = "quick", cwd=None) -> list[Result]:
-    """Execute the notebook at ``path`` (errors allowed) and return one :class:`Result` per check cell."""
+def reference_for(path) -> Path | None:
+    """The solution notebook a learner's notebook is graded against: ``solutions/<same name>`` beside its folder,
+    or in the course root; None when there is none."""
+    path = Path(path).resolve()
+    for base in (path.parent.parent, Path(__file__).resolve().parent.parent):
+        ref = base / "solutions" / path.name
+        if ref.is_file():
+            return ref
+    return None
+
+
+def _feedback(err) -> str:
+    """First line of a failure, plus its hint line when the check gave one."""
+    lines = f"{err.ename}: {err.evalue}".splitlines()
+    hint = next((ln.strip() for ln in lines[1:] if ln.strip().startswith("hint:")), "")
+    return lines[0] + (f" | {hint}" if hint else "")
+
+
+def grade(path, timeout: int = 600, profile: str = "quick", cwd=None, reference=None) -> list[Result]:
+    """Execute a learner's notebook and grade it: one :class:`Result` per exercise of the reference notebook.
+
+    The exercises and their check calls come from the reference (``solutions/<same name>`` by default, see
+    :func:`reference_for`), not from the learner's copy: after the learner's notebook has run (errors allowed, a cell
+    running longer than ``timeout`` seconds is interrupted), the grader appends each reference check cell, with the
+    chapter's check module freshly reloaded, and grades those. So a deleted, commented-out or edited check cell
+    cannot change the score, and one hanging exercise does not stop the others from being graded.
+    """
     from .course import run_notebook
 
     path = Path(path)
     if not path.is_file() or path.suffix != ".ipynb":
         raise ValueError(f"path must be an existing .ipynb file; got {path}")
     nb = nbformat.read(path, as_version=4)
-    cells = check_cells(nb)
+    ref_path = Path(reference) if reference is not None else reference_for(path)
+    ref = nbformat.read(ref_path, as_version=4) if ref_path is not None else nb
+    cells = check_cells(ref)
     if not cells:
-        raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
+        raise ValueError(f"{ref_path or path} has no check cells (cells calling checks.chN.<name>(...))")
+    first = len(nb.cells)
+    for i, name in cells:
+        chapter = CHECK_CALL.search(_code_lines(ref.cells[i].source)).group(1)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import importlib as _importlib\nfrom collapse_lab import checks\ntry:\n"
+            f"    checks.{chapter} = _importlib.reload(_importlib.import_module('collapse_lab.checks.{chapter}'))\n"
+            "except ModuleNotFoundError:\n    pass\n" + ref.cells[i].source))
     env = {"COLLAPSE_LAB_PROFILE": profile, "COLLAPSE_LAB_STATIC": "1", "COLLAPSE_LAB_QUIET": "1", "MPLBACKEND": "Agg"}
     run_notebook(nb, cwd or path.parent, env, timeout=timeout, allow_errors=True)
     results = []
-    for i, name in cells:
-        outs = nb.cells[i].get("outputs", [])
+    for j, (_, name) in enumerate(cells):
+        cell = nb.cells[first + j]
+        outs = cell.get("outputs", [])
         err = next((o for o in outs if o.output_type == "error"), None)
+        text = "".join(o.get("text", "") for o in outs if o.output_type == "stream")
+        line = next((ln for ln in text.splitlines() if ln.strip()), "")
         if err is not None:
-            msg = f"{err.ename}: {err.evalue}".splitlines()[0]
-            results.append(Result(name, False, msg, i))
+            results.append(Result(name, False, _feedback(err), first + j))
+        elif not line.startswith(MARK):  # a check that ran but printed no check mark did not pass
+            results.append(Result(name, False, "the check did not report a pass", first + j))
         else:
-            text = "".join(o.get("text", "") for o in outs if o.output_type == "stream")
-            first = next((ln for ln in text.splitlines() if ln.strip()), "")
-            results.append(Result(name, True, first, i))
+            results.append(Result(name, True, line, first + j))
     return results
 
 
@@ -142,7 +185,7 @@ def report(results: list[Result]) -> str:
     w = max([len("exercise")] + [len(r.exercise) for r in results])
     lines = [f"{'exercise'.ljust(w)}  result  feedback"]
     for r in results:
-        lines.append(f"{r.exercise.ljust(w)}  {'passed' if r.passed else 'FAILED':6}  {r.feedback[:100]}")
+        lines.append(f"{r.exercise.ljust(w)}  {'passed' if r.passed else 'FAILED':6}  {r.feedback[:160]}")
     n = sum(r.passed for r in results)
     lines.append(f"score: {n}/{len(results)} ({100 * n / max(len(results), 1):.0f}%)")
     return "\n".join(lines)

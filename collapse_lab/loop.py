@@ -171,24 +171,30 @@ class Anchor(Policy):
 POLICIES = ("replace", "accumulate", "mix", "anchor")
 
 
-def policy(name: str | Policy = "replace", *, fraction: float = 0.1, k: int = 1) -> Policy:
-    """A data policy by name: ``'replace'``, ``'accumulate'``, ``'mix'`` (uses ``fraction``), ``'anchor'`` (uses ``k``).
+def policy(name: str | Policy = "replace", *, fraction: float | None = None, k: int | None = None) -> Policy:
+    """A data policy by name: ``'replace'``, ``'accumulate'``, ``'mix'`` (real share ``fraction``, default 0.1,
+    the paper's setting), ``'anchor'`` (``k`` real points, default 1).
 
     An object that already has ``n_synthetic`` and ``build`` is returned unchanged, so custom policies pass through.
+    Giving ``fraction`` or ``k`` to a policy that does not use it is an error, not silently ignored.
     """
     if hasattr(name, "n_synthetic") and hasattr(name, "build"):
+        if fraction is not None or k is not None:
+            raise ValueError("fraction and k only go with a policy name ('mix', 'anchor'), not a policy object")
         return name
     if not isinstance(name, str):
         raise TypeError(f"policy must be one of {POLICIES} or an object with n_synthetic() and build(); got {name!r}")
-    if name == "replace":
-        return Replace()
-    if name == "accumulate":
-        return Accumulate()
+    if name not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}; got {name!r}")
+    if fraction is not None and name != "mix":
+        raise ValueError(f"fraction goes with policy 'mix' only; got policy {name!r} with fraction={fraction!r}")
+    if k is not None and name != "anchor":
+        raise ValueError(f"k goes with policy 'anchor' only; got policy {name!r} with k={k!r}")
     if name == "mix":
-        return Mix(fraction)
+        return Mix(0.1 if fraction is None else fraction)
     if name == "anchor":
-        return Anchor(k)
-    raise ValueError(f"policy must be one of {POLICIES}; got {name!r}")
+        return Anchor(1 if k is None else k)
+    return Replace() if name == "replace" else Accumulate()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,6 +309,8 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise ValueError(f"generations must be an int >= 0; got {generations!r}")
     pol = globals()["policy"](policy)
+    if metrics is not None and not isinstance(metrics, Mapping):
+        raise TypeError(f"metrics must be a dict name -> f(model, train); got {type(metrics).__name__}")
     metrics = dict(metrics or {})
     for k, f in metrics.items():
         if not callable(f):

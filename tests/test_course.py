@@ -84,3 +84,9 @@ def test_check_core_messages(capsys):
 def test_cli_build_exercises_check_reports_up_to_date(capsys):
     assert main(["build-exercises", "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "nope.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("collapse-lab check: error:") and "Traceback" not in err

@@ -77,3 +77,12 @@ def test_bad_input(tmp_path):
     bad.write_bytes(b"\x01\x02\x03\x04")
     with pytest.raises(ValueError, match="magic"):
         data.read_idx(bad)
+
+
+def test_missing_split_message_says_what_the_folder_holds(tmp_path, monkeypatch):
+    (tmp_path / "wikitext-2").mkdir()
+    (tmp_path / "wikitext-2" / "valid.txt").write_text("x")
+    monkeypatch.setenv("COLLAPSE_LAB_DATA", str(tmp_path))
+    monkeypatch.setenv("COLLAPSE_LAB_OFFLINE", "1")
+    with pytest.raises(data.DataNotFound, match=r"Downloads are off[\s\S]*exists; holds valid.txt"):
+        data.wikitext("train")

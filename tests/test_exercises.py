@@ -91,6 +91,24 @@ def test_grade_reports_pass_and_fail(tmp_path, capsys):
         exercises.grade(tmp_path / "missing.ipynb")
 
 
+def test_grading_follows_the_reference_not_the_learners_copy(tmp_path):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    make_solution(sol / "01_tiny.ipynb")
+    exercises.build(sol, ex)
+    nb = nbformat.read(ex / "01_tiny.ipynb", as_version=4)
+    nb.cells[3].source = "# " + nb.cells[3].source.replace("\n", "\n# ")  # check commented out, exercise unsolved
+    nbformat.write(nb, ex / "01_tiny.ipynb")
+    assert exercises.check_cells(nb) == []
+    res = exercises.grade(ex / "01_tiny.ipynb", timeout=120)
+    assert [r.exercise for r in res] == ["square"] and not res[0].passed
+    assert "hint:" in res[0].feedback  # the grader shows the check's hint, not only its first line
+    del nb.cells[3]  # check deleted: still graded against the solution's exercise list
+    nb.cells[1].source = "def square(x):\n    while True:\n        pass"  # an answer that hangs
+    nbformat.write(nb, ex / "01_tiny.ipynb")
+    res = exercises.grade(ex / "01_tiny.ipynb", timeout=3)
+    assert [(r.exercise, r.passed) for r in res] == [("square", False)]
+
+
 def test_committed_exercises_are_up_to_date():
     assert exercises.build(ROOT / "solutions", ROOT / "exercises", check=True) == []
 

@@ -138,3 +138,15 @@ def test_bad_input_is_rejected():
         loop.run(fam, REAL, 1, metrics={"x": 3})
     with pytest.raises(TypeError, match="data must"):
         loop.size(3)
+
+
+def test_policy_options_must_match_the_policy():
+    assert loop.policy("mix").fraction == 0.1 and loop.policy("anchor").k == 1
+    with pytest.raises(ValueError, match="fraction goes with policy 'mix'"):
+        loop.policy("replace", fraction=0.1)
+    with pytest.raises(ValueError, match="k goes with policy 'anchor'"):
+        loop.policy("mix", k=3)
+    with pytest.raises(ValueError, match="policy name"):
+        loop.policy(loop.Replace(), fraction=0.2)
+    with pytest.raises(TypeError, match="metrics must be a dict"):
+        loop.run(gauss_family(), REAL, 1, metrics=lambda m, t: 1.0)
