@@ -1,7 +1,7 @@
 """The ``collapse-lab`` command.
 
     collapse-lab build-exercises [--check]          exercises/ from solutions/
-    collapse-lab check exercises/NN_name.ipynb      run a learner's notebook, print a score table
+    collapse-lab check NB.ipynb [...] [--csv F]     grade learners' notebooks against solutions/
     collapse-lab course [--profile P] [--out build] execute the lecture notebooks into HTML + timings
     collapse-lab run lm --profile quick --generations N --out DIR   a chapter's experiment outside a notebook
 """
@@ -26,8 +26,11 @@ def main(argv=None) -> int:
     b.add_argument("--solutions", default="solutions")
     b.add_argument("--exercises", default="exercises")
 
-    c = sub.add_parser("check", help="execute a learner's notebook and grade its check cells")
-    c.add_argument("notebook")
+    c = sub.add_parser("check", help="execute learners' notebooks and grade them against solutions/")
+    c.add_argument("notebook", nargs="+", help="one or more notebooks (e.g. a class's submissions)")
+    c.add_argument("--reference", default=None, help="the solution notebook to grade against "
+                   "(default: solutions/<same name> beside the notebook's folder, or in the course)")
+    c.add_argument("--csv", default=None, help="also write notebook,exercise,passed,feedback rows to this file")
     c.add_argument("--profile", choices=PROFILES, default="quick")
     c.add_argument("--timeout", type=int, default=900, help="seconds per cell")
 
@@ -70,9 +73,18 @@ def _dispatch(a) -> int:
     if a.cmd == "check":
         from .exercises import grade, report
 
-        results = grade(a.notebook, timeout=a.timeout, profile=a.profile)
-        print(report(results))
-        return 0 if all(x.passed for x in results) else 1
+        import csv
+
+        rows, ok = [], True
+        for nb in a.notebook:
+            results = grade(nb, timeout=a.timeout, profile=a.profile, reference=a.reference)
+            print(f"== {nb}\n{report(results)}\n")
+            rows += [(nb, r.exercise, r.passed, r.feedback) for r in results]
+            ok &= all(r.passed for r in results)
+        if a.csv:
+            with open(a.csv, "w", newline="") as f:
+                csv.writer(f).writerows([("notebook", "exercise", "passed", "feedback"), *rows])
+        return 0 if ok else 1
     if a.cmd == "course":
         from .course import build
 

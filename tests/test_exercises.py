@@ -87,6 +87,10 @@ def test_grade_reports_pass_and_fail(tmp_path, capsys):
     assert "score: 0/1" in exercises.report(bad)
     assert main(["check", str(sol / "01_tiny.ipynb")]) == 0
     assert "score: 1/1" in capsys.readouterr().out
+    table = tmp_path / "grades.csv"
+    assert main(["check", str(sol / "01_tiny.ipynb"), str(ex / "01_tiny.ipynb"), "--csv", str(table)]) == 1
+    assert table.read_text().splitlines()[1:] == [f"{sol / '01_tiny.ipynb'},square,True,\u2713 square works",
+                                                  f"{ex / '01_tiny.ipynb'},square,False,{bad[0].feedback}"]
     with pytest.raises(ValueError, match="ipynb"):
         exercises.grade(tmp_path / "missing.ipynb")
 
