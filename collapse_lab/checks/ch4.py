@@ -115,7 +115,12 @@ def mix_training_set(fn) -> None:
             return n_real - int(round(self.fraction * n_real))
 
         def build(self, real, synthetic_sets, rng):
-            return call(fn, real, synthetic_sets[-1], self.fraction, rng, name="mix_training_set")
+            out = call(fn, real, synthetic_sets[-1], self.fraction, rng, name="mix_training_set")
+            # checked here, before the loop measures it, so a wrong type fails as a check, not a TypeError
+            expect(isinstance(out, np.ndarray) and out.ndim == 2, "mix_training_set returns the training set",
+                   "a 2-D numpy array (rows = examples)", type(out).__name__,
+                   "join the kept real rows and the synthetic rows with np.concatenate(..., axis=0)")
+            return out
 
     for n, fraction in [(50, 0.1), (20, 0.25), (7, 0.0)]:
         real = np.arange(n)[:, None] * np.ones((1, 3), dtype=int)  # real rows: values 0..n-1
