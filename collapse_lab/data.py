@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 import urllib.request
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +33,18 @@ MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://stor
 
 class DataNotFound(FileNotFoundError):
     """A data set is not on this machine and could not be downloaded."""
+
+
+class CorruptData(ValueError):
+    """A data file exists but cannot be read as what it should be (truncated, wrong format, empty)."""
+
+
+_GOOD_COPY = ("delete it and put a good copy in its place (the data folders' READMEs and the course README's "
+              "'Data' section say where the files come from)")
+
+# The smallest text a WikiText split may hold: the language-model chapter cuts it into 64-token blocks and needs
+# a few hundred of them; the real validation split is about 1.1 MB.
+MIN_TEXT_BYTES = 10_000
 
 
 def search_dirs(name: str) -> list[Path]:
@@ -118,19 +131,28 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 def read_idx(path) -> np.ndarray:
     """An IDX file (the MNIST format, gzip or plain) as a numpy uint8 array of its stated shape."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path); got {type(path).__name__}")
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as e:  # truncated or not gzip at all
+        raise CorruptData(f"{path} is damaged ({type(e).__name__}: {e}); {_GOOD_COPY}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        raise CorruptData(f"{path} is not an IDX file (bad magic number); {_GOOD_COPY}")
     dtype_code, ndim = raw[2], raw[3]
     if dtype_code != 0x08:
         raise ValueError(f"{path}: only unsigned-byte IDX files are supported (type 0x08); got 0x{dtype_code:02x}")
+    if len(raw) < 4 + 4 * ndim:
+        raise CorruptData(f"{path}: the header is cut short ({len(raw)} bytes); {_GOOD_COPY}")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but the file holds {data.size} values")
+        raise CorruptData(f"{path}: header says shape {shape} but the file holds {data.size} values; {_GOOD_COPY}")
     return data.reshape(shape)
 
 
@@ -185,4 +207,21 @@ def wikitext(split: str = "valid") -> str:
                                "installed; run `pip install -e .[paper]` or put the files in ./data/wikitext-2/") from None
         hf_split = {"valid": "validation"}.get(split, split)
         return "".join(load_dataset("wikitext", "wikitext-2-raw-v1", split=hf_split)["text"])
-    return (d / f"{split}.txt").read_text(encoding="utf-8")
+    return read_text(d / f"{split}.txt")
+
+
+def read_text(path, min_bytes: int = MIN_TEXT_BYTES) -> str:
+    """A UTF-8 text file as one string; a binary, damaged, empty or undersized file is refused naming its path."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CorruptData(f"{path} cannot be read ({e})") from None
+    if len(raw) < min_bytes:
+        raise CorruptData(f"{path} holds {len(raw)} bytes; a WikiText split holds at least {min_bytes} "
+                          f"(the validation split is about 1.1 MB): {_GOOD_COPY}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptData(f"{path} is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
+                          f"{_GOOD_COPY}") from None

@@ -167,7 +167,7 @@ def train_tokenizer(text: str, vocab: int):
     """
     if not isinstance(text, str) or not text:
         raise ValueError("text must be a non-empty str")
-    vocab = _int("vocab", vocab, 260)  # 256 bytes + the 4 special tokens
+    vocab = _int("vocab", vocab, 260, 1_000_000)  # 256 bytes + the 4 special tokens; OPT itself has 50,272
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 

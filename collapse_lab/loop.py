@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from . import validate
 from .runtime import as_rng, progress
 
 
@@ -306,8 +307,7 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     if not (callable(getattr(family, "fit", None)) and callable(getattr(family, "sample", None))):
         raise TypeError("family must have fit(data, rng) and sample(model, n, rng) functions, e.g. "
                         "loop.Family(fit=my_fit, sample=my_sample)")
-    if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
-        raise ValueError(f"generations must be an int >= 0; got {generations!r}")
+    generations = validate.count("generations", generations, 0)
     pol = globals()["policy"](policy)
     if metrics is not None and not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a dict name -> f(model, train); got {type(metrics).__name__}")
@@ -315,9 +315,13 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     for k, f in metrics.items():
         if not callable(f):
             raise TypeError(f"metrics[{k!r}] must be callable f(model, train); got {type(f).__name__}")
+    if not isinstance(real, (np.ndarray, list, tuple)) and type(real).__name__ != "Tensor":
+        raise TypeError(f"real must be the real data: a numpy array, torch tensor or list of examples; got "
+                        f"{type(real).__name__}")
     n_all = size(real)
     if n_all == 0:
         raise ValueError("real must hold at least one example")
+    _check_finite(real, "real", "the real data must hold finite numbers (drop or impute the NaN/inf rows first)")
     if n is None:
         n = n_all
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= n_all:
@@ -325,7 +329,13 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     rng = as_rng(seed)
     if n < n_all:
         real = take(real, np.sort(rng.choice(n_all, size=n, replace=False)))
-    keep = set(int(g) for g in keep)
+    if isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__"):
+        raise TypeError(f"keep must be a list of generation numbers; got {keep!r}")
+    keep = set(validate.integer("keep[...]", g, 0) for g in keep)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(generation, model, history); got {callback!r}")
+    if start is not None and (not isinstance(start, (tuple, list)) or len(start) != 3):
+        raise TypeError("start must be a tuple (generation, model, synthetic_sets) from an earlier run")
     history = History(meta={"policy": repr(pol), "n": int(n), "generations": int(generations),
                             "family": getattr(family, "name", "family")})
 
@@ -356,12 +366,30 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     for g in bar:
         t0 = time.perf_counter()
         synthetic = family.sample(model, pol.n_synthetic(n), rng)
+        _check_finite(synthetic, "samples", f"generation {g - 1}'s model wrote non-finite samples, so the chain "
+                      f"stops at generation {g}: the model diverged (a variance of 0 or inf, a NaN weight)")
         # only accumulate needs the older synthetic sets; dropping them keeps memory flat for the others
         synthetic_sets = [*synthetic_sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
         train = pol.build(real, synthetic_sets, rng)
         model = family.fit(train, rng)
         record(g, model, train, t0)
     return history
+
+
+def _check_finite(data, name, why):
+    """Raise ValueError when numeric ``data`` (array or tensor) holds NaN or inf; lists of tokens pass."""
+    if isinstance(data, np.ndarray):
+        if np.issubdtype(data.dtype, np.number) and not np.all(np.isfinite(data)):
+            bad = int(np.sum(~np.isfinite(data)))
+            raise ValueError(f"{name} holds {bad} NaN/inf value(s): {why}")
+        return
+    try:
+        import torch
+    except ImportError:
+        return
+    if isinstance(data, torch.Tensor) and data.is_floating_point() and not bool(torch.isfinite(data).all()):
+        bad = int((~torch.isfinite(data)).sum())
+        raise ValueError(f"{name} holds {bad} NaN/inf value(s): {why}")
 
 
 def _plain(v):

@@ -43,6 +43,9 @@ def device(prefer: str | None = None) -> str:
     import torch
 
     if prefer is not None:
+        if not isinstance(prefer, str):
+            raise TypeError(f"prefer must be None or a device name 'cpu', 'cuda', 'cuda:N' or 'mps'; got "
+                            f"{type(prefer).__name__}")
         if prefer not in ("cpu", "cuda", "mps") and not str(prefer).startswith("cuda:"):
             raise ValueError(f"prefer must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {prefer!r}")
         return prefer

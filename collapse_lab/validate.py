@@ -6,6 +6,10 @@ import math
 import numpy as np
 
 
+# The default upper bound of an int argument: no size, count or number of generations in the course comes near it.
+MAX_INT = 10_000_000
+
+
 class ArgumentError(TypeError, ValueError):
     """A public function got an argument of the wrong type or out of range.
 
@@ -14,7 +18,13 @@ class ArgumentError(TypeError, ValueError):
 
 
 def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    """``value`` as an int, or :class:`ArgumentError` naming ``name`` and the allowed range ``[lo, hi]``."""
+    """``value`` as an int, or :class:`ArgumentError` naming ``name`` and the allowed range ``[lo, hi]``.
+
+    Without ``hi``, sizes and counts are capped at :data:`MAX_INT` (seeds, named ``seed...``, are not): a typo
+    such as ``generations=10**12`` fails at once instead of running for days or allocating terabytes.
+    """
+    if hi is None and "seed" not in name:
+        hi = MAX_INT
     allowed = "an int" + (f" >= {lo}" if lo is not None else "") + (f" and <= {hi}" if hi is not None else "")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ArgumentError(f"{name} must be {allowed}; got {value!r} ({type(value).__name__})")
@@ -40,3 +50,67 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, l
     if hi is not None and (v > hi or (hi_open and v == hi)):
         raise ArgumentError(f"{name} must be {allowed}; got {v}")
     return v
+
+
+# Counts above this are refused outright: nothing in the course needs more generations, seeds, epochs or chains,
+# and a typo such as 10**12 should fail at once instead of running for days.
+MAX_COUNT = 1_000_000
+
+# Estimated allocations above this many bytes are refused before they start (COLLAPSE_LAB_MEMORY_BUDGET overrides,
+# in GiB): a learner's kernel should get a message, not a MemoryError from deep inside numpy or a dead kernel.
+DEFAULT_MEMORY_GIB = 8.0
+
+
+def count(name: str, value, lo: int = 1, hi: int = MAX_COUNT) -> int:
+    """An int count in ``[lo, hi]`` (``hi`` defaults to :data:`MAX_COUNT`), or :class:`ArgumentError`."""
+    return integer(name, value, lo, hi)
+
+
+def memory_budget() -> float:
+    """The allocation budget in bytes (``COLLAPSE_LAB_MEMORY_BUDGET`` GiB, default 8)."""
+    import os
+
+    raw = os.environ.get("COLLAPSE_LAB_MEMORY_BUDGET", "")
+    try:
+        gib = float(raw) if raw else DEFAULT_MEMORY_GIB
+    except ValueError:
+        raise ArgumentError(f"COLLAPSE_LAB_MEMORY_BUDGET must be a number of GiB; got {raw!r}") from None
+    if not math.isfinite(gib) or gib <= 0:
+        raise ArgumentError(f"COLLAPSE_LAB_MEMORY_BUDGET must be a positive number of GiB; got {raw!r}")
+    return gib * 2**30
+
+
+def fits_memory(what: str, n_bytes: float) -> None:
+    """Refuse an allocation of about ``n_bytes`` above :func:`memory_budget`, saying what it would need."""
+    budget = memory_budget()
+    if n_bytes > budget:
+        raise ArgumentError(f"{what} would need about {n_bytes / 2**30:.3g} GiB, above the memory budget of "
+                            f"{budget / 2**30:.3g} GiB; use smaller sizes (or raise COLLAPSE_LAB_MEMORY_BUDGET, in GiB)")
+
+
+def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 1, finite: bool = True,
+          dtype=float) -> np.ndarray:
+    """``value`` as a numpy array of ``dtype``, checked for dimensions, size and finiteness.
+
+    Raises :class:`ArgumentError` naming ``name``, what came in and what is allowed. The input is never changed
+    (a copy is made when the dtype changes; callers that write into the result must copy it).
+    """
+    want = "an array" if ndim is None else f"a {ndim}-D array" if isinstance(ndim, int) else \
+        f"an array with {' or '.join(str(d) for d in ndim)} dimensions"
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise ArgumentError(f"{name} must be {want} of numbers; got {type(value).__name__}")
+    try:
+        a = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise ArgumentError(f"{name} must be {want} of numbers; got {type(value).__name__} ({e})") from None
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    if dims is not None and a.ndim not in dims:
+        raise ArgumentError(f"{name} must be {want}; got shape {a.shape}")
+    if a.size < min_size:
+        raise ArgumentError(f"{name} must hold at least {min_size} value{'s' if min_size != 1 else ''}; "
+                            f"got shape {a.shape}")
+    if finite and np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+        bad = np.flatnonzero(~np.isfinite(a.ravel()))
+        raise ArgumentError(f"{name} must hold finite numbers; got {bad.size} NaN/inf value(s), the first at flat "
+                            f"index {int(bad[0])} ({a.ravel()[bad[0]]})")
+    return a

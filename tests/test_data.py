@@ -86,3 +86,31 @@ def test_missing_split_message_says_what_the_folder_holds(tmp_path, monkeypatch)
     monkeypatch.setenv("COLLAPSE_LAB_OFFLINE", "1")
     with pytest.raises(data.DataNotFound, match=r"Downloads are off[\s\S]*exists; holds valid.txt"):
         data.wikitext("train")
+
+
+def test_corrupt_files_name_their_path(tmp_path):
+    import gzip as _gzip
+
+    good = _gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3]))
+    (tmp_path / "cut.gz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "noise.gz").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 3, 0]))
+    for name in ("cut.gz", "noise.gz", "short"):
+        with pytest.raises(data.CorruptData, match=str(tmp_path / name).replace(".", r"\.")):
+            data.read_idx(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        data.read_idx(tmp_path / "missing.gz")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        data.read_idx(3)
+
+
+def test_text_files_refused_when_empty_short_or_binary(tmp_path, monkeypatch):
+    folder = tmp_path / "wikitext-2"
+    folder.mkdir()
+    monkeypatch.setenv("COLLAPSE_LAB_DATA", str(tmp_path))
+    for content, why in ((b"", "holds 0 bytes"), (b"short text\n", "holds 11 bytes"),
+                         (b"\xff\xfe" * 20_000, "is not UTF-8 text")):
+        (folder / "valid.txt").write_bytes(content)
+        with pytest.raises(data.CorruptData, match=why) as e:
+            data.wikitext("valid")
+        assert str(folder / "valid.txt") in str(e.value)

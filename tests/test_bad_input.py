@@ -1,0 +1,168 @@
+"""Bad input to public functions: a clear ValueError/TypeError naming the argument, never a crash, a hang or a NaN.
+
+Hypothesis draws a public function, one of its arguments and a bad value for it (None, a string, NaN, inf, a
+negative or huge number, a bool or 3.5 for an int, empty or wrongly shaped arrays, a dict); the other arguments
+keep small valid values. What may happen: a ``ValueError``/``TypeError`` whose message names the argument, or a
+result that is finite (the value was acceptable after all, e.g. a list for an array). Anything else fails: another
+exception type, an error naming a different argument, a non-finite result, or a call running past a time limit.
+"""
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collapse_lab import gaussian, loop, metrics, mitigation, runtime, tails, validate
+
+BAD_VALUES = [None, "x", float("nan"), float("inf"), -float("inf"), -1, 0, -2.5, 10**12, -10**12, True, 3.5, [],
+              np.array([]), np.zeros((2, 3, 4)), [1.0, float("nan")], {"a": 1}, (1, 2, 3)]
+
+RNG = object()  # placeholder: replaced by a fresh Generator for each call
+
+
+def _family():
+    return gaussian.family()
+
+
+# (function, valid keyword arguments, arguments to corrupt). Sizes are small so that any accepted value runs fast.
+CASES = [
+    (metrics.w2_gaussian, dict(mean1=0.0, var1=1.0, mean2=1.0, var2=2.0), ("mean1", "var1", "mean2", "var2")),
+    (metrics.frechet, dict(mean1=np.zeros(2), cov1=np.eye(2), mean2=np.ones(2), cov2=2 * np.eye(2)),
+     ("mean1", "cov1", "mean2", "cov2")),
+    (metrics.frechet_from_features, dict(a=np.arange(12.0).reshape(6, 2), b=np.arange(12.0).reshape(6, 2) ** 0.5),
+     ("a", "b")),
+    (metrics.entropy, dict(p=[0.2, 0.3, 0.5], base=2.0), ("p", "base")),
+    (metrics.label_entropy, dict(labels=np.array([0, 1, 1, 2]), n_classes=3), ("n_classes",)),
+    (metrics.tail_mass, dict(samples=np.linspace(-3, 3, 50), lo=-2.0, hi=2.0), ("samples", "lo", "hi")),
+    (metrics.perplexity, dict(token_losses=np.array([[1.0, 2.0], [0.5, 0.1]])), ("token_losses",)),
+    (metrics.distinct_n, dict(sequences=[[1, 2, 3], [2, 3, 4]], n=2), ("n",)),
+    (validate.integer, dict(name="k", value=3, lo=0, hi=10), ("value",)),
+    (validate.number, dict(name="q", value=0.5, lo=0, hi=1), ("value",)),
+    (runtime.seed_all, dict(seed=3), ("seed",)),
+    (runtime.as_rng, dict(rng=3), ("rng",)),
+    (runtime.device, dict(prefer="cpu"), ("prefer",)),
+    (loop.run, dict(family=_family(), real=np.random.default_rng(0).normal(size=20), generations=3, seed=0),
+     ("real", "generations", "n", "seed", "keep", "policy", "metrics", "callback", "start")),
+    (loop.policy, dict(name="mix", fraction=0.2), ("name", "fraction")),
+    (gaussian.c_factor, dict(M=10), ("M",)),
+    (gaussian.expected_var, dict(n=5, M=10), ("n", "M", "s2")),
+    (gaussian.fast_chains, dict(M=10, generations=5, chains=4, seed=0), ("M", "generations", "chains", "seed")),
+    (tails.zipf, dict(K=10, a=1.0), ("K", "a")),
+    (tails.expected_lost, dict(p=tails.zipf(10, 1.0), M=20), ("p", "M")),
+    (tails.survival, dict(p=tails.zipf(10, 1.0), M=20, generations=3, chains=5, seed=0),
+     ("p", "M", "generations", "chains")),
+    (mitigation.linreg_formula, dict(n=5, d=3, T=10, s=1.0), ("n", "d", "T", "s")),
+]
+
+IDS = [f"{f.__module__.split('.')[-1]}.{f.__name__}" for f, _, _ in CASES]
+
+
+@contextmanager
+def time_limit(seconds: int):
+    def fail(*_):
+        raise TimeoutError(f"call ran longer than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _finite(x) -> bool:
+    """True when every number inside ``x`` is finite (objects that hold no numbers count as finite)."""
+    if isinstance(x, (bool, str, type(None))):
+        return True
+    if isinstance(x, (int, float, np.number)):
+        return bool(np.isfinite(x))
+    if isinstance(x, np.ndarray):
+        return not np.issubdtype(x.dtype, np.floating) or bool(np.all(np.isfinite(x)))
+    if isinstance(x, (list, tuple)):
+        return all(_finite(v) for v in x)
+    if isinstance(x, dict):
+        return all(_finite(v) for v in x.values())
+    if isinstance(x, loop.History):
+        return all(_finite(v) for r in x.rows for v in r.values())
+    return True
+
+
+# where a message rightly names the argument by what it means rather than by its parameter name
+ALIASES = {(loop.policy, "name"): "policy"}
+
+
+def check_call(fn, kwargs: dict, arg: str, bad) -> None:
+    kw = dict(kwargs)
+    kw[arg] = bad
+    try:
+        with time_limit(20):
+            out = fn(**kw)
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        assert arg in msg or ALIASES.get((fn, arg), arg) in msg or (fn is validate.integer or fn is validate.number), (
+            f"{fn.__name__}({arg}={bad!r}) raised {type(e).__name__} without naming {arg!r}: {msg}")
+        assert len(msg) > 15, f"{fn.__name__}({arg}={bad!r}): message too terse: {msg!r}"
+        return
+    assert _finite(out), f"{fn.__name__}({arg}={bad!r}) accepted a bad value and returned non-finite {out!r}"
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=IDS)
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_bad_argument_gets_a_clear_error(case, data):
+    fn, kwargs, args = CASES[case]
+    arg = data.draw(st.sampled_from(args), label="argument")
+    bad = data.draw(st.sampled_from(BAD_VALUES), label="value")
+    check_call(fn, kwargs, arg, bad)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=IDS)
+def test_valid_baseline_runs(case):
+    fn, kwargs, _ = CASES[case]
+    assert _finite(fn(**kwargs))
+
+
+def test_nan_in_real_data_stops_the_chain_at_the_door():
+    real = np.r_[np.random.default_rng(0).normal(size=19), np.nan]
+    with pytest.raises(ValueError, match="real holds 1 NaN/inf"):
+        loop.run(gaussian.family(), real, 2)
+
+
+def test_non_finite_samples_stop_the_chain_with_the_generation():
+    fam = loop.Family(fit=lambda x, rng: float(np.mean(x)), sample=lambda m, n, rng: np.full(n, np.inf))
+    with pytest.raises(ValueError, match="generation 0's model wrote non-finite samples"):
+        loop.run(fam, np.ones(5), 3)
+
+
+def test_huge_counts_fail_at_once():
+    with time_limit(5):
+        for f in (lambda: loop.run(gaussian.family(), np.ones(5), 10**12),
+                  lambda: gaussian.fast_chains(10, 10**12, 4),
+                  lambda: tails.survival(tails.zipf(5), 10, 10**12, 3)):
+            with pytest.raises(ValueError, match=r"<= 10{6,7}\b"):
+                f()
+
+
+def test_frechet_refuses_a_covariance_that_is_not_psd():
+    with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
+        metrics.frechet([0, 0], [[1, 2], [2, 1]], [0, 0], np.eye(2))
+
+
+def test_perplexity_refuses_negative_losses():
+    with pytest.raises(ValueError, match="token_losses must be >= 0"):
+        metrics.perplexity([-5.5, -5.5])
+
+
+def test_memory_budget_refuses_with_what_it_would_need(monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_MEMORY_BUDGET", "1")
+    with pytest.raises(ValueError, match=r"would need about 2 GiB, above the memory budget of 1 GiB"):
+        validate.fits_memory("the chains", 2 * 2**30)
+    validate.fits_memory("the chains", 2**20)
+    monkeypatch.setenv("COLLAPSE_LAB_MEMORY_BUDGET", "lots")
+    with pytest.raises(ValueError, match="COLLAPSE_LAB_MEMORY_BUDGET"):
+        validate.memory_budget()
