@@ -46,6 +46,7 @@ import numpy as np
 from . import loop
 from .profiles import pick
 from .runtime import as_rng, progress
+from . import validate
 from .validate import integer as _int
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -143,7 +144,10 @@ def _as_mixture(x, name: str) -> Mixture:
     if isinstance(x, Mixture):
         return x
     if isinstance(x, tuple) and len(x) == 3:
-        return mixture(*x)
+        try:
+            return mixture(*x)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name} must be a valid (weights, means, covs) mixture: {e}") from None
     raise TypeError(f"{name} must be a gmm.Mixture or a (weights, means, covs) tuple; got {type(x).__name__}")
 
 
@@ -208,12 +212,12 @@ def _gauss_logpdf(x, mean, cov):
     return -0.5 * (np.sum(z * z, -1) + logdet + d * math.log(2 * math.pi))
 
 
-def _points(x, d) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
+def _points(x, d, name: str = "x") -> np.ndarray:
+    x = validate.array(name, x, ndim=(1, 2))
     if x.ndim == 1 and d == 1:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] != d:
-        raise ValueError(f"x must be points of shape (m, {d}); got {x.shape}")
+        raise ValueError(f"{name} must be points of shape (m, {d}); got {x.shape}")
     return x
 
 
@@ -288,9 +292,9 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
 
     _int("k", k, 1)
     _int("n_init", n_init, 1)
-    if init not in INITS:
+    if not isinstance(init, str) or init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
-    x = np.asarray(data, dtype=float)
+    x = validate.array("data", data)
     if x.ndim != 2 or len(x) < k:
         raise ValueError(f"data must have shape (n, d) with n >= k={k}; got {x.shape}")
     rng = as_rng(rng)
@@ -406,7 +410,7 @@ def lost_generation(mass, original: float, below: float = LOST_BELOW):
     ``mass``: 1-D sequence, a mode's mass per generation (e.g. a ``mass_j`` column); ``original``: the mass the
     original distribution puts there (> 0); ``below``: the fraction in (0, 1) that counts as lost.
     """
-    m = np.asarray(mass, dtype=float)
+    m = validate.array("mass", mass, min_size=0)
     if m.ndim != 1:
         raise ValueError(f"mass must be a 1-D sequence of masses per generation; got shape {m.shape}")
     if not (isinstance(original, (int, float, np.floating)) and original > 0):
@@ -424,7 +428,7 @@ def weight_sd(w, n: int, g):
     ``w (1 - w) / n`` scaled by what is left; after g generations ``Var = w (1 - w) (1 - (1 - 1/n)^g)``
     (Wright-Fisher drift). ``w`` in [0, 1] and ``g >= 0`` broadcast.
     """
-    w, g = np.asarray(w, dtype=float), np.asarray(g, dtype=float)
+    w, g = validate.array("w", w, min_size=1), validate.array("g", g, min_size=1)
     _int("n", n, 1)
     if np.any((w < 0) | (w > 1)) or np.any(g < 0):
         raise ValueError("w must lie in [0, 1] and g must be >= 0")
@@ -438,7 +442,7 @@ def weight_sd(w, n: int, g):
 
 def heldout_loglik(model, x) -> float:
     """Mean log-likelihood (nats per point) of held-out real points ``x`` (m, d) under ``model``."""
-    return float(np.mean(logpdf(model, x)))
+    return float(np.mean(logpdf(_as_mixture(model, "model"), x)))
 
 
 def tail_threshold(ref, x, q: float = 0.01) -> float:
@@ -446,16 +450,14 @@ def tail_threshold(ref, x, q: float = 0.01) -> float:
 
     Below ``tau`` the reference mixture keeps a fraction ``q`` of its points: its own "almost no density" region.
     """
-    if not (isinstance(q, float) and 0 < q < 1):
-        raise ValueError(f"q must be a float in (0, 1); got {q!r}")
+    validate.number("q", q, 0, 1, lo_open=True, hi_open=True)
     return float(np.quantile(density(ref, x), q))
 
 
 def tail_fraction(model, x, tau: float) -> float:
     """Fraction of held-out real points ``x`` (m, d) where ``model``'s density is below ``tau`` (> 0)."""
-    if not (isinstance(tau, (int, float, np.floating)) and tau > 0):
-        raise ValueError(f"tau must be a number > 0; got {tau!r}")
-    return float(np.mean(density(model, x) < tau))
+    validate.number("tau", tau, 0, lo_open=True)
+    return float(np.mean(density(_as_mixture(model, "model"), x) < tau))
 
 
 def metrics(ref, test, tau: float | None = None) -> dict:
@@ -465,7 +467,7 @@ def metrics(ref, test, tau: float | None = None) -> dict:
     ``weight_j``, ``det_j`` (:func:`tracked`) and ``mass_j`` (:func:`mode_mass`) for each mode j of ``ref``.
     """
     ref = _as_mixture(ref, "ref")
-    test = _points(test, ref.dim)
+    test = _points(test, ref.dim, "test")
     tau = tail_threshold(ref, test) if tau is None else tau
     return {
         "distance": lambda m, _: l2(m, ref),

@@ -38,6 +38,7 @@ from torch import nn
 
 from . import data as _data
 from . import loop, metrics, profiles, runtime
+from . import validate
 from .validate import integer as _int
 
 SIZES = {
@@ -251,8 +252,8 @@ def encode_means(model, images) -> np.ndarray:
 
 def spread(mu) -> float:
     """The spread of latent means ``mu`` (n, latent): population std over the n images, averaged over dimensions."""
-    mu = np.asarray(mu, dtype=float)
-    if mu.ndim != 2 or len(mu) < 2 or not np.all(np.isfinite(mu)):
+    mu = validate.array("mu", mu)
+    if mu.ndim != 2 or len(mu) < 2:
         raise ValueError(f"mu must be a finite array (n, latent) with n >= 2; got shape {mu.shape}")
     return float(mu.std(axis=0).mean())
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collapse_lab import gaussian, loop, metrics, mitigation, runtime, tails, validate
+from collapse_lab import gaussian, gmm, lm, loop, metrics, mitigation, runtime, tails, vae, validate
 
 BAD_VALUES = [None, "x", float("nan"), float("inf"), -float("inf"), -1, 0, -2.5, 10**12, -10**12, True, 3.5, [],
               np.array([]), np.zeros((2, 3, 4)), [1.0, float("nan")], {"a": 1}, (1, 2, 3)]
@@ -56,6 +56,23 @@ CASES = [
     (tails.survival, dict(p=tails.zipf(10, 1.0), M=20, generations=3, chains=5, seed=0),
      ("p", "M", "generations", "chains")),
     (mitigation.linreg_formula, dict(n=5, d=3, T=10, s=1.0), ("n", "d", "T", "s")),
+    (mitigation.linreg_bound, dict(d=3, T=10, s=1.0), ("d", "T", "s")),
+    (mitigation.gaussian_chain, dict(M=10, generations=3, chains=4, k=1), ("M", "generations", "chains", "k")),
+    (mitigation.categorical_chain, dict(p_true=tails.zipf(5), M=10, generations=3, chains=4),
+     ("p_true", "M", "generations", "chains", "k", "alpha")),
+    (gmm.mixture, dict(weights=[0.5, 0.5], means=[[0.0, 0.0], [3.0, 0.0]], covs=[np.eye(2), np.eye(2)]),
+     ("weights", "means", "covs")),
+    (gmm.sample, dict(mix=gmm.PAPER, n=10, rng=0), ("mix", "n", "rng")),
+    (gmm.density, dict(mix=gmm.PAPER, x=np.zeros((3, 2))), ("mix", "x")),
+    (gmm.l2, dict(p=gmm.PAPER, q=gmm.TEACHING), ("p", "q")),
+    (gmm.fit, dict(data=gmm.sample(gmm.PAPER, 40, 0), k=2, rng=0), ("data", "k", "n_init", "init", "rng")),
+    (gmm.weight_sd, dict(w=0.1, n=100, g=5), ("w", "n", "g")),
+    (gmm.heldout_loglik, dict(model=gmm.PAPER, x=np.zeros((3, 2))), ("model", "x")),
+    (gmm.tail_fraction, dict(model=gmm.PAPER, x=np.zeros((3, 2)), tau=0.01), ("model", "x", "tau")),
+    (gmm.lost_generation, dict(mass=np.array([0.1, 0.05, 0.001]), original=0.1), ("mass", "original", "below")),
+    (vae.spread, dict(mu=np.arange(12.0).reshape(4, 3)), ("mu",)),
+    (vae.class_entropy, dict(labels=np.array([0, 1, 2, 2]), n_classes=10), ("labels", "n_classes")),
+    (lm.blocks, dict(ids=np.arange(20), size=4), ("ids", "size")),
 ]
 
 IDS = [f"{f.__module__.split('.')[-1]}.{f.__name__}" for f, _, _ in CASES]
@@ -93,7 +110,7 @@ def _finite(x) -> bool:
 
 
 # where a message rightly names the argument by what it means rather than by its parameter name
-ALIASES = {(loop.policy, "name"): "policy"}
+ALIASES = {(loop.policy, "name"): "policy", (gmm.sample, "mix"): "mix", (gmm.l2, "p"): "p"}
 
 
 def check_call(fn, kwargs: dict, arg: str, bad) -> None:
