@@ -135,6 +135,20 @@ def _blocks_tensor(x, name="blocks"):
     return x.long().cpu()
 
 
+def _model_for(model, x=None, name="blocks"):
+    """Check that ``model`` is a causal language model (a torch module with ``config.vocab_size``) and that the
+    token ids in ``x`` fit its vocabulary; return the device its parameters live on."""
+    torch = _torch()
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if not isinstance(model, torch.nn.Module) or not isinstance(vocab, int):
+        raise TypeError(f"model must be a causal language model (e.g. from lm.base() or lm.finetune()); got "
+                        f"{type(model).__name__}")
+    if x is not None and x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab):
+        raise ValueError(f"{name} must hold token ids in [0, {vocab}) for this model's vocabulary; got ids from "
+                         f"{int(x.min())} to {int(x.max())}")
+    return next(model.parameters()).device
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # text -> token ids -> 64-token blocks
 
@@ -376,9 +390,8 @@ def train(model, blocks, *, epochs: int, batch: int, lr: float, seed: int = 0, d
     x = _blocks_tensor(blocks)
     epochs, batch = _int("epochs", epochs, 1), _int("batch", batch, 1)
     lr = _num("lr", lr, 0, lo_open=True)
-    if not 0 <= warmup < 1:
-        raise ValueError(f"warmup must be a fraction in [0, 1); got {warmup!r}")
-    dev = next(model.parameters()).device
+    warmup = _num("warmup", warmup, 0, 1, hi_open=True)
+    dev = _model_for(model, x)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -426,7 +439,7 @@ def token_losses(model, blocks, batch: int = 64) -> np.ndarray:
     torch = _torch()
     x = _blocks_tensor(blocks)
     batch = _int("batch", batch, 1)
-    dev = next(model.parameters()).device
+    dev = _model_for(model, x)
     out = []
     model.eval()
     with torch.no_grad():
@@ -473,10 +486,10 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     torch = _torch()
     p = _blocks_tensor(prompts, "prompts")
     new, beams, batch = _int("new", new, 1), _int("beams", beams, 1), _int("batch", batch, 1)
-    if decoding not in DECODINGS:
+    if not isinstance(decoding, str) or decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
     repetition_penalty = _num("repetition_penalty", repetition_penalty, 1.0)
-    dev = next(model.parameters()).device
+    dev = _model_for(model, p, "prompts")
     cfg = model.config
     kw = dict(max_new_tokens=new, min_new_tokens=new, repetition_penalty=repetition_penalty,
               pad_token_id=cfg.pad_token_id, eos_token_id=cfg.eos_token_id, bos_token_id=cfg.bos_token_id)

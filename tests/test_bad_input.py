@@ -183,3 +183,18 @@ def test_memory_budget_refuses_with_what_it_would_need(monkeypatch):
     monkeypatch.setenv("COLLAPSE_LAB_MEMORY_BUDGET", "lots")
     with pytest.raises(ValueError, match="COLLAPSE_LAB_MEMORY_BUDGET"):
         validate.memory_budget()
+
+
+def test_language_model_functions_check_the_model_and_the_token_ids():
+    from transformers import OPTForCausalLM
+
+    model = OPTForCausalLM(lm.config(dict(layers=1, width=16, heads=2, vocab=300))).eval()
+    ok = np.arange(40).reshape(4, 10)
+    for f in (lambda m, x: lm.perplexity(m, x), lambda m, x: lm.generate(m, x, new=2, beams=1),
+              lambda m, x: lm.train(m, x, epochs=1, batch=2, lr=1e-3)):
+        with pytest.raises(TypeError, match="model must be a causal language model"):
+            f(None, ok)
+        with pytest.raises(ValueError, match=r"token ids in \[0, 300\)"):
+            f(model, ok + 1000)
+    with pytest.raises(ValueError, match="vocab must be an int >= 260 and <= 1000000"):
+        lm.train_tokenizer("some text " * 10, 10**12)
