@@ -28,6 +28,7 @@ from scipy import optimize, special
 
 from . import loop, metrics, profiles
 from .runtime import as_rng, progress
+from . import validate
 from .validate import integer as _int
 
 SIZES = {
@@ -66,7 +67,7 @@ def _M(M):
 
 
 def _ddof(ddof):
-    if ddof not in (0, 1) or isinstance(ddof, bool):
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof not in (0, 1):
         raise ValueError(f"ddof must be 1 (unbiased variance, Theorem 3.1) or 0 (maximum likelihood); got {ddof!r}")
     return int(ddof)
 
@@ -206,7 +207,7 @@ def step(mean, var, M: int, rng, ddof: int = 1):
     (mean + sqrt(var/M) Z, var * chi2(M-1)/(M-ddof)). Returns (new_mean, new_var), same shape.
     """
     M, ddof, rng = _M(M), _ddof(ddof), as_rng(rng)
-    mean, var = np.asarray(mean, dtype=float), np.asarray(var, dtype=float)
+    mean, var = validate.array("mean", mean), validate.array("var", var)
     if mean.shape != var.shape:
         raise ValueError(f"mean and var must have the same shape; got {mean.shape} and {var.shape}")
     if np.any(var < 0):

@@ -116,7 +116,7 @@ def linreg_formula(n, d: int = 10, T: int = 50, s: float = 1.0, policy: str = "r
     float (or array shaped like ``n``), in squared units of the weights.
     """
     d, T, s = _lr_args(d, T, s)
-    if policy not in ("replace", "accumulate"):
+    if not isinstance(policy, str) or policy not in ("replace", "accumulate"):
         raise ValueError(f"policy must be 'replace' or 'accumulate'; got {policy!r}")
     arr = np.asarray(n)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer) or arr.size == 0 or np.any(arr < 1):
@@ -152,7 +152,7 @@ def linreg_simulate(policy: str = "replace", *, d: int = 10, T: int = 50, s: flo
     (mean over replications), ``se`` (its standard error) and ``formula`` (:func:`linreg_formula`).
     """
     d, T, s = _lr_args(d, T, s)
-    if policy not in ("replace", "accumulate"):
+    if not isinstance(policy, str) or policy not in ("replace", "accumulate"):
         raise ValueError(f"policy must be 'replace' or 'accumulate'; got {policy!r}")
     n = _int("n", n, 1)
     reps = _int("reps", reps, 2)

@@ -34,6 +34,7 @@ from scipy import optimize, special, stats
 
 from . import loop, metrics, profiles
 from .runtime import as_rng, progress
+from . import validate
 from .validate import integer as _int
 
 SIZES = {
@@ -188,7 +189,7 @@ MIX = (0.95, 0.0, 1.0, 4.0, 0.5)   # weight of the main component, its mean, sd;
 
 
 def _dist(name):
-    if name not in DISTRIBUTIONS:
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {name!r}")
     return name
 
@@ -201,6 +202,11 @@ def draw(distribution: str, size, rng) -> np.ndarray:
     """
     _dist(distribution)
     rng = as_rng(rng)
+    if isinstance(size, (tuple, list)):
+        size = tuple(_int("size", v, 0) for v in size)
+        validate.fits_memory("draw", 8 * float(np.prod(size)))
+    else:
+        size = _int("size", size, 0)
     if distribution == "gaussian":
         return rng.standard_normal(size)
     if distribution == "student-t":
@@ -215,7 +221,7 @@ def draw(distribution: str, size, rng) -> np.ndarray:
 def cdf(distribution: str, x) -> np.ndarray:
     """CDF of the original ``distribution`` at ``x`` (array)."""
     _dist(distribution)
-    x = np.asarray(x, dtype=float)
+    x = validate.array("x", x, min_size=0)
     if distribution == "gaussian":
         return special.ndtr(x)
     if distribution == "student-t":
@@ -229,7 +235,7 @@ def cdf(distribution: str, x) -> np.ndarray:
 def pdf(distribution: str, x) -> np.ndarray:
     """Density of the original ``distribution`` at ``x`` (array)."""
     _dist(distribution)
-    x = np.asarray(x, dtype=float)
+    x = validate.array("x", x, min_size=0)
     if distribution == "gaussian":
         return stats.norm.pdf(x)
     if distribution == "student-t":
@@ -243,6 +249,7 @@ def pdf(distribution: str, x) -> np.ndarray:
 
 def tail_bounds(distribution: str, q: float = 0.01) -> tuple[float, float]:
     """The original ``q`` and ``1-q`` quantiles (exact, by root finding on :func:`cdf`)."""
+    _dist(distribution)
     if isinstance(q, bool) or not isinstance(q, (float, int)) or not 0 < q < 0.5:
         raise ValueError(f"q must be a number in (0, 0.5); got {q!r}")
     lo = optimize.brentq(lambda x: cdf(distribution, x) - q, -50, 50, xtol=1e-12)
@@ -251,7 +258,7 @@ def tail_bounds(distribution: str, q: float = 0.01) -> tuple[float, float]:
 
 
 def _data(x):
-    x = np.asarray(x, dtype=float)
+    x = validate.array("x", x, finite=False)
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2 or x.shape[1] < 2 or not np.all(np.isfinite(x)):
