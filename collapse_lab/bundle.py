@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 # What a student gets, relative to the course root; folders are copied whole (minus caches).
-FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml")
+FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml", "Makefile")
 FOLDERS = ("collapse_lab", "binder")
 # Documents for instructors only (the rest of docs/ goes to students).
 INSTRUCTOR_DOCS = ("instructors.md", "grading.md")
@@ -84,6 +84,24 @@ def _sections(markdown: str) -> list[tuple[str, str]]:
     return parts
 
 
+# Paragraphs about testing, CI or the solutions are for the people who maintain or teach the course.
+_NOT_FOR_STUDENTS = re.compile(r"solutions/|make test|A test |nbval|\bgrad(e|ing)\b", re.I)
+
+
+def _for_students(text: str) -> str:
+    paragraphs, buf, fence = [], [], False
+    for ln in text.splitlines():
+        if ln.startswith("```"):
+            fence = not fence
+        if not ln.strip() and not fence:
+            paragraphs.append("\n".join(buf))
+            buf = []
+        else:
+            buf.append(ln)
+    paragraphs.append("\n".join(buf))
+    return "\n\n".join(p for p in paragraphs if p.strip() and not _NOT_FOR_STUDENTS.search(p)) + "\n"
+
+
 def student_readme(root=".") -> str:
     """The README for students: the course's introduction, its chapters, how the exercises work, and the
     README's set-up, data and licence sections (no grading, no development notes)."""
@@ -104,7 +122,7 @@ def student_readme(root=".") -> str:
         if info["summary"]:
             line += f"  \n  {info['summary']}"
         chapters.append(line)
-    keep = [f"## {h}\n{t.rstrip()}\n" for h, t in sections[1:]
+    keep = [f"## {h}\n{_for_students(t).rstrip()}\n" for h, t in sections[1:]
             if h.lower().startswith(README_SECTIONS)]
     out = [
         intro or "# collapse-lab: a hands-on course on model collapse",
