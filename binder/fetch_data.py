@@ -22,12 +22,14 @@ def main(dest="data") -> int:
     ok = True
     try:
         data.mnist()
-        print(f"MNIST: {dest / 'mnist'}")
+        print(f"MNIST: {data.find('mnist', data.MNIST_FILES['test'])}")
     except Exception as e:  # noqa: BLE001 - report and go on to the next data set
         ok = False
         print(f"MNIST not fetched: {e}", file=sys.stderr)
     wt = dest / "wikitext-2"
-    if not all((wt / f"{s}.txt").is_file() for s in ("valid", "test")):
+    try:
+        print(f"WikiText-2: {data.find('wikitext-2', ['valid.txt', 'test.txt'])}")
+    except data.DataNotFound:
         try:
             from datasets import load_dataset
 
