@@ -2,6 +2,7 @@
 #   make course [PROFILE=quick|standard|paper]   execute the course headless -> build/
 #   make test                                    unit tests + nbval (quick profile)
 #   make lab                                     JupyterLab on the course
+# Without make: pip install . then python -m collapse_lab course|lab (README.md, "Set up"): these targets call that.
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -10,12 +11,13 @@ PROFILE ?= standard
 # torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
 TORCH   ?= torch==2.13.0
 
-.PHONY: course test lab install exercises clean help
+.PHONY: course test lab install exercises bundle clean help
 
 help:
 	@echo "make course [PROFILE=quick|standard|paper]  execute the course into build/"
 	@echo "make test                                   unit tests + nbval on notebooks/ and solutions/"
-	@echo "make lab                                    open JupyterLab"
+	@echo "make lab                                    open JupyterLab on the course (notebooks, exercises)"
+	@echo "make bundle DIR=../class                     what students receive (no solutions) into DIR"
 	@echo "make exercises                              regenerate exercises/ from solutions/"
 
 $(PY):
@@ -31,8 +33,9 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 install: $(VENV)/.installed
 
+# every chapter runs even when one fails; the command exits 1 at the end if one did
 course: install
-	$(PY) -m collapse_lab.cli course --profile $(PROFILE) --out build
+	$(PY) -m collapse_lab course --profile $(PROFILE) --out build
 
 test: install
 	$(PY) -m collapse_lab.cli build-exercises --check
@@ -44,7 +47,11 @@ exercises: install
 	$(PY) -m collapse_lab.cli build-exercises
 
 lab: install
-	$(VENV)/bin/jupyter lab notebooks
+	$(PY) -m collapse_lab lab
+
+bundle: install
+	@test -n "$(DIR)" || (echo "usage: make bundle DIR=../class-folder"; exit 2)
+	$(PY) -m collapse_lab bundle --student "$(DIR)"
 
 clean:
 	rm -rf build

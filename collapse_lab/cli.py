@@ -2,7 +2,10 @@
 
     collapse-lab build-exercises [--check]          exercises/ from solutions/
     collapse-lab check NB.ipynb [...] [--csv F]     grade learners' notebooks against solutions/
-    collapse-lab course [--profile P] [--out build] execute the lecture notebooks into HTML + timings
+    collapse-lab course [--profile P] [--out build] execute the lecture notebooks into build/ (home page, HTML,
+                                                    timings); every chapter runs, exit 1 when one failed
+    collapse-lab lab [--chapter NN]                 JupyterLab on the course folder (notebooks and exercises)
+    collapse-lab bundle --student DIR               what students receive (no solutions/) into a new folder
     collapse-lab run lm --profile quick --generations N --out DIR   a chapter's experiment outside a notebook
 """
 from __future__ import annotations
@@ -39,6 +42,17 @@ def main(argv=None) -> int:
     k.add_argument("--out", default="build")
     k.add_argument("--notebooks", default="notebooks")
     k.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    k.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+
+    lab = sub.add_parser("lab", help="open JupyterLab on the course folder (notebooks and exercises side by side)")
+    lab.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
+    lab.add_argument("--chapter", default=None, help="also open this chapter's lecture and exercises, e.g. 02")
+    lab.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="further arguments for jupyter lab (after --)")
+
+    u = sub.add_parser("bundle", help="write what students receive (notebooks, exercises, docs; no solutions)")
+    u.add_argument("--student", required=True, metavar="DIR", help="a new (or empty) folder")
+    u.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
 
     r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
     r.add_argument("experiment", choices=EXPERIMENTS)
@@ -88,9 +102,31 @@ def _dispatch(a) -> int:
     if a.cmd == "course":
         from .course import build
 
-        rows = build(a.notebooks, a.out, profile=a.profile, only=a.only)
+        rows = build(a.notebooks, a.out, profile=a.profile, only=a.only, timeout=a.timeout)
         out = Path(a.out).resolve()
-        print(f"\n{len(rows)} notebooks executed. Open {out / 'index.html'} (timings in {out / 'timings.md'}).")
+        bad = [r for r in rows if r["status"] != "passed"]
+        print(f"\n{len(rows) - len(bad)} of {len(rows)} notebooks ran without error. "
+              f"Open {out / 'index.html'} (timings in {out / 'timings.md'}).")
+        if bad:
+            print(f"FAILED ({len(bad)}):\n" + "\n".join(f"  {r['notebook']}: {r['error']}" for r in bad)
+                  + f"\n(the executed notebooks in {out} show each error)", file=sys.stderr)
+            return 1
+        return 0
+    if a.cmd == "lab":
+        from .course import lab_command
+
+        cmd = lab_command(a.root, chapter=a.chapter, extra=[x for x in a.lab_args if x != "--"])
+        if a.dry_run:
+            print(" ".join(cmd))
+            return 0
+        import subprocess
+
+        return subprocess.call(cmd)
+    if a.cmd == "bundle":
+        from .bundle import student
+
+        files = student(a.student, root=a.root)
+        print(f"wrote {len(files)} files into {Path(a.student).resolve()} (no solutions/); give students this folder")
         return 0
     if a.cmd == "run":
         mod = import_module(f".{a.experiment}", __package__)

@@ -1,3 +1,7 @@
+import re
+import shutil
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -5,25 +9,140 @@ from collapse_lab import checks, course, plots, widgets
 from collapse_lab.cli import main
 
 
-def test_course_build_writes_html_figures_and_timings(tmp_path, capsys):
+OPENING = """# Chapter 9 · Tiny chapter
+
+In one sentence: a tiny chapter with a figure and the math $M$ and $$\\sigma^2_n$$ in it.
+
+**Learning objectives.** After this chapter you can
+
+- draw a line,
+- print the profile
+  on two lines.
+
+Expected time: 10 minutes of reading.
+"""
+
+
+def _chapter(code: str, opening: str = OPENING) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(opening), nbformat.v4.new_code_cell(code)]
+    return nb
+
+
+def test_course_build_keeps_going_marks_failures_and_writes_the_home_page(tmp_path, capsys):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "instructors.md").write_text("# Guide\n\nThe variance $s^2$ matters.\n")
+    nbformat.write(_chapter(
         "import matplotlib.pyplot as plt\nfrom collapse_lab import plots, active_profile\n"
-        "fig, ax = plt.subplots(); ax.plot([1, 2, 3]); plots.save(fig, 'ch0-line'); print(active_profile())")]
-    nbformat.write(nb, nbs / "01_tiny.ipynb")
+        "fig, ax = plt.subplots(); ax.plot([1, 2, 3]); plots.save(fig, 'ch0-line'); print(active_profile())"),
+        nbs / "01_tiny.ipynb")
+    ex = _chapter("from collapse_lab import checks\nchecks.ch1.something(f)")
+    nbformat.write(ex, tmp_path / "exercises" / "01_tiny.ipynb")
+    nbformat.write(_chapter("x = 1\nraise RuntimeError('the chain went wrong')\n", "# Broken chapter\n\nNo."),
+                   nbs / "02_broken.ipynb")
+    nbformat.write(_chapter("print('after the failure')", "no heading here, plain text"), nbs / "03_after.ipynb")
     out = tmp_path / "build"
-    assert main(["course", "--profile", "quick", "--notebooks", str(nbs), "--out", str(out)]) == 0
-    assert "index.html" in capsys.readouterr().out
+    assert main(["course", "--profile", "quick", "--notebooks", str(nbs), "--out", str(out)]) == 1
+    cap = capsys.readouterr()
+    assert "02_broken.ipynb: cell 2: RuntimeError: the chain went wrong" in cap.err and "FAILED (1)" in cap.err
+    assert "2 of 3 notebooks ran without error" in cap.out
+    # every chapter was written, the failed one with its error visible, the one after it executed
     assert (out / "01_tiny.html").stat().st_size > 1000
     assert (out / "figures" / "01_tiny" / "ch0-line.png").exists()
-    csv = (out / "timings.csv").read_text().splitlines()
-    assert csv[0] == "notebook,seconds,profile" and csv[1].startswith("01_tiny.ipynb,") and csv[1].endswith(",quick")
+    broken = (out / "02_broken.html").read_text()
+    assert "This chapter failed" in broken and "the chain went wrong" in broken
+    err = [o for o in nbformat.read(out / "02_broken.ipynb", as_version=4).cells[1].outputs
+           if o.output_type == "error"]
+    assert err and err[0].ename == "RuntimeError"
+    after = nbformat.read(out / "03_after.ipynb", as_version=4)
+    assert after.cells[1].outputs[0]["text"] == "after the failure\n"
     executed = nbformat.read(out / "01_tiny.ipynb", as_version=4)
-    assert "quick" in executed.cells[0].outputs[0]["text"]
+    assert "quick" in executed.cells[1].outputs[0]["text"]
+    # timings mark the failure
+    rows = (out / "timings.csv").read_text().splitlines()
+    assert rows[0] == "notebook,seconds,profile,status"
+    assert rows[1].startswith("01_tiny.ipynb,") and rows[1].endswith(",quick,passed")
+    assert rows[2].endswith(",quick,failed") and rows[3].endswith(",quick,passed")
+    assert "**FAILED**: cell 2: RuntimeError" in (out / "timings.md").read_text()
+    # the home page: title, summary, objectives, time, thumbnails, status, links, guide; math from build/mathjax
+    home = (out / "index.html").read_text()
+    assert "Tiny chapter" in home and "a tiny chapter with a figure" in home
+    assert "<li>draw a line,</li><li>print the profile on two lines.</li>" in home
+    assert "Expected time: 10 minutes of reading." in home
+    assert "figures/thumbs/01_tiny/ch0-line.png" in home and (out / "figures/thumbs/01_tiny/ch0-line.png").exists()
+    assert home.count("class='status failed'") == 1 and home.count("class='status passed'") == 2
+    assert "href='01_tiny.html'" in home and "href='exercises/01_tiny.html'>1 exercise</a>" in home
+    assert "href='instructors.html'" in home and "$s^2$" in (out / "instructors.html").read_text()
+    assert "03_after" in home and "1 chapter failed" in home
+    if course.mathjax_source() is not None:
+        assert (out / "mathjax" / "MathJax.js").is_file()
+        page = (out / "01_tiny.html").read_text()
+        assert "src='mathjax/MathJax.js" in home and '"mathjax/MathJax.js' in page
+        assert not re.search(r"<script[^>]*src=[\"']https?://", page)  # nothing loaded from the internet
+        assert '"../mathjax/MathJax.js' in (out / "exercises" / "01_tiny.html").read_text()
+    # --only rebuilds one chapter and keeps the others on the home page
+    assert main(["course", "--profile", "quick", "--notebooks", str(nbs), "--out", str(out), "--only", "03"]) == 0
+    home = (out / "index.html").read_text()
+    assert home.count("class='status failed'") == 1 and home.count("class='status passed'") == 2
     with pytest.raises(ValueError, match="no notebooks"):
         course.build(nbs, out, profile="quick", only=["zzz"])
+    with pytest.raises(TypeError, match="only"):
+        course.build(nbs, out, profile="quick", only="01")
+
+
+def test_describe_reads_a_notebook_opening_and_falls_back():
+    info = course.describe(_chapter("pass"))
+    assert info["title"] == "Tiny chapter"
+    assert info["summary"].startswith("a tiny chapter with a figure")
+    assert info["objectives"] == ["draw a line,", "print the profile on two lines."]
+    numbered = _chapter("pass", "# Chapter 2: a mixture\n\nEM refits (see Fig. 1) its own samples. More.\n\n"
+                        "## Learning objectives\n\n1. **name** the three error sources\n2. explain $N$\n\n## 1 · Go\n")
+    info = course.describe(numbered)
+    assert info == {"title": "A mixture", "summary": "EM refits (see Fig. 1) its own samples.",
+                    "objectives": ["name the three error sources", "explain $N$"], "time": ""}
+    assert course.describe(nbformat.v4.new_notebook()) == {"title": "", "summary": "", "objectives": [], "time": ""}
+
+
+def test_lab_command_opens_the_course_folder(root, capsys):
+    cmd = course.lab_command(root, chapter="01")
+    assert cmd[1:3] == ["-m", "jupyterlab"] and f"--ServerApp.root_dir={root}" in cmd
+    assert any(c.startswith("notebooks/01_") for c in cmd) and any(c.startswith("exercises/01_") for c in cmd)
+    with pytest.raises(ValueError, match="chapter"):
+        course.lab_command(root, chapter="../x")
+    with pytest.raises(ValueError, match="course folder"):
+        course.lab_command(root / "tests")
+    assert main(["lab", "--root", str(root), "--dry-run"]) == 0
+    assert "jupyterlab --ServerApp.root_dir=" in capsys.readouterr().out
+
+
+def test_student_bundle_has_no_solutions_and_refuses_a_used_folder(root, tmp_path, capsys):
+    dest = tmp_path / "class"
+    assert main(["bundle", "--student", str(dest), "--root", str(root)]) == 0
+    assert "no solutions" in capsys.readouterr().out
+    names = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
+    assert not any(n.startswith(("solutions/", "tests/", ".ci/")) for n in names)
+    assert not any(n.endswith(("instructors.md", "grading.md")) for n in names)
+    for sub in ("notebooks", "exercises"):
+        want = {f"{sub}/{p.name}" for p in (root / sub).glob("*.ipynb")}
+        assert want and want <= names
+    assert {"README.md", "LICENSE", "pyproject.toml", "collapse_lab/__init__.py"} <= names
+    assert not any("__pycache__" in n for n in names)
+    readme = (dest / "README.md").read_text()
+    assert "## Chapters" in readme and "exercises/01_" in readme and "## Set up" in readme
+    assert "solutions/" not in readme and "collapse-lab check" not in readme
+    for nb_path in (dest / "exercises").glob("*.ipynb"):  # no answer leaks through the exercises
+        text = nb_path.read_text()
+        assert "### BEGIN SOLUTION" not in text
+    # a folder that exists and is not empty is refused; an empty one is fine
+    assert main(["bundle", "--student", str(dest), "--root", str(root)]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert len(__import__("collapse_lab.bundle").bundle.student(tmp_path / "empty", root)) > 10
+    with pytest.raises(ValueError, match="course folder"):
+        __import__("collapse_lab.bundle").bundle.student(tmp_path / "x", tmp_path)
 
 
 def test_plots_save_only_when_asked(tmp_path, monkeypatch):
@@ -90,3 +209,72 @@ def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nope.ipynb")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("collapse-lab check: error:") and "Traceback" not in err
+
+
+def _chromium():
+    if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    return sync_api, shutil.which("chromium") or "/usr/bin/chromium"
+
+
+RAW_MATH = re.compile(r"\$\$.+?\$\$|(?<![\\\w])\$[^$\s][^$\n]*?\$", re.S)
+WAIT_MATH = """async () => {
+  if (!window.MathJax || !MathJax.Hub) return -1;
+  // the start-up typeset first (a hook already fired runs at once), then anything queued after it
+  await new Promise(done => MathJax.Hub.Register.StartupHook("End", done));
+  await new Promise(done => MathJax.Hub.Queue(done));
+  return document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_Preview + script').length;
+}"""
+MARKDOWN_TEXT = "() => Array.from(document.querySelectorAll('.jp-RenderedMarkdown, .card, header'))" \
+                ".map(e => e.innerText).join('\\n')"
+
+
+def test_pages_render_math_offline_in_chromium(root, tmp_path):
+    """Every chapter page (the lecture notebooks rendered as the course build renders them; and the executed
+    pages of ``build/`` when a build exists) shows no raw ``$...$`` in Chromium with the network cut off."""
+    sync_api, chromium = _chromium()
+    if course.mathjax_source() is None:
+        pytest.fail("jupyter-server-mathjax is not installed (a dependency of the package)")
+    site = tmp_path / "site"
+    site.mkdir()
+    course.install_mathjax(site)
+    pages = []
+    for i, p in enumerate(sorted((root / "notebooks").glob("[0-9]*.ipynb"))):
+        nb = nbformat.read(p, as_version=4)
+        if i:  # the math is in the Markdown: the other chapters without their code render several times faster
+            nb.cells = [c for c in nb.cells if c.cell_type == "markdown"]
+        page = site / f"{p.stem}.html"
+        page.write_text(course.notebook_html(nb), encoding="utf-8")
+        pages.append(page)
+    home = course.write_home(root / "notebooks", site, "quick", {})
+    built = root / "build"
+    if (built / "index.html").exists() and (built / "mathjax" / "MathJax.js").exists():
+        pages += sorted(built.glob("[0-9]*.html"))
+    shots = root / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    typeset_total = 0
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            # no network: anything not on disk is refused, so math must come from build/mathjax
+            ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                      else route.abort())
+            tab = ctx.new_page()
+            for page in [home, *pages]:
+                tab.goto(page.as_uri(), wait_until="load")
+                typeset = tab.evaluate(WAIT_MATH)
+                assert typeset >= 0, f"{page.name}: MathJax did not load"
+                text = tab.evaluate(MARKDOWN_TEXT)
+                raw = RAW_MATH.findall(text)
+                assert not raw, f"{page.name}: raw math left in the rendered text: {raw[:5]}"
+                typeset_total += typeset
+                if page == home:
+                    tab.screenshot(path=str(shots / "home.png"))
+                elif page == pages[0]:
+                    tab.screenshot(path=str(shots / "chapter.png"))
+        finally:
+            browser.close()
+    assert typeset_total > 0, "MathJax typeset no formula in any chapter"
+    assert (shots / "home.png").stat().st_size > 10_000 and (shots / "chapter.png").stat().st_size > 10_000
