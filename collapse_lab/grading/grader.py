@@ -265,7 +265,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
         finally:
             kernel.close_channel(channel)
     except remote.KernelGone as e:
-        reason = f"kernel died: {e}"
+        reason = str(e)
     except remote.OutOfTime:
         reason = f"timed out after {options.notebook_timeout:g} s (--notebook-timeout)"
     finally:

@@ -192,7 +192,8 @@ class Kernel:
                 self.interrupt()
                 interrupted = now
             elif interrupted is not None and now > interrupted + GRACE:
-                raise remote.KernelGone(f"a cell ran longer than {timeout:g} s and did not stop when interrupted")
+                raise remote.KernelGone(f"timed out: a cell ran longer than {timeout:g} s (--timeout) and did not stop "
+                                        "when interrupted")
 
     def _drain(self) -> None:
         try:

@@ -95,7 +95,8 @@ class Channel:
         try:
             reply = wire.recv(self.sock)
         except (TimeoutError, EOFError, OSError, wire.WireError):
-            raise KernelGone(f"the kernel did not stop after {self.timeout:g} s and an interrupt") from None
+            raise KernelGone(f"timed out: a call of the learner's code ran longer than {self.timeout:g} s "
+                             "(--timeout) and did not stop when interrupted") from None
         if isinstance(reply, dict) and "err" in reply:
             reply["err"] = ["TimedOut", f"did not return within {self.timeout:g} s (--timeout); interrupted", True]
         return reply

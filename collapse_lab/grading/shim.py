@@ -124,6 +124,9 @@ class Server:
     def serve(self, path: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
+        self.loop(sock)
+
+    def loop(self, sock) -> None:
         while True:
             try:
                 req = recv(sock)
