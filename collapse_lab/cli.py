@@ -131,12 +131,16 @@ def _check(a) -> int:
         raise ValueError("no notebooks to grade")
     opts = Options(timeout=a.timeout, notebook_timeout=a.notebook_timeout, profile=a.profile,
                    sandbox=not a.unsandboxed)
-    subs = []
+    subs: list = []
+
+    def done(s):
+        subs.append(s)
+        print(f"== {s.path} ({s.student})\n{gb.report(s)}\n", flush=True)
+
     try:
-        subs = grade_batch(paths, solutions=a.solutions, reference=a.reference, options=opts,
-                           log=lambda m: print(m, file=sys.stderr), on_done=lambda s: print(
-                               f"== {s.path} ({s.student})\n{gb.report(s)}\n", flush=True))
-    finally:  # the gradebook is written whatever happened
+        subs[:] = grade_batch(paths, solutions=a.solutions, reference=a.reference, options=opts,
+                              log=lambda m: print(m, file=sys.stderr), on_done=done)
+    finally:  # the gradebook is written whatever happened (also after Ctrl-C: the submissions graded so far)
         if a.csv:
             gb.write_long(a.csv, subs)
         if a.wide:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import json
 import os
 import pkgutil
 import re
@@ -22,12 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 import collapse_lab
 from ..checks.core import CheckFailed
 from . import remote
-from .kernel import Kernel, bwrap_path
+from .kernel import Kernel, bwrap_path, probe_bwrap
 
 PACKAGE = Path(collapse_lab.__file__).resolve().parent
 MAX_NOTEBOOK_BYTES = 50 * 2**20
@@ -88,7 +87,37 @@ class Submission:
         return self.status == "graded" and all(v.passed for v in self.verdicts)
 
 
-# -- solutions ----------------------------------------------------------------------------------------------------
+# -- notebooks and solutions --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    cell_type: str
+    source: str
+    metadata: dict
+
+
+@dataclass
+class Notebook:
+    cells: list[Cell]
+
+
+def read_notebook(text: str) -> Notebook:
+    """The cells of a version-4 notebook's JSON text (plain JSON parsing: nbformat's schema machinery is slow to
+    import, and the grader needs only the cells). ValueError when it is not one."""
+    d = json.loads(text)
+    if not isinstance(d, dict) or d.get("nbformat") != 4 or not isinstance(d.get("cells"), list):
+        raise ValueError("not a version-4 notebook (no nbformat 4 and cells)")
+    cells = []
+    for c in d["cells"]:
+        src = c.get("source", "") if isinstance(c, dict) else None
+        if isinstance(src, list) and all(isinstance(s, str) for s in src):
+            src = "".join(src)
+        md = c.get("metadata", {}) if isinstance(c, dict) else None
+        if not isinstance(src, str) or not isinstance(c.get("cell_type"), str) or not isinstance(md, dict):
+            raise ValueError("a cell without a cell_type, source or metadata")
+        cells.append(Cell(c["cell_type"], src, md))
+    return Notebook(cells)
 
 
 def _check_call(node):
@@ -103,7 +132,7 @@ def _check_call(node):
 
 def points_of(cell) -> float:
     """The points of a check cell: its ``nbgrader.points`` (or ``points``) metadata, 1 by default."""
-    md = cell.get("metadata", {})
+    md = cell.metadata
     p = md.get("nbgrader", {}).get("points", md.get("points", 1))
     if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
         raise ValueError(f"points must be a number >= 0; got {p!r}")
@@ -126,7 +155,7 @@ def exercises_of(nb) -> list[Exercise]:
             if found:
                 chapter, name, arg = found
                 out.append(Exercise(name, chapter, ast.unparse(arg), points_of(cell),
-                                    cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")))
+                                    str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))))
                 break
     names = [e.name for e in out]
     if len(set(names)) != len(names):
@@ -136,7 +165,7 @@ def exercises_of(nb) -> list[Exercise]:
 
 def load_solution(path) -> Solution:
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path.read_text(encoding="utf-8"))
     ex = exercises_of(nb)
     if not ex:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
@@ -213,12 +242,8 @@ def kernel_env(profile: str) -> dict:
     env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)), COLLAPSE_LAB_PROFILE=profile,
                COLLAPSE_LAB_STATIC="1", COLLAPSE_LAB_QUIET="1", COLLAPSE_LAB_OFFLINE="1", MPLBACKEND="Agg",
                PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1")
-    try:
-        from ..lm import cache_dir
-
-        env.setdefault("COLLAPSE_LAB_CACHE", str(cache_dir()))  # the base models cached by the grader's user
-    except Exception:  # noqa: BLE001 - lm needs transformers; without it there is no cache to share
-        pass
+    # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
+    env.setdefault("COLLAPSE_LAB_CACHE", str(Path.home() / ".cache" / "collapse-lab"))
     return env
 
 
@@ -335,7 +360,8 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
         try:
             if s.path.stat().st_size > MAX_NOTEBOOK_BYTES:
                 raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-            nbs[id(s)] = nbformat.reads(s.path.read_text(encoding="utf-8"), as_version=4)
+            text = s.path.read_text(encoding="utf-8")
+            nbs[id(s)] = (read_notebook(text), text)
         except FileNotFoundError:
             s.status, s.reason = "error", "no such file"
             continue
@@ -362,6 +388,11 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
             continue
         s.solution = sols[ref]
     sandbox_on = options.sandbox and bwrap_path() is not None
+    if sandbox_on:
+        err = probe_bwrap(bwrap_path())
+        if err:
+            raise ValueError(f"bubblewrap cannot make a sandbox on this machine ({err}); grade with --unsandboxed "
+                             "only notebooks you trust")
     if not options.sandbox:
         log("collapse-lab check: running UNSANDBOXED: a submission can read and change whatever this user can; "
             "changed package or solution files stop the batch")
@@ -389,8 +420,8 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
             t0 = time.monotonic()
             box = root / f"s{n}"
             box.mkdir()
-            nb = nbs[id(s)]
-            nbformat.write(nb, box / s.path.name)
+            nb, text = nbs[id(s)]
+            (box / s.path.name).write_text(text, encoding="utf-8")
             try:
                 s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed)
             except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on

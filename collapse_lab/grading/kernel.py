@@ -22,6 +22,18 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap") or (BWRAP if os.access(BWRAP, os.X_OK) else None)
 
 
+def probe_bwrap(bwrap: str) -> str:
+    """'' when bubblewrap can make this grader's sandbox here, else its error."""
+    uid, gid = os.getuid() or 1000, os.getgid() or 1000
+    try:
+        p = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
+                            "--unshare-user", "--uid", str(uid), "--gid", str(gid), "--cap-drop", "ALL",
+                            "--die-with-parent", "true"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    return "" if p.returncode == 0 else (p.stderr.strip() or f"exit code {p.returncode}")
+
+
 def _shim_source() -> str:
     here = Path(__file__).resolve().parent
     parts = []
@@ -104,9 +116,11 @@ class Kernel:
         conn, _ = write_connection_file(str(kdir / "kernel.json"), ip=str(kdir / "s"), transport="ipc",
                                         key=secrets.token_hex(16).encode())
         env = dict(self.env, HOME=str(self.sandbox / "home"), TMPDIR=str(self.sandbox / "tmp"))
-        self.proc = subprocess.Popen(self.command(Path(conn)), env=env, cwd=str(self.sandbox),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.log = kdir / "stderr"
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(self.command(Path(conn)), env=env, cwd=str(self.sandbox),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)
         ctx = zmq.Context()
         ctx.setsockopt(zmq.MAXMSGSIZE, 64 * 2**20)  # a kernel flooding its output cannot exhaust the grader's memory
         ctx.setsockopt(zmq.RCVHWM, 200)
@@ -116,13 +130,22 @@ class Kernel:
         t0 = time.monotonic()
         while True:
             if self.proc.poll() is not None:
-                raise remote.KernelGone(f"the kernel did not start (exit code {self.proc.returncode})")
+                raise remote.KernelGone(f"the kernel did not start (exit code {self.proc.returncode}): "
+                                        f"{self._log_tail()}")
             try:
                 self.kc.wait_for_ready(timeout=2)
                 break
             except RuntimeError:
                 if time.monotonic() - t0 > self.startup_timeout:
                     raise remote.KernelGone(f"the kernel did not start within {self.startup_timeout:g} s") from None
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log, "rb") as f:
+                lines = f.read(20000).decode("utf-8", "replace").strip().splitlines()
+            return lines[-1][:300] if lines else ""
+        except OSError:
+            return ""
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
