@@ -218,6 +218,15 @@ class Kernel:
                 raise remote.KernelGone(f"timed out: a cell ran longer than {timeout:g} s (--timeout) and did not stop "
                                         "when interrupted")
 
+    def _shell_reply(self, msg_id: str):
+        try:
+            while True:
+                msg = self.kc.get_shell_msg(timeout=0)
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return dict(msg.get("content", {}))
+        except Exception:  # noqa: BLE001 - queue.Empty: no reply yet
+            return None
+
     def _drain(self) -> None:
         try:
             while self.kc.iopub_channel.msg_ready():
@@ -236,7 +245,7 @@ class Kernel:
                 "    exec(compile(src, '<collapse-lab grader>', 'exec'), g)\n"
                 "    g['Server'](ns).serve(path)\n"
                 f"_collapse_lab_grader({SHIM!r}, {str(path)!r}, globals())\n")
-        self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
         server.settimeout(0.2)
         t0 = time.monotonic()
         try:
@@ -246,6 +255,10 @@ class Kernel:
                     break
                 except (TimeoutError, socket.timeout):
                     self._drain()
+                    reply = self._shell_reply(msg_id)
+                    if reply is not None:  # the server ended before it connected: the notebook broke its kernel
+                        raise remote.KernelGone("the notebook left its kernel unable to run the grader's server "
+                                                f"({reply.get('ename')}: {str(reply.get('evalue'))[:200]})")
                     if not self.alive():
                         raise remote.KernelGone(f"the kernel died (exit code {self.proc.returncode})") from None
                     if time.monotonic() - t0 > 60:
