@@ -1,7 +1,8 @@
 """The ``collapse-lab`` command.
 
     collapse-lab build-exercises [--check]          exercises/ from solutions/
-    collapse-lab check NB.ipynb [...] [--csv F]     grade learners' notebooks against solutions/
+    collapse-lab check NB.ipynb|DIR [...] [--csv F] [--wide F] [--feedback DIR]
+                                                    grade learners' notebooks against solutions/ (sandboxed)
     collapse-lab course [--profile P] [--out build] execute the lecture notebooks into build/ (home page, HTML,
                                                     timings); every chapter runs, exit 1 when one failed
     collapse-lab lab [--chapter NN]                 JupyterLab on the course folder (notebooks and exercises)
@@ -28,14 +29,24 @@ def main(argv=None) -> int:
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 when an exercise is stale")
     b.add_argument("--solutions", default="solutions")
     b.add_argument("--exercises", default="exercises")
+    b.add_argument("--nbgrader-source", default=None, help="also write the solutions with nbgrader metadata into "
+                   "this folder (nbgrader's source/<assignment>)")
 
-    c = sub.add_parser("check", help="execute learners' notebooks and grade them against solutions/")
-    c.add_argument("notebook", nargs="+", help="one or more notebooks (e.g. a class's submissions)")
-    c.add_argument("--reference", default=None, help="the solution notebook to grade against "
-                   "(default: solutions/<same name> beside the notebook's folder, or in the course)")
-    c.add_argument("--csv", default=None, help="also write notebook,exercise,passed,feedback rows to this file")
+    c = sub.add_parser("check", help="grade learners' notebooks against solutions/ (each in a sandboxed kernel)")
+    c.add_argument("notebook", nargs="+", help="notebooks, or folders of them (e.g. submissions/<student>/NN.ipynb)")
+    c.add_argument("--reference", default=None, help="grade every notebook against this solution notebook "
+                   "(default: the solution of the same name in --solutions)")
+    c.add_argument("--solutions", default=None, help="the solutions folder (default: the course's solutions/)")
+    c.add_argument("--csv", default=None, help="write the long gradebook: a row per student and exercise")
+    c.add_argument("--wide", default=None, help="write the wide gradebook: a row per student, a column per "
+                   "exercise, total and max")
+    c.add_argument("--feedback", default=None, help="write a Markdown feedback file per student into this folder")
     c.add_argument("--profile", choices=PROFILES, default="quick")
-    c.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    c.add_argument("--timeout", type=float, default=900, help="seconds per cell and per call of a learner's "
+                   "function (default 900)")
+    c.add_argument("--notebook-timeout", type=float, default=3600, help="seconds per notebook (default 3600)")
+    c.add_argument("--unsandboxed", action="store_true", help="run kernels without bubblewrap even when it is "
+                   "installed (a submission can then read and change what this user can)")
 
     k = sub.add_parser("course", help="execute the lecture notebooks into HTML with a timing table")
     k.add_argument("--profile", choices=PROFILES, default=None, help="default: $COLLAPSE_LAB_PROFILE or standard")
@@ -75,7 +86,7 @@ def _dispatch(a) -> int:
     if a.cmd == "build-exercises":
         from .exercises import build
 
-        changed = build(a.solutions, a.exercises, check=a.check)
+        changed = build(a.solutions, a.exercises, check=a.check, nbgrader_dir=a.nbgrader_source)
         if a.check:
             if changed:
                 print("stale exercises (run `make exercises` and commit):\n" + "\n".join(f"  {x}" for x in changed))
@@ -85,20 +96,7 @@ def _dispatch(a) -> int:
             print("\n".join(f"wrote {x}" for x in changed) or "exercises are up to date")
         return 0
     if a.cmd == "check":
-        from .exercises import grade, report
-
-        import csv
-
-        rows, ok = [], True
-        for nb in a.notebook:
-            results = grade(nb, timeout=a.timeout, profile=a.profile, reference=a.reference)
-            print(f"== {nb}\n{report(results)}\n")
-            rows += [(nb, r.exercise, r.passed, r.feedback) for r in results]
-            ok &= all(r.passed for r in results)
-        if a.csv:
-            with open(a.csv, "w", newline="") as f:
-                csv.writer(f).writerows([("notebook", "exercise", "passed", "feedback"), *rows])
-        return 0 if ok else 1
+        return _check(a)
     if a.cmd == "course":
         from .course import build
 
@@ -133,6 +131,61 @@ def _dispatch(a) -> int:
         mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)
         return 0
     return 2
+
+
+def _notebooks(args) -> list[Path]:
+    out = []
+    for x in args:
+        p = Path(x)
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        else:
+            out.append(p)
+    return out
+
+
+def _check(a) -> int:
+    """Exit 0 all passed, 1 some check failed, 2 usage error, 3 some submission could not be graded."""
+    from .grading import Options, grade_batch
+    from .grading import gradebook as gb
+
+    if not a.timeout > 0 or not a.notebook_timeout > 0:
+        raise ValueError(f"--timeout and --notebook-timeout must be positive; got {a.timeout:g} and "
+                         f"{a.notebook_timeout:g}")
+    for dest in (a.csv, a.wide):
+        if dest:
+            gb.check_writable(dest)
+    if a.feedback:
+        Path(a.feedback).mkdir(parents=True, exist_ok=True)
+        gb.check_writable(a.feedback)
+    if a.reference is not None and not Path(a.reference).is_file():
+        raise ValueError(f"--reference {a.reference} is not a file")
+    if a.solutions is not None and not Path(a.solutions).is_dir():
+        raise ValueError(f"--solutions {a.solutions} is not a folder")
+    paths = _notebooks(a.notebook)
+    if not paths:
+        raise ValueError("no notebooks to grade")
+    opts = Options(timeout=a.timeout, notebook_timeout=a.notebook_timeout, profile=a.profile,
+                   sandbox=not a.unsandboxed)
+    subs: list = []
+
+    def done(s):
+        subs.append(s)
+        print(f"== {s.path} ({s.student})\n{gb.report(s)}\n", flush=True)
+
+    try:
+        subs[:] = grade_batch(paths, solutions=a.solutions, reference=a.reference, options=opts,
+                              log=lambda m: print(m, file=sys.stderr), on_done=done)
+    finally:  # the gradebook is written whatever happened (also after Ctrl-C: the submissions graded so far)
+        if a.csv:
+            gb.write_long(a.csv, subs)
+        if a.wide:
+            gb.write_wide(a.wide, subs)
+        if a.feedback:
+            gb.write_feedback(a.feedback, subs)
+    if any(s.status != "graded" for s in subs):
+        return 3
+    return 0 if all(s.all_passed for s in subs) else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""exercises/ generated from solutions/, and grading a learner's notebook.
+"""exercises/ generated from solutions/, with nbgrader cell metadata.
 
 A solution notebook (``solutions/NN_name.ipynb``) marks its answers nbgrader-style::
 
@@ -9,8 +9,11 @@ A solution notebook (``solutions/NN_name.ipynb``) marks its answers nbgrader-sty
         ### END SOLUTION
 
 :func:`build` replaces each marked region with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (the
-indentation of the ``BEGIN`` line kept) and clears all outputs. A *check cell* is a code cell that calls
-``checks.chN.<name>(...)``; :func:`grade` executes a notebook and reports each check cell as passed or failed.
+indentation of the ``BEGIN`` line kept), clears all outputs, and gives the cells nbgrader metadata: answer cells are
+solution cells, check cells (``checks.chN.<name>(...)``) locked grade cells worth their ``nbgrader.points`` (1 by
+default) with the check's name as ``grade_id``, and the set-up cells before the first answer locked read-only cells.
+:func:`nbgrader_source` is the solution with the same metadata: what nbgrader's ``source/`` folder holds.
+Grading with ``collapse-lab check`` lives in :mod:`collapse_lab.grading`.
 """
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from pathlib import Path
 
 import nbformat
 
-from .checks.core import MARK
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_CALL = re.compile(r"\bchecks\.(ch\d+)\.(\w+)\s*\(")
@@ -53,6 +55,7 @@ def exercise_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The exercise version of a solution notebook (a new object; the input is not changed)."""
     nb = nbformat.from_dict(solution)
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
+    answers = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source}
     for i, cell in enumerate(nb.cells):
         cell.setdefault("id", f"cell-{i}")  # stable ids keep the generated file byte-identical run after run
         if cell.cell_type == "code":
@@ -61,6 +64,56 @@ def exercise_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.execution_count = None
         cell.metadata.pop("execution", None)
     nb.metadata.pop("widgets", None)
+    add_nbgrader_metadata(nb, answers)
+    return nb
+
+
+def _defined_name(source: str) -> str | None:
+    m = re.search(r"^\s*(?:def|class)\s+(\w+)", source, re.M)
+    return m.group(1) if m else None
+
+
+def _points(cell) -> float:
+    md = cell.get("metadata", {})
+    p = md.get("nbgrader", {}).get("points", md.get("points", 1))
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
+        raise ValueError(f"points must be a number >= 0; got {p!r}")
+    return p
+
+
+def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
+    """nbgrader metadata on the cells of ``nb`` (in place); ``answers`` = indices of the answer cells."""
+    checks = dict(check_cells(nb))
+    first = min(answers) if answers else len(nb.cells)
+    used = set()
+    for i, cell in enumerate(nb.cells):
+        md = {"schema_version": 3, "solution": False, "grade": False, "locked": False, "task": False}
+        if i in answers:
+            gid = f"{_defined_name(cell.source) or 'cell_' + str(cell.get('id', i))}_answer"
+            md.update(solution=True)
+        elif i in checks:
+            gid = checks[i]
+            md.update(grade=True, locked=True, points=_points(cell))
+        elif cell.cell_type == "code" and i < first:
+            gid = f"setup_{cell.get('id', i)}"
+            md.update(locked=True)
+        else:
+            cell.metadata.pop("nbgrader", None)
+            continue
+        while gid in used:
+            gid += "_"
+        used.add(gid)
+        md["grade_id"] = gid
+        cell.metadata["nbgrader"] = md
+
+
+def nbgrader_source(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The solution notebook with nbgrader metadata (a new object): what goes into nbgrader's ``source/``."""
+    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nbformat.from_dict(solution)), as_version=4))
+    answers = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source}
+    for i, cell in enumerate(nb.cells):
+        cell.setdefault("id", f"cell-{i}")
+    add_nbgrader_metadata(nb, answers)
     return nb
 
 
@@ -68,8 +121,10 @@ def _text(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = False) -> list[Path]:
-    """Write ``exercises/NN_name.ipynb`` for every solution notebook; with ``check``, write nothing.
+def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = False,
+          nbgrader_dir=None) -> list[Path]:
+    """Write ``exercises/NN_name.ipynb`` for every solution notebook; with ``check``, write nothing. With
+    ``nbgrader_dir`` (e.g. ``course/source/ps1``), also write there the solutions with nbgrader metadata.
 
     Returns the exercise paths that were (or, with ``check``, would be) changed: stale or missing ones.
     """
@@ -82,6 +137,9 @@ def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = Fa
         if not any(BEGIN in c.source for c in nb.cells if c.cell_type == "code"):
             raise ValueError(f"{sol} has no '{BEGIN}' region: every solution notebook must hold an exercise")
         text = _text(exercise_notebook(nb))
+        if nbgrader_dir is not None and not check:
+            Path(nbgrader_dir).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nbgrader_source(nb), Path(nbgrader_dir) / sol.name)
         out = dst / sol.name
         if not out.exists() or out.read_text(encoding="utf-8") != text:
             changed.append(out)
@@ -117,67 +175,21 @@ def check_cells(nb) -> list[tuple[int, str]]:
     return out
 
 
-def reference_for(path) -> Path | None:
-    """The solution notebook a learner's notebook is graded against: ``solutions/<same name>`` beside its folder,
-    or in the course root; None when there is none."""
-    path = Path(path).resolve()
-    for base in (path.parent.parent, Path(__file__).resolve().parent.parent):
-        ref = base / "solutions" / path.name
-        if ref.is_file():
-            return ref
-    return None
-
-
-def _feedback(err) -> str:
-    """First line of a failure, plus its hint line when the check gave one."""
-    lines = f"{err.ename}: {err.evalue}".splitlines()
-    hint = next((ln.strip() for ln in lines[1:] if ln.strip().startswith("hint:")), "")
-    return lines[0] + (f" | {hint}" if hint else "")
-
-
-def grade(path, timeout: int = 600, profile: str = "quick", cwd=None, reference=None) -> list[Result]:
-    """Execute a learner's notebook and grade it: one :class:`Result` per exercise of the reference notebook.
-
-    The exercises and their check calls come from the reference (``solutions/<same name>`` by default, see
-    :func:`reference_for`), not from the learner's copy: after the learner's notebook has run (errors allowed, a cell
-    running longer than ``timeout`` seconds is interrupted), the grader appends each reference check cell, with the
-    chapter's check module freshly reloaded, and grades those. So a deleted, commented-out or edited check cell
-    cannot change the score, and one hanging exercise does not stop the others from being graded.
-    """
-    from .course import run_notebook
+def grade(path, timeout: float = 900, profile: str = "quick", reference=None, solutions=None,
+          sandbox: bool = True) -> list[Result]:
+    """Grade one learner's notebook (see :func:`collapse_lab.grading.grade_batch`): one :class:`Result` per
+    exercise of its solution notebook. Raises ValueError when it cannot be graded at all."""
+    from .grading import Options, grade_batch
 
     path = Path(path)
     if not path.is_file() or path.suffix != ".ipynb":
         raise ValueError(f"path must be an existing .ipynb file; got {path}")
-    nb = nbformat.read(path, as_version=4)
-    ref_path = Path(reference) if reference is not None else reference_for(path)
-    ref = nbformat.read(ref_path, as_version=4) if ref_path is not None else nb
-    cells = check_cells(ref)
-    if not cells:
-        raise ValueError(f"{ref_path or path} has no check cells (cells calling checks.chN.<name>(...))")
-    first = len(nb.cells)
-    for i, name in cells:
-        chapter = CHECK_CALL.search(_code_lines(ref.cells[i].source)).group(1)
-        nb.cells.append(nbformat.v4.new_code_cell(
-            "import importlib as _importlib\nfrom collapse_lab import checks\ntry:\n"
-            f"    checks.{chapter} = _importlib.reload(_importlib.import_module('collapse_lab.checks.{chapter}'))\n"
-            "except ModuleNotFoundError:\n    pass\n" + ref.cells[i].source))
-    env = {"COLLAPSE_LAB_PROFILE": profile, "COLLAPSE_LAB_STATIC": "1", "COLLAPSE_LAB_QUIET": "1", "MPLBACKEND": "Agg"}
-    run_notebook(nb, cwd or path.parent, env, timeout=timeout, allow_errors=True)
-    results = []
-    for j, (_, name) in enumerate(cells):
-        cell = nb.cells[first + j]
-        outs = cell.get("outputs", [])
-        err = next((o for o in outs if o.output_type == "error"), None)
-        text = "".join(o.get("text", "") for o in outs if o.output_type == "stream")
-        line = next((ln for ln in text.splitlines() if ln.strip()), "")
-        if err is not None:
-            results.append(Result(name, False, _feedback(err), first + j))
-        elif not line.startswith(MARK):  # a check that ran but printed no check mark did not pass
-            results.append(Result(name, False, "the check did not report a pass", first + j))
-        else:
-            results.append(Result(name, True, line, first + j))
-    return results
+    sub = grade_batch([path], solutions=solutions, reference=reference,
+                      options=Options(timeout=timeout, profile=profile, sandbox=sandbox), log=lambda m: None)[0]
+    if not sub.verdicts:
+        raise ValueError(f"{path} cannot be graded: {sub.reason}")
+    return [Result(v.exercise, v.passed, v.message.splitlines()[0] + (f" | hint: {v.hint}" if v.hint else ""), i)
+            for i, v in enumerate(sub.verdicts)]
 
 
 def report(results: list[Result]) -> str:

@@ -1,6 +1,7 @@
 """The pieces every chapter's checks are built from."""
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import numpy as np
@@ -31,12 +32,30 @@ def expect(ok: bool, what: str, expected, got, hint: str) -> None:
         raise CheckFailed(f"{what}\n  expected: {_short(expected)}\n  got:      {_short(got)}\n  hint: {hint}")
 
 
+_LAST: dict = {"global_rng_changed": False, "name": None}
+
+
+def _global_rng_state():
+    st = np.random.get_state()
+    out = [st[1].tobytes(), st[2:]]
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_rng_state"):
+        out.append(torch.get_rng_state().numpy().tobytes())
+    return out
+
+
+def last_call() -> dict:
+    """Facts about the last :func:`call`: ``{"global_rng_changed": bool, "name": str}``."""
+    return dict(_LAST)
+
+
 def call(fn: Callable, *args, name: str | None = None, **kwargs):
     """Call the learner's ``fn``; turn 'not written yet' and crashes into a clear failed check."""
     if not callable(fn):
         raise CheckFailed(f"expected a function, got {type(fn).__name__}\n  hint: pass the function itself, "
                           "without calling it, e.g. check(my_function)")
     label = name or getattr(fn, "__name__", "your function")
+    before = _global_rng_state()
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
@@ -48,6 +67,12 @@ def call(fn: Callable, *args, name: str | None = None, **kwargs):
         raise CheckFailed(f"{label}{_fmt_args(args, kwargs)} raised {type(e).__name__}: {e}\n  expected: a result\n"
                           f"  got:      an exception\n  hint: run the function on these arguments in a cell and "
                           "read the traceback") from e
+    finally:
+        _LAST.clear()
+        _LAST.update(global_rng_changed=_global_rng_state() != before, name=label)
+        facts = getattr(fn, "__collapse_lab_call_facts__", None)  # the grader's proxy: the call ran in a kernel
+        if facts is not None:
+            _LAST.update(facts())
 
 
 def _fmt_args(args, kwargs) -> str:

@@ -1,0 +1,144 @@
+"""The gradebook of a batch: a long CSV (a row per exercise), a wide CSV (a row per student) and feedback files."""
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+from .grader import Submission
+
+LONG = ["student", "notebook", "exercise", "passed", "points", "max_points", "status", "message", "hint"]
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def long_rows(subs: list[Submission]) -> list[dict]:
+    rows = []
+    for s in subs:
+        status = s.status if s.status == "graded" else f"error: {s.reason}"
+        if not s.verdicts:
+            rows.append(dict(student=s.student, notebook=s.notebook, exercise="", passed=False, points=_num(0),
+                             max_points=_num(s.max_points), status=status, message=s.reason, hint=""))
+        for v in s.verdicts:
+            rows.append(dict(student=s.student, notebook=s.notebook, exercise=v.exercise, passed=v.passed,
+                             points=_num(v.points), max_points=_num(v.max_points), status=status,
+                             message=_one_line(v.message), hint=v.hint))
+    return rows
+
+
+def columns(subs: list[Submission]) -> list[tuple[str, str, str, float]]:
+    """(column, notebook, exercise, max points) of the wide gradebook, in order; an exercise name is qualified by its
+    notebook's name only when two notebooks share it."""
+    seen: dict[tuple[str, str], float] = {}
+    for s in subs:
+        if s.solution is not None:
+            for e in s.solution.exercises:
+                seen.setdefault((s.notebook, e.name), e.points)
+    names = [e for _, e in seen]
+    return [(e if names.count(e) == 1 else f"{Path(nb).stem}:{e}", nb, e, p) for (nb, e), p in seen.items()]
+
+
+def wide_rows(subs: list[Submission]) -> tuple[list[str], list[dict]]:
+    cols = columns(subs)
+    header = ["student"] + [c for c, *_ in cols] + ["total", "max", "status"]
+    maxp = sum(p for *_, p in cols)
+    by: dict[str, dict] = {}
+    for s in subs:
+        row = by.setdefault(s.student, {"student": s.student, "_notes": []})
+        for v in s.verdicts:
+            col = next((c for c, nb, e, _ in cols if nb == s.notebook and e == v.exercise), None)
+            if col:
+                row[col] = _num(v.points)
+        if s.status != "graded":
+            row["_notes"].append(f"{s.notebook}: {s.reason}")
+    out = []
+    for student, row in by.items():
+        total = sum(float(row.get(c, 0) or 0) for c, *_ in cols)
+        notes = row.pop("_notes")
+        row.update(total=_num(total), max=_num(maxp), status="error: " + "; ".join(notes) if notes else "graded")
+        out.append({k: row.get(k, "") for k in header})
+    return header, out
+
+
+def check_writable(path) -> None:
+    """A ValueError now, before any grading, when ``path`` (a file, or a folder with ``folder``) cannot be written."""
+    p = Path(path)
+    parent = p if p.is_dir() else p.parent if str(p.parent) else Path(".")
+    if p.exists() and not p.is_dir() and not os.access(p, os.W_OK):
+        raise ValueError(f"cannot write {p}")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {p}: folder {parent} does not exist or is not writable")
+
+
+def write_long(path, subs: list[Submission]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, LONG)
+        w.writeheader()
+        w.writerows(long_rows(subs))
+
+
+def write_wide(path, subs: list[Submission]) -> None:
+    header, rows = wide_rows(subs)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, header)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def safe_name(student: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def feedback(student: str, subs: list[Submission]) -> str:
+    """A student's feedback in Markdown: per notebook, each exercise's verdict, message and hint."""
+    lines = [f"# Feedback for {student}", ""]
+    total = sum(s.points for s in subs)
+    maxp = sum(s.max_points for s in subs)
+    lines += [f"**Total: {_num(total)} / {_num(maxp)} points**", ""]
+    for s in subs:
+        lines += [f"## {s.notebook}: {_num(s.points)} / {_num(s.max_points)}", ""]
+        if s.status != "graded":
+            lines += [f"**Could not be graded completely:** {s.reason}", ""]
+        for v in s.verdicts:
+            mark = "passed" if v.passed else "not passed"
+            lines += [f"### {v.exercise}: {mark} ({_num(v.points)} / {_num(v.max_points)})", ""]
+            msg = v.message.strip()
+            if msg:
+                lines += ["```text", msg, "```", ""]
+            if v.hint:
+                lines += [f"*Hint:* {v.hint}", ""]
+    return "\n".join(lines)
+
+
+def write_feedback(folder, subs: list[Submission]) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    by: dict[str, list[Submission]] = {}
+    for s in subs:
+        by.setdefault(s.student, []).append(s)
+    out = []
+    for student, ss in by.items():
+        p = folder / f"{safe_name(student)}.md"
+        p.write_text(feedback(student, ss), encoding="utf-8")
+        out.append(p)
+    return out
+
+
+def report(s: Submission) -> str:
+    """A text table of one submission for the terminal."""
+    if not s.verdicts:
+        return f"not graded: {s.reason}"
+    w = max([len("exercise")] + [len(v.exercise) for v in s.verdicts])
+    lines = [f"{'exercise'.ljust(w)}  result  feedback"]
+    for v in s.verdicts:
+        lines.append(f"{v.exercise.ljust(w)}  {'passed' if v.passed else 'FAILED':6}  {_one_line(v.message)[:160]}")
+    lines.append(f"score: {_num(s.points)}/{_num(s.max_points)}" + ("" if s.status == "graded" else
+                                                                   f"  (error: {s.reason})"))
+    return "\n".join(lines)

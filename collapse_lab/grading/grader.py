@@ -1,0 +1,444 @@
+"""Grade learners' notebooks: run each in its own sandboxed kernel, decide pass or fail in the grader's process.
+
+For every check cell ``checks.chN.name(<expr>)`` of the matching solution notebook (read before any learner code
+runs), the grader evaluates ``<expr>`` in the learner's kernel and runs ``collapse_lab.checks.chN.name`` itself,
+with a proxy of the learner's function (:mod:`.remote`). What the learner's notebook prints, its own check cells and
+anything it does to modules in its kernel do not count.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import os
+import pkgutil
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import collapse_lab
+from ..checks.core import CheckFailed
+from . import remote
+from .kernel import Kernel, bwrap_path, probe_bwrap
+
+PACKAGE = Path(collapse_lab.__file__).resolve().parent
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+SYNTAX = ("SyntaxError", "IndentationError", "TabError")
+
+
+class BatchStopped(Exception):
+    """Unsandboxed, a submission changed the package or a solution on disk: grading stops."""
+
+
+@dataclass
+class Exercise:
+    name: str
+    chapter: str  # "ch1"
+    expr: str  # what the check cell passes to the check
+    points: float = 1.0
+    grade_id: str = ""
+
+
+@dataclass
+class Solution:
+    path: Path
+    exercises: list[Exercise]
+
+    @property
+    def max_points(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+
+@dataclass
+class Verdict:
+    exercise: str
+    passed: bool
+    points: float
+    max_points: float
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class Submission:
+    path: Path
+    student: str
+    notebook: str
+    status: str = "graded"  # or "error"
+    reason: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
+    seconds: float = 0.0
+    max_points: float = 0.0
+    solution: Solution | None = field(default=None, repr=False)
+
+    @property
+    def points(self) -> float:
+        return sum(v.points for v in self.verdicts)
+
+    @property
+    def all_passed(self) -> bool:
+        return self.status == "graded" and all(v.passed for v in self.verdicts)
+
+
+# -- notebooks and solutions --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    cell_type: str
+    source: str
+    metadata: dict
+
+
+@dataclass
+class Notebook:
+    cells: list[Cell]
+
+
+def read_notebook(text: str) -> Notebook:
+    """The cells of a version-4 notebook's JSON text (plain JSON parsing: nbformat's schema machinery is slow to
+    import, and the grader needs only the cells). ValueError when it is not one."""
+    d = json.loads(text)
+    if not isinstance(d, dict) or d.get("nbformat") != 4 or not isinstance(d.get("cells"), list):
+        raise ValueError("not a version-4 notebook (no nbformat 4 and cells)")
+    cells = []
+    for c in d["cells"]:
+        src = c.get("source", "") if isinstance(c, dict) else None
+        if isinstance(src, list) and all(isinstance(s, str) for s in src):
+            src = "".join(src)
+        md = c.get("metadata", {}) if isinstance(c, dict) else None
+        if not isinstance(src, str) or not isinstance(c.get("cell_type"), str) or not isinstance(md, dict):
+            raise ValueError("a cell without a cell_type, source or metadata")
+        cells.append(Cell(c["cell_type"], src, md))
+    return Notebook(cells)
+
+
+def _check_call(node):
+    """(chapter, name, expr node) when ``node`` is ``checks.chN.name(<one argument>)``."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Attribute) and isinstance(node.func.value.value, ast.Name)
+            and node.func.value.value.id == "checks" and re.fullmatch(r"ch\d+", node.func.value.attr)):
+        if len(node.args) == 1 and not node.keywords:
+            return node.func.value.attr, node.func.attr, node.args[0]
+    return None
+
+
+def points_of(cell) -> float:
+    """The points of a check cell: its ``nbgrader.points`` (or ``points``) metadata, 1 by default."""
+    md = cell.metadata
+    p = md.get("nbgrader", {}).get("points", md.get("points", 1))
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
+        raise ValueError(f"points must be a number >= 0; got {p!r}")
+    return float(p)
+
+
+def exercises_of(nb) -> list[Exercise]:
+    """The exercises of a solution notebook: one per check cell, in order."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "checks." not in cell.source:
+            continue
+        src = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError as e:
+            raise ValueError(f"cell {i + 1} of the solution does not parse: {e}") from None
+        for node in ast.walk(tree):
+            found = _check_call(node)
+            if found:
+                chapter, name, arg = found
+                out.append(Exercise(name, chapter, ast.unparse(arg), points_of(cell),
+                                    str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))))
+                break
+    names = [e.name for e in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a check is called twice: {names}")
+    return out
+
+
+def load_solution(path) -> Solution:
+    path = Path(path)
+    nb = read_notebook(path.read_text(encoding="utf-8"))
+    ex = exercises_of(nb)
+    if not ex:
+        raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
+    return Solution(path.resolve(), ex)
+
+
+def check_function(ex: Exercise):
+    """The grader's own check function of an exercise (imported now, never reloaded)."""
+    mod = importlib.import_module(f"collapse_lab.checks.{ex.chapter}")
+    fn = getattr(mod, ex.name, None)
+    if not callable(fn):
+        raise ValueError(f"collapse_lab.checks.{ex.chapter} has no check {ex.name!r}")
+    return fn
+
+
+# -- the verdict of one check ---------------------------------------------------------------------------------------
+
+
+def _split(text: str) -> tuple[str, str]:
+    """A check's failure text as (message, hint)."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    hint = " ".join(ln.strip()[len("hint:"):].strip() for ln in lines if ln.strip().startswith("hint:"))
+    rest = [ln for ln in lines if not ln.strip().startswith("hint:")]
+    return "\n".join(rest), hint
+
+
+def run_check(check, ex: Exercise, channel, syntax_errors: list[str]) -> Verdict:
+    """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
+    :class:`remote.OutOfTime` propagate."""
+    def fail(message, hint=""):
+        return Verdict(ex.name, False, 0.0, ex.points, message, hint)
+
+    try:
+        fn = remote.evaluate(channel, ex.expr)
+    except Exception as e:  # noqa: BLE001 - the learner's NameError etc. (mapped to builtin types)
+        msg = f"{type(e).__name__}: {e}"
+        if type(e).__name__ == "NameError" and syntax_errors:
+            msg = f"SyntaxError in {syntax_errors[0]} (so: {msg})"
+        return fail(msg, "run your notebook from the top and fix the first error")
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            check(fn)
+    except CheckFailed as e:
+        return fail(*_split(str(e)))
+    except (remote.KernelGone, remote.OutOfTime):
+        raise
+    except Exception as e:  # noqa: BLE001 - anything else stops the check: not passed
+        return fail(f"the check could not finish on your answer: {type(e).__name__}: {e}")
+    lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    return Verdict(ex.name, True, ex.points, ex.points, lines[0] if lines else "passed")
+
+
+# -- one submission -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    timeout: float = 900.0  # seconds per cell (and per call of the learner's function)
+    notebook_timeout: float = 3600.0  # seconds for a whole notebook
+    profile: str = "quick"
+    sandbox: bool = True  # inside bubblewrap; False: unsandboxed
+    workdir: Path | None = None  # where sandbox folders are made (default: a new temporary folder)
+
+
+def kernel_env(profile: str) -> dict:
+    """The kernel's environment: only what it needs, none of the grader's other variables."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
+                                                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update({k: v for k, v in os.environ.items() if k.startswith("COLLAPSE_LAB_")})
+    paths = [str(PACKAGE.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)), COLLAPSE_LAB_PROFILE=profile,
+               COLLAPSE_LAB_STATIC="1", COLLAPSE_LAB_QUIET="1", COLLAPSE_LAB_OFFLINE="1", MPLBACKEND="Agg",
+               PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1")
+    # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
+    env.setdefault("COLLAPSE_LAB_CACHE", str(Path.home() / ".cache" / "collapse-lab"))
+    return env
+
+
+def needed_paths() -> list[Path]:
+    """What a sandboxed kernel must see (read-only) even under a hidden folder: Python, its packages, the course
+    package and its caches."""
+    out = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent, PACKAGE}
+    out |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
+    out |= {Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    for var in ("COLLAPSE_LAB_CACHE", "COLLAPSE_LAB_DATA"):
+        if os.environ.get(var):
+            out.add(Path(os.environ[var]).resolve())
+    out.add((Path.home() / ".cache" / "collapse-lab").resolve())
+    return sorted(p for p in out if p.exists() and p != Path("/"))
+
+
+def _syntax_error(i: int, content: dict) -> str:
+    evalue = str(content.get("evalue", ""))
+    m = re.search(r"line (\d+)", evalue)
+    msg = re.sub(r"\s*\([^()]*line \d+\)\s*$", "", evalue)
+    return f"cell {i + 1}{', line ' + m.group(1) if m else ''}: {msg}"
+
+
+def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
+                   needed=()) -> tuple[list[Verdict], str]:
+    """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '')."""
+    deadline = time.monotonic() + options.notebook_timeout
+    kernel = Kernel(sandbox, kernel_env(options.profile), bwrap_path() if options.sandbox else None, hidden, needed)
+    verdicts: list[Verdict] = []
+    reason = ""
+    try:
+        kernel.start()
+        syntax = []
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            content = kernel.run_cell(cell.source, options.timeout, deadline)
+            if content.get("status") == "error" and content.get("ename") in SYNTAX:
+                syntax.append(_syntax_error(i, content))
+        channel = kernel.open_channel(options.timeout, deadline)
+        try:
+            for ex in solution.exercises:
+                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax))
+        finally:
+            kernel.close_channel(channel)
+    except remote.KernelGone as e:
+        reason = str(e)
+    except remote.OutOfTime:
+        reason = f"timed out after {options.notebook_timeout:g} s (--notebook-timeout)"
+    finally:
+        kernel.stop()
+    if reason:
+        done = {v.exercise for v in verdicts}
+        verdicts += [Verdict(ex.name, False, 0.0, ex.points, f"not graded: {reason}") for ex in solution.exercises
+                     if ex.name not in done]
+    return verdicts, reason
+
+
+# -- a batch --------------------------------------------------------------------------------------------------------
+
+
+def default_solutions() -> Path:
+    """The course's solutions/: beside the installed package (a checkout), else ./solutions."""
+    here = PACKAGE.parent / "solutions"
+    return here if here.is_dir() else Path("solutions").resolve()
+
+
+def _digest(paths) -> dict[str, str]:
+    out = {}
+    for p in paths:
+        p = Path(p)
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+        for f in files:
+            try:
+                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+            except OSError:
+                out[str(f)] = "unreadable"
+    return out  # a new or deleted file is a new or missing key
+
+
+def _changed(before: dict, after: dict) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def _preimport_package() -> None:
+    """Unsandboxed, load every module of the package now, so nothing is imported from disk after learner code ran."""
+    for m in pkgutil.walk_packages([str(PACKAGE)], "collapse_lab."):
+        try:
+            importlib.import_module(m.name)
+        except Exception:  # noqa: BLE001 - an optional dependency missing: that module cannot be used anyway
+            pass
+
+
+def student_of(path: Path) -> str:
+    return path.resolve().parent.name or path.stem
+
+
+def grade_batch(paths, solutions=None, reference=None, options: Options | None = None, log=print,
+                on_done=None) -> list[Submission]:
+    """Grade every notebook in ``paths``; never raises for a bad submission: each gets a :class:`Submission`
+    (``status`` 'graded' or 'error' with its ``reason``)."""
+    options = options or Options()
+    if options.timeout <= 0 or options.notebook_timeout <= 0:
+        raise ValueError("timeout and notebook_timeout must be positive")
+    sols_dir = Path(solutions).resolve() if solutions is not None else default_solutions()
+    paths = [Path(p) for p in paths]
+    subs = [Submission(p, student_of(p), p.name) for p in paths]
+    # 1. everything the grader trusts, read before any learner code runs
+    nbs, sols, checks = {}, {}, {}
+    seen = set()
+    for s in subs:
+        try:
+            if s.path.stat().st_size > MAX_NOTEBOOK_BYTES:
+                raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+            text = s.path.read_text(encoding="utf-8")
+            nbs[id(s)] = (read_notebook(text), text)
+        except FileNotFoundError:
+            s.status, s.reason = "error", "no such file"
+            continue
+        except Exception as e:  # noqa: BLE001 - whatever the file holds
+            s.status, s.reason = "error", f"not a notebook (not readable as notebook JSON: {str(e)[:200]})"
+            continue
+        ref = Path(reference) if reference is not None else sols_dir / s.path.name
+        key = (s.student, ref.name)
+        if key in seen:
+            s.status, s.reason = "error", f"a second submission of {ref.name} for student {s.student}"
+            continue
+        seen.add(key)
+        if not ref.is_file():
+            s.status, s.reason = "error", f"no matching chapter: no solution {ref.name} in {ref.parent}"
+            continue
+        try:
+            if ref not in sols:
+                sols[ref] = load_solution(ref)
+            for ex in sols[ref].exercises:
+                checks[(ex.chapter, ex.name)] = check_function(ex)
+            s.max_points = sols[ref].max_points
+        except Exception as e:  # noqa: BLE001 - a broken solution: that chapter cannot be graded
+            s.status, s.reason = "error", f"cannot grade against {ref}: {e}"
+            continue
+        s.solution = sols[ref]
+    sandbox_on = options.sandbox and bwrap_path() is not None
+    if sandbox_on:
+        err = probe_bwrap(bwrap_path())
+        if err:
+            raise ValueError(f"bubblewrap cannot make a sandbox on this machine ({err}); grade with --unsandboxed "
+                             "only notebooks you trust")
+    if not options.sandbox:
+        log("collapse-lab check: running UNSANDBOXED: a submission can read and change whatever this user can; "
+            "changed package or solution files stop the batch")
+    elif bwrap_path() is None:
+        log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
+            "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
+    watched = [PACKAGE, sols_dir, *{s.path for s in sols.values()}]
+    if not sandbox_on:
+        _preimport_package()
+    before = _digest(watched) if not sandbox_on else None
+    root = Path(tempfile.mkdtemp(prefix="cl-grade-", dir=options.workdir))
+    hidden = [Path.home(), sols_dir, *{s.path.parent for s in sols.values()}, *{p.resolve().parent for p in paths},
+              root]
+    needed = needed_paths()
+    stopped = ""
+    try:
+        for n, s in enumerate(subs):
+            if stopped and s.status == "graded":
+                s.status, s.reason = "error", f"not graded: {stopped}"
+            if s.status != "graded":
+                if on_done is not None:
+                    on_done(s)
+                continue
+            sol = s.solution
+            t0 = time.monotonic()
+            box = root / f"s{n}"
+            box.mkdir()
+            nb, text = nbs[id(s)]
+            (box / s.path.name).write_text(text, encoding="utf-8")
+            try:
+                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed)
+            except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on
+                s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded") for ex in sol.exercises]
+                reason = f"grader error: {type(e).__name__}: {e}"
+            if reason:
+                s.status, s.reason = "error", reason
+            s.seconds = time.monotonic() - t0
+            shutil.rmtree(box, ignore_errors=True)
+            if before is not None:
+                diff = _changed(before, _digest(watched))
+                if diff:
+                    stopped = f"the batch stopped: {s.path} changed {', '.join(diff[:5])}"
+                    s.status, s.reason = "error", f"changed the course's files on disk: {', '.join(diff[:5])}"
+                    s.verdicts = [Verdict(v.exercise, False, 0.0, v.max_points, "not graded: changed the course's "
+                                          "files") for v in s.verdicts]
+                    log(f"collapse-lab check: {stopped}")
+            if on_done is not None:
+                on_done(s)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return subs

@@ -1,0 +1,270 @@
+"""Plain data between the grader and a learner's kernel: JSON with tagged numpy/torch values, decoded safely.
+
+Both ends use this module: the grader imports it, and sends its source to the kernel (see :mod:`.shim`). Decoding
+runs no code of the sender: JSON, base64, a whitelist of numeric dtypes and random bit generators, and limits on the
+bytes and array elements of one message. What may travel: None, bool, int, float, str, lists, tuples, dicts,
+numpy arrays and scalars (bool/int/uint/float/complex), torch tensors (their dtype and ``requires_grad``), numpy
+Generators (their bit generator's state). Anything else is left to the caller (``other``), which turns it into a
+handle (the kernel) or refuses it (the grader).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sys
+
+import numpy as np
+
+MAX_BYTES = 256 * 2**20  # one message, as sent
+MAX_ELEMENTS = 50_000_000  # array elements in one message
+DTYPES = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"}
+TORCH_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64", "bfloat16",
+                "complex64", "complex128"}
+BIT_GENERATORS = {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}
+MAX_DEPTH = 60
+
+
+class WireError(ValueError):
+    """A message that is not plain data, too big, or malformed."""
+
+
+def _dtype_code(dt: np.dtype) -> str:
+    code = f"{dt.kind}{dt.itemsize}"
+    if code not in DTYPES:
+        raise WireError(f"arrays of dtype {dt} cannot be sent (allowed: bool, int, uint, float, complex)")
+    return code
+
+
+def _is_tensor(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+class Encoder:
+    """Encode a value; arrays, tensors and Generators met are listed in ``slots`` (in order) so the other side can
+    say which it changed. ``other(x)`` encodes anything else (or raises)."""
+
+    def __init__(self, other=None, gens_aside: bool = False):
+        self.other = other
+        self.slots: list = []
+        self._seen: dict[int, int] = {}
+        self.gens_aside = gens_aside  # Generators as {"$g": k}, their states in ``gens`` (a call's arguments)
+        self.gens: list = []
+
+    def _slot(self, x):
+        k = self._seen.get(id(x))
+        if k is not None:
+            return {"$same": k}
+        self._seen[id(x)] = len(self.slots)
+        self.slots.append(x)
+        return None
+
+    def __call__(self, x, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply")
+        t = type(x)
+        if x is None or t in (bool, int, str):
+            return x
+        if t is float:
+            return x if x == x and x not in (float("inf"), float("-inf")) else {"$f": repr(x)}
+        if isinstance(x, list):
+            return [self(v, depth + 1) for v in x]
+        if isinstance(x, tuple):  # a namedtuple travels as a tuple
+            return {"$t": [self(v, depth + 1) for v in x]}
+        if isinstance(x, dict):
+            return {"$d": [[self(k, depth + 1), self(v, depth + 1)] for k, v in x.items()]}
+        if isinstance(x, np.ndarray) and t is np.ndarray:
+            same = self._slot(x)
+            if same:
+                return same
+            code = _dtype_code(x.dtype)
+            raw = x.astype(x.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
+            return {"$a": [code, list(x.shape), base64.b64encode(raw).decode()]}
+        if isinstance(x, np.generic) and not isinstance(x, np.object_):
+            code = _dtype_code(x.dtype)
+            return {"$s": [code, base64.b64encode(np.asarray(x, dtype=x.dtype.newbyteorder("<")).tobytes()).decode()]}
+        if isinstance(x, np.random.Generator):
+            same = self._slot(x)
+            if same:
+                return same
+            state = Encoder()(x.bit_generator.state, depth + 1)  # its own slots: keep the numbering
+            if self.gens_aside:
+                self.gens.append(state)
+                return {"$g": len(self.gens) - 1}
+            return {"$g": state}
+        if _is_tensor(x):
+            same = self._slot(x)
+            if same:
+                return same
+            return self.tensor(x)
+        if self.other is not None:
+            return self.other(x)
+        raise WireError(f"a {t.__module__}.{t.__qualname__} cannot be sent: only plain data (numbers, strings, "
+                        "arrays, tensors, Generators, lists/tuples/dicts) and collapse_lab functions/classes")
+
+    @staticmethod
+    def tensor(x) -> dict:
+        import torch
+
+        name = str(x.dtype).removeprefix("torch.")
+        if name not in TORCH_DTYPES:
+            raise WireError(f"tensors of dtype {x.dtype} cannot be sent")
+        d = x.detach().cpu()
+        a = (d.float() if name == "bfloat16" else d).contiguous().numpy()
+        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
+        return {"$T": [name, list(a.shape), base64.b64encode(raw).decode(), bool(x.requires_grad),
+                       _dtype_code(a.dtype)]}
+
+
+class Decoder:
+    """Decode a message with limits. ``hook(tag, body)`` decodes tags this module does not know (handles,
+    references), or returns ``NotImplemented``. Decoded arrays, tensors and Generators are listed in ``slots``."""
+
+    def __init__(self, hook=None, max_elements: int = MAX_ELEMENTS, gens=None):
+        self.hook = hook
+        self.slots: list = []
+        self.elements = 0
+        self.max_elements = max_elements
+        self.gens = gens  # Generators sent aside (see Encoder): {"$g": k} is gens[k]
+
+    def _array(self, code, shape, b64):
+        if code not in DTYPES or not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise WireError(f"bad array header {code!r} {shape!r}")
+        if len(shape) > 32:
+            raise WireError("too many dimensions")
+        n = 1
+        for s in shape:
+            n *= s
+        self.elements += n
+        if self.elements > self.max_elements:
+            raise WireError(f"more than {self.max_elements} array elements in one message")
+        if not isinstance(b64, str):
+            raise WireError("bad array data")
+        dt = np.dtype("?" if code == "b1" else "<" + code)
+        raw = base64.b64decode(b64.encode(), validate=True)
+        if len(raw) != n * dt.itemsize:
+            raise WireError(f"array data of {len(raw)} bytes for shape {shape} of {code}")
+        return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
+
+    def __call__(self, x, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply")
+        t = type(x)
+        if x is None or t in (bool, int, float, str):
+            return x
+        if t is list:
+            return [self(v, depth + 1) for v in x]
+        if t is not dict or len(x) != 1:
+            raise WireError(f"unexpected {t.__name__} in a message")
+        (tag, body), = x.items()
+        if tag == "$t":
+            return tuple(self(v, depth + 1) for v in _list(body))
+        if tag == "$d":
+            out = {}
+            for kv in _list(body):
+                k, v = _list(kv, 2)
+                k = self(k, depth + 1)
+                if not isinstance(k, (str, int, float, bool, tuple, type(None), np.generic)):
+                    raise WireError("dict keys must be numbers, strings or tuples")
+                out[k] = self(v, depth + 1)
+            return out
+        if tag == "$f":
+            if body not in ("nan", "inf", "-inf"):
+                raise WireError(f"bad float {body!r}")
+            return float(body)
+        if tag == "$a":
+            a = self._array(*_list(body, 3))
+            self.slots.append(a)
+            return a
+        if tag == "$s":
+            code, b64 = _list(body, 2)
+            return self._array(code, [], b64)[()]
+        if tag == "$g":
+            if type(body) is int:
+                if self.gens is None or not 0 <= body < len(self.gens):
+                    raise WireError("bad Generator reference")
+                g = self.gens[body]
+            else:
+                sub = Decoder(max_elements=self.max_elements - self.elements)
+                g = generator(sub(body, depth + 1))
+            self.slots.append(g)
+            return g
+        if tag == "$T":
+            name, shape, b64, grad, code = _list(body, 5)
+            if name not in TORCH_DTYPES:
+                raise WireError(f"bad tensor dtype {name!r}")
+            import torch
+
+            a = self._array(code, shape, b64)
+            tt = torch.from_numpy(a).to(getattr(torch, name))
+            if grad is True and tt.is_floating_point():
+                tt.requires_grad_(True)
+            self.slots.append(tt)
+            return tt
+        if tag == "$same":
+            if type(body) is not int or not 0 <= body < len(self.slots):
+                raise WireError("bad reference")
+            return self.slots[body]
+        if self.hook is not None:
+            out = self.hook(tag, body)
+            if out is not NotImplemented:
+                return out
+        raise WireError(f"unknown tag {tag!r}")
+
+
+def _list(x, n=None):
+    if type(x) is not list or (n is not None and len(x) != n):
+        raise WireError("malformed message")
+    return x
+
+
+def generator(state) -> np.random.Generator:
+    """A numpy Generator with this bit generator ``state`` (a whitelisted bit generator only)."""
+    if not isinstance(state, dict) or state.get("bit_generator") not in BIT_GENERATORS:
+        raise WireError(f"bad Generator state (bit generators allowed: {sorted(BIT_GENERATORS)})")
+    bg = getattr(np.random, state["bit_generator"])()
+    try:
+        bg.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise WireError(f"bad Generator state: {e}") from None
+    return np.random.Generator(bg)
+
+
+def dumps(msg) -> bytes:
+    return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+
+
+def loads(data: bytes, limit: int = MAX_BYTES):
+    if len(data) > limit:
+        raise WireError(f"message of {len(data)} bytes (limit {limit})")
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise WireError(f"not a JSON message: {e}") from None
+
+
+def _no_constant(name):
+    raise ValueError(f"bare {name} in a message")
+
+
+def send(sock, msg) -> None:
+    data = dumps(msg)
+    sock.sendall(len(data).to_bytes(8, "big") + data)
+
+
+def recv(sock, limit: int = MAX_BYTES):
+    """One message from a socket (blocking; the socket's timeout applies). Raises EOFError when closed."""
+    n = int.from_bytes(_exact(sock, 8), "big")
+    if n > limit:
+        raise WireError(f"message of {n} bytes (limit {limit})")
+    return loads(_exact(sock, n), limit)
+
+
+def _exact(sock, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed")
+        buf += chunk
+    return bytes(buf)
