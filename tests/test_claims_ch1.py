@@ -18,8 +18,8 @@ from collapse_lab import gaussian, profiles, tails
 PROFILE = profiles.active_profile()
 SEEDS = list(range(5 if PROFILE == "quick" else 3))
 TS, GS = tails.sizes(PROFILE), gaussian.sizes(PROFILE)
-M, N = GS.M, GS.generations
-KEEP = np.unique(np.r_[np.arange(0, 20), np.arange(20, N + 1, 10), N])
+M, T = GS.M, GS.generations
+KEEP = np.unique(np.r_[np.arange(0, 20), np.arange(20, T + 1, 10), T])
 
 
 def rng_seed(seed: int, notebook_seed: int):
@@ -30,7 +30,7 @@ def rng_seed(seed: int, notebook_seed: int):
 @functools.lru_cache(maxsize=None)
 def chains(seed: int, ddof: int = 1):
     """Section 3's many chains (``ch``; ``ml`` for ddof=0), as the notebook draws them for seed 0."""
-    return gaussian.fast_chains(M, N, GS.chains, seed=rng_seed(seed, 0 if ddof else 1), record=KEEP, ddof=ddof)
+    return gaussian.fast_chains(M, T, GS.chains, seed=rng_seed(seed, 0 if ddof else 1), record=KEEP, ddof=ddof)
 
 
 def test_expected_lost_is_large_in_number_small_in_mass():
@@ -69,19 +69,19 @@ def test_the_bare_loop_is_loop_run(seed):
     real = np.random.default_rng([seed, 1]).standard_normal(M)
     rng = np.random.default_rng(seed)
     data, fits = real, []
-    for _ in range(N + 1):
+    for _ in range(T + 1):
         mu, var = data.mean(), data.var(ddof=1)
         fits.append((mu, var))
         data = rng.normal(mu, np.sqrt(var), M)
     fits = np.array(fits)
-    h = gaussian.experiment(seed=seed, generations=N)
+    h = gaussian.experiment(seed=seed, generations=T)
     assert np.allclose(h["mean"], fits[:, 0]) and np.allclose(h["var"], fits[:, 1])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_typical_chain_is_not_the_expected_one(seed):
     ch = chains(seed)
-    last, exp_last = ch.w2()[-1], gaussian.expected_w2(N, M)
+    last, exp_last = ch.w2()[-1], gaussian.expected_w2(T, M)
     above = np.mean(last > exp_last)
     top = np.sort(last)[::-1][: max(1, last.size // 100)].sum() / last.sum()
     assert np.median(ch.var[-1]) < 0.01
