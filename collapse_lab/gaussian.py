@@ -88,7 +88,7 @@ def _out(x, scalar):
 
 
 def c_factor(M: int, ddof: int = 1) -> float:
-    """E[s'] / s after one fit: sqrt(2/(M-ddof)) Gamma(M/2) / Gamma((M-1)/2); ``c_M`` of the issue for ddof=1.
+    """E[s'] / s after one fit: sqrt(2/(M-ddof)) Gamma(M/2) / Gamma((M-1)/2), written c_M in Chapter 1 for ddof=1.
 
     Computed through ``gammaln``: Gamma(M/2) alone overflows a float for M > 343.
     """

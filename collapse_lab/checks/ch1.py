@@ -132,3 +132,103 @@ def c_factor(fn) -> None:
             hint = "Gamma(M/2) overflows for M > 343: subtract logs with scipy.special.gammaln, then exponentiate"
         expect(np.ndim(got) == 0 and close(got, want, rtol=1e-9), f"c_factor({M})", want, got, hint)
     passed("c_factor: exact for M = 2 ... 10000 (no overflow)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual questions: the learner's answer is a value, passed as ``fn`` and never called. A wrong answer is told
+# where it is wrong and given a hint about the idea, never the answer itself.
+
+_NOT_ANSWERED = "replace None with your answer and run the cell again"
+
+
+def _letters(x):
+    """An answer such as 'S', 'SA', 'S+A' or ['S', 'A'] as a set of upper-case letters; None if it is not one."""
+    if isinstance(x, str):
+        letters = [c for c in x.upper() if c.isalpha()]
+    elif isinstance(x, (list, tuple, set, frozenset)) and all(isinstance(c, str) for c in x):
+        letters = [c.strip().upper() for c in x]
+    else:
+        return None
+    return set(letters) if letters and all(c in ("S", "E", "A") for c in letters) else None
+
+
+_SOURCE_HINTS = {
+    "a": "the Gaussian family contains the truth and the sample mean and variance are exact: what is left?",
+    "b": "with infinitely many points there is no sampling noise, and the moment fit is exact: what is left?",
+    "c": "a huge sample and a family that contains the truth: what can still go wrong in EM?",
+    "d": "count the sample size per generation, and how EM is started; the family has enough components",
+}
+
+
+def error_sources(fn) -> None:
+    """``fn``: a dict {'a': letters, 'b': ..., 'c': ..., 'd': ...}, the error sources of four experiments, each
+    a string of the letters S (statistical), E (functional expressivity) and A (functional approximation)."""
+    answer = fn
+    expect(answer is not None, "error_sources is not answered yet", "a dict {'a': 'S', 'b': ..., ...}", None,
+           _NOT_ANSWERED)
+    keys = sorted(_SOURCE_HINTS)
+    expect(isinstance(answer, dict) and sorted(answer) == keys, "the answer must be a dict with the keys "
+           f"{keys}, one per experiment", f"a dict with keys {keys}",
+           sorted(answer) if isinstance(answer, dict) else type(answer).__name__,
+           "answer each experiment with a string of letters, e.g. {'a': 'S', 'b': 'EA', ...}")
+    want = {"a": {"S"}, "b": {"E"}, "c": {"A"}, "d": {"S", "A"}}
+    for k in keys:
+        got = _letters(answer[k])
+        expect(got is not None, f"experiment ({k}): the answer must be letters among S, E and A",
+               "a string such as 'S' or 'SA'", answer[k], "S = statistical, E = functional expressivity, "
+               "A = functional approximation")
+        expect(got == want[k], f"experiment ({k}): which error sources does it contain?",
+               "the sources present in this experiment, no more and no fewer", "".join(sorted(got)), _SOURCE_HINTS[k])
+    passed("error_sources: each experiment's error sources identified")
+
+
+_STAGE_HINTS = (
+    "many categories went, yet they carried little probability and the entropy hardly moved",
+    "a variance of 1e-4 is the distribution itself shrinking, not only its tails",
+    "rare words are the tail of the text distribution; the perplexity of typical text is an average",
+    "one narrow component far from the original modes: is that the tails only, or the whole distribution?",
+    "the tail mass went while the variance is still close to the original",
+)
+
+
+def early_or_late(fn) -> None:
+    """``fn``: a list of five strings, 'early' or 'late', one per observation of the exercise."""
+    answer = fn
+    expect(answer is not None, "early_or_late is not answered yet", "a list of five strings 'early' or 'late'",
+           None, _NOT_ANSWERED)
+    ok = isinstance(answer, (list, tuple)) and len(answer) == 5 and all(isinstance(a, str) for a in answer)
+    expect(ok, "the answer must be a list of five strings", "['early' or 'late', ...] (5 entries)", answer,
+           "one entry per observation, in the order of the exercise")
+    want = ("early", "late", "early", "late", "early")
+    for i, (a, w) in enumerate(zip(answer, want)):
+        got = a.strip().lower()
+        expect(got in ("early", "late"), f"observation {i + 1}: answer 'early' or 'late'", "'early' or 'late'", a,
+               "early = the tails go while averages barely move; late = the distribution itself collapses")
+        expect(got == w, f"observation {i + 1}: early or late collapse?", "the other stage", got, _STAGE_HINTS[i])
+    passed("early_or_late: the two stages of collapse told apart")
+
+
+def median_collapse(fn) -> None:
+    """``fn``: a pair (n, share): the fits after which the median chain keeps 10% of the variance (M = 50), and the
+    share of chains whose variance is below 10% of the original at that n."""
+    answer = fn
+    expect(answer is not None, "median_collapse is not answered yet", "a pair (n, share)", None, _NOT_ANSWERED)
+    ok = isinstance(answer, (list, tuple)) and len(answer) == 2
+    if ok:
+        try:
+            n, share = float(answer[0]), float(answer[1])
+        except (TypeError, ValueError):
+            ok = False
+    expect(ok, "the answer must be a pair of numbers (n, share)", "(n, share), e.g. (250, 0.3)", answer,
+           "n: a number of fits; share: a fraction between 0 and 1")
+    M = 50
+    exact = float(np.log(10) / (1 / (M - 1) + 1 / (3 * (M - 1) ** 2)))   # the exact median hits 0.1 here (~112)
+    rule = (M - 1) * np.log(10)                                              # the rule of thumb e^{-n/(M-1)} (~113)
+    hint_n = "the median of s_n^2 is about exp(-n/(M-1)): solve exp(-n/(M-1)) = 0.1 for n"
+    if n < 20:
+        hint_n = "the mean of s_n^2 never reaches 0.1; it is the median that falls, exponentially in n/(M-1)"
+    expect(min(exact, rule) - 4 <= n <= max(exact, rule) + 4, "n: after how many fits does the median chain keep "
+           "10% of the original variance (M = 50)?", "a number of fits (within 4 of the right one)", n, hint_n)
+    expect(0.45 <= share <= 0.55, "share: which fraction of the chains is below 10% of the variance at that n?",
+           "a fraction", share, "what does 'median' mean? The mean over chains is still 1 at that n")
+    passed("median_collapse: the typical chain collapses while the mean stays at 1")
