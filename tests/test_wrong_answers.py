@@ -874,4 +874,5 @@ def test_a_wrong_answer_fails(exercise, label, capsys):
 @pytest.mark.parametrize("exercise,label", CASES_RIGHT, ids=[f"{e}:{lbl}" for e, lbl in CASES_RIGHT])
 def test_a_correct_answer_passes(exercise, label, capsys):
     _check(exercise)(RIGHT[exercise][label])
-    assert capsys.readouterr().out.startswith("\u2713")
+    out = capsys.readouterr().out
+    assert out.startswith("\u2713") and max(len(line) for line in out.splitlines()) <= 110

@@ -34,8 +34,8 @@ class CheckFailed(AssertionError):
 
 
 def passed(message: str) -> None:
-    """Print the one line of a passing check."""
-    print(f"{MARK} {message}")
+    """Print the one line of a passing check (wrapped to :data:`WIDTH` characters when longer)."""
+    print(textwrap.fill(f"{MARK} {message}", WIDTH, subsequent_indent="  ", break_on_hyphens=False))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class Hints:
         return self.last.get(exercise) or self.general[exercise]
 
     def __call__(self, exercise: str) -> None:
-        print(f"more help on {exercise}: {self.text(exercise)}")
+        print(textwrap.fill(f"more help on {exercise}: {self.text(exercise)}", WIDTH, subsequent_indent="  "))
 
     def __repr__(self):
         return f"checks.{self.chapter}.hint: call hint('<exercise>') for more help on a failed check"
