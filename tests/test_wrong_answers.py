@@ -138,15 +138,15 @@ wrong(E, "means only")(lambda m1, v1, m2, v2: (m1 - m2) ** 2 + 0 * v1)
 wrong(E, "ignores v2")(lambda m1, v1, m2, v2: (m1 - m2) ** 2 + (np.sqrt(v1) - 1) ** 2)
 
 E = "ch1.c_factor"
-right(E, "gammaln")(lambda M: float(np.sqrt(2 / (M - 1)) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2))))
+_lg = special.gammaln
+right(E, "gammaln")(lambda M: float(np.sqrt(2 / (M - 1)) * np.exp(_lg(M / 2) - _lg((M - 1) / 2))))
 right(E, "math.lgamma")(lambda M: math.exp(0.5 * math.log(2 / (M - 1)) + math.lgamma(M / 2) - math.lgamma((M - 1) / 2)))
 wrong(E, "gamma overflows")(lambda M: float(np.sqrt(2 / (M - 1)) * special.gamma(M / 2) / special.gamma((M - 1) / 2)))
-wrong(E, "sqrt(2/M)")(lambda M: float(np.sqrt(2 / M) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2))))
-wrong(E, "shifted Gammas")(lambda M: float(np.sqrt(2 / (M - 1)) * np.exp(special.gammaln((M + 1) / 2) - special.gammaln(M / 2))))
+wrong(E, "sqrt(2/M)")(lambda M: float(np.sqrt(2 / M) * np.exp(_lg(M / 2) - _lg((M - 1) / 2))))
+wrong(E, "shifted Gammas")(lambda M: float(np.sqrt(2 / (M - 1)) * np.exp(_lg((M + 1) / 2) - _lg(M / 2))))
 wrong(E, "approximation")(lambda M: 1 - 1 / (4 * M))
-wrong(E, "log not exponentiated")(lambda M: float(0.5 * np.log(2 / (M - 1)) + special.gammaln(M / 2) - special.gammaln((M - 1) / 2)))
-wrong(E, "rounded")(lambda M: round(float(np.sqrt(2 / (M - 1)) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2))), 4))
-
+wrong(E, "log not exponentiated")(lambda M: float(0.5 * np.log(2 / (M - 1)) + _lg(M / 2) - _lg((M - 1) / 2)))
+wrong(E, "rounded")(lambda M: round(float(np.sqrt(2 / (M - 1)) * np.exp(_lg(M / 2) - _lg((M - 1) / 2))), 4))
 
 # ---------------------------------------------------------------------------------------------------------------
 # chapter 2
@@ -470,8 +470,8 @@ wrong(E, "nats")(lambda labels, n_classes: float(-sum(c / len(labels) * np.log(c
                                                       for c in Counter(labels.tolist()).values())))
 wrong(E, "divided by n_classes")(lambda labels, n_classes: float(-sum(
     c / n_classes * np.log2(c / n_classes) for c in Counter(labels.tolist()).values())))
-wrong(E, "normalised")(lambda labels, n_classes: -sum(c / len(labels) * math.log2(c / len(labels))
-                                                      for c in Counter(labels.tolist()).values()) / math.log2(n_classes))
+wrong(E, "normalised")(lambda labels, n_classes: -sum(
+    c / len(labels) * math.log2(c / len(labels)) for c in Counter(labels.tolist()).values()) / math.log2(n_classes))
 wrong(E, "2**H")(lambda labels, n_classes: 2 ** -sum(c / len(labels) * math.log2(c / len(labels))
                                                      for c in Counter(labels.tolist()).values()))
 wrong(E, "empty classes kept (nan)")(lambda labels, n_classes: float(-np.sum(
@@ -867,7 +867,7 @@ def test_a_wrong_answer_fails(exercise, label, capsys):
     text = str(err.value)
     assert "expected" in text and "hint:" in text
     assert "np.float64(" not in text and "np.int64(" not in text
-    assert max(len(line) for line in text.splitlines()) <= 110 or "raised" in text.splitlines()[0]
+    assert max(len(line) for line in text.splitlines()) <= 110
     assert "\u2713" not in capsys.readouterr().out
 
 

@@ -23,8 +23,8 @@ hint = Hints("ch1", {
                      "freedom. Two independent draws per chain, both from rng.",
     "w2_gaussian": "for 1-D Gaussians W2 compares the means and the standard deviations; the arguments are "
                    "variances. numpy functions (np.sqrt) work on numbers and arrays alike; math.sqrt does not.",
-    "c_factor": "compute log Gamma(M/2) - log Gamma((M-1)/2) with scipy.special.gammaln, exponentiate, then "
-                "multiply by the square-root factor; return a Python float.",
+    "c_factor": "work with logarithms: scipy.special.gammaln(x) = log Gamma(x) stays finite where "
+                "Gamma overflows; exponentiate only at the end, and return float(...).",
 })
 
 

@@ -9,11 +9,12 @@ from .. import gmm, loop
 from .core import Hints, call, close, exercise, expect, last_call, number, passed, rng_contract, show, unchanged
 
 hint = Hints("ch2", {
-    "l2_distance": "write a helper for the double sum sum_ij a_i b_j N(mu_i; nu_j, S_i + T_j) over two mixtures; the "
-                   "squared distance combines it for (p, p), (p, q) and (q, q). Return a float, the square root.",
-    "gmm_family": "fit returns (g.weights_, g.means_, g.covariances_) of a GaussianMixture with k components and a "
-                  "random_state drawn from rng; sample draws the component counts with rng.multinomial, then each "
-                  "component's points with rng.multivariate_normal and its full covariance.",
+    "l2_distance": "one helper for the double sum over the components of two mixtures, used three "
+                   "times, saves writing it out thrice; mind the coefficient of the cross term when "
+                   "you expand (p - q)^2, and return the square root.",
+    "gmm_family": "a fitted GaussianMixture keeps weights_, means_ and covariances_; a random_state "
+                  "for sklearn can be drawn with rng.integers; rng.multinomial splits n among the "
+                  "components and rng.multivariate_normal draws with a full covariance.",
     "lost_at": "compare every generation's mass with below * original at once (a boolean array) and find the first "
                "True; the comparison is strict: a mass exactly at the threshold is not lost yet.",
     "weight_sd": "law of total variance: Var(w_g) = E[Var(w_g | w_{g-1})] + Var(E[w_g | w_{g-1}]). The first term "

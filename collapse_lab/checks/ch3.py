@@ -16,8 +16,9 @@ hint = Hints("ch3", {
                       "torch.exp of a multiple of logvar. Use the eps given, draw nothing, change no input.",
     "latent_spread": "mu.std(axis=...) gives one standard deviation per latent dimension when the axis runs over "
                      "the images; then average those d numbers. Do not change mu.",
-    "class_entropy": "np.bincount(labels, minlength=n_classes) counts each class; divide by the number of labels; "
-                     "keep the classes with p > 0; H = -sum p log2 p (np.log2).",
+    "class_entropy": "np.bincount counts each class (minlength=n_classes keeps the empty ones as 0); "
+                     "a share is a count over the number of labels; empty classes contribute nothing,"
+                     " so leave them out before taking np.log2.",
 })
 
 

@@ -16,13 +16,14 @@ hint = Hints("ch4", {
                    "from the start, and give that 1-D prefix the 2-D shape (blocks, size); numpy keeps the dtype.",
     "perplexities": "np.exp of a mean: over all entries for the corpus, over axis=1 for the blocks (one number per "
                     "row, a numpy array). Return the two as a pair, corpus first.",
-    "next_training_set": "L = prompts.shape[1] is the prompt length; compare the first L columns of outputs with "
-                         "prompts row by row (all of them), raise ValueError if any differs, else keep the rest.",
-    "distinct_n": "collect tuple(s[i:i + n]) for every start i of every sequence s that leaves n tokens; a set "
-                  "counts the distinct ones; the share divides by how many n-grams there were (guard against 0).",
-    "mix_training_set": "k comes from rounding fraction * len(real) to the nearest whole number; rng.choice with "
-                        "replace=False picks k distinct row indices; index real with them (a new array) and put those "
-                        "rows above synthetic with np.concatenate.",
+    "next_training_set": "the prompt length is prompts.shape[1]; numpy compares whole blocks of two "
+                         "arrays at once (== then .all()); slicing outputs by columns gives both the "
+                         "part to compare and the part to return.",
+    "distinct_n": "tuples can go in a set (lists cannot), so a set of tuple(...) slices counts "
+                  "distinct n-grams; a sequence of length L has L - n + 1 n-grams (none when L < n).",
+    "mix_training_set": "round() gives the nearest whole number; a Generator can pick distinct "
+                        "indices (see the replace argument of rng.choice); indexing real with an "
+                        "index array makes a new array, so real stays as it was.",
 })
 
 

@@ -3,6 +3,7 @@ reference computed here. The chains passed to ``minimal_fraction`` are module-le
 they can be called positionally or with ``seed=`` as the text writes; inputs must come back unchanged."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -14,13 +15,15 @@ from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, 
 hint = Hints("ch5", {
     "linreg_errors": "compute the common factor s**2 * d / (T - d - 1) once; replace multiplies it by the number of "
                      "fits n, accumulate by the sum of 1/i**2 over i = 1..n (a loop or np.arange(1, n + 1)).",
-    "window_policy": "n_synthetic returns n_real; build joins real with the slice of synthetic_sets that holds its "
-                     "last `window` entries (negative slicing), without changing the list it is given.",
-    "minimal_fraction": "loop over sorted(fractions) (a new list); for each f average run(f, seed) over "
-                        "seed in range(seeds); return f at the first average <= tol; after the loop return None.",
-    "tail_alarm": "compute the two reference quantiles once, then the reference's lower and upper tail masses; for "
-                  "each generation (g = 0, 1, ...) the same two masses of its sample; the relative drop of a side "
-                  "is 1 - now / reference; fire when either side's drop is strictly above tol.",
+    "window_policy": "a negative slice start counts from the end of a list, and a slice longer than "
+                     "the list simply stops at its start; loop.concat joins a list of data sets into "
+                     "one array.",
+    "minimal_fraction": "sorted(...) returns a new sorted list (list.sort() would change the "
+                        "caller's); a return inside the loop stops at the first fraction that passes;"
+                        " range(seeds) gives the seeds.",
+    "tail_alarm": "np.quantile(reference, [q, 1 - q]) gives both cut points; np.mean(x < lo) is a "
+                  "tail mass; compare each side with the reference's own; enumerate() numbers the "
+                  "generations from 0.",
 })
 
 
@@ -129,6 +132,7 @@ def window_policy(cls):
     passed(f"{name} works with loop.run: training sets of {want[:4]}... examples for window 2")
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of its arguments: the reference and the learner share runs
 def _mix_chain(f, seed, generations=60, M=200):
     """Final W2^2 to N(0, 1) of a Gaussian chain keeping a real fraction f (the check's own reference run)."""
     from ..metrics import w2_gaussian
