@@ -850,6 +850,44 @@ def _check(exercise):
 
 
 CASES_WRONG = [(e, label) for e, d in WRONG.items() for label in d]
+
+# the hint a failure shows names the likeliest mistake (a few that were once misdirected)
+HINTS = {
+    ("ch2.gmm_family", "sampler drops correlations"): "full covariance",
+    ("ch2.gmm_family", "sklearn object"): "not the sklearn object",
+    ("ch4.pack_blocks", "list of blocks"): "not a list",
+    ("ch2.lost_at", "<= instead of <"): "strict",
+    ("ch4.mix_training_set", "int() instead of round()"): "int()",
+    ("ch5.minimal_fraction", "< instead of <="): "exactly equal",
+    ("ch5.minimal_fraction", "every fraction run, then the best"): "stop at the first",
+    ("ch5.tail_alarm", "growth is an alarm too"): "growing tails",
+    ("ch3.vae_loss", "under no_grad"): "torch.no_grad()",
+    ("ch1.categorical_step", "global np.random"): "rng",
+    ("ch4.mix_training_set", "rng.shuffle(real)"): "in-place change",
+}
+
+
+def _solution_lines():
+    """The lines of code between the solution markers of every solution notebook (no hint may quote them)."""
+    import nbformat
+    from pathlib import Path
+
+    out = set()
+    for path in sorted((Path(__file__).resolve().parent.parent / "solutions").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            inside = False
+            for line in cell.source.splitlines():
+                stripped = line.strip()
+                if stripped.startswith("### BEGIN SOLUTION"):
+                    inside = True
+                elif stripped.startswith("### END SOLUTION"):
+                    inside = False
+                elif inside and len(stripped) >= 16 and not stripped.startswith(("return None", "#", "def ")):
+                    out.add(stripped)
+    return out
+
+
+SOLUTION_LINES = _solution_lines()
 CASES_RIGHT = [(e, label) for e, d in RIGHT.items() for label in d]
 
 
@@ -869,6 +907,9 @@ def test_a_wrong_answer_fails(exercise, label, capsys):
     assert "np.float64(" not in text and "np.int64(" not in text
     assert max(len(line) for line in text.splitlines()) <= 110
     assert "\u2713" not in capsys.readouterr().out
+    assert not [line for line in SOLUTION_LINES if line in text]
+    if (exercise, label) in HINTS:
+        assert HINTS[exercise, label] in text.split("hint:", 1)[1]
 
 
 @pytest.mark.parametrize("exercise,label", CASES_RIGHT, ids=[f"{e}:{lbl}" for e, lbl in CASES_RIGHT])

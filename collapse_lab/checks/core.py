@@ -382,8 +382,9 @@ def unchanged(before: dict, after: dict, label: str) -> None:
                 else bool(a.shape == b.shape and (a == b).all()))
         if not same:
             expect(False, f"{label} changed its argument `{arg}` in place", "the input left as it was",
-                   "a changed input", f"work on a copy (or build a new array): the notebook reuses `{arg}` after the "
-                   "call", "in-place operations (x[...] = ..., x /= ..., x.sort(), rng.shuffle(x)) change the "
+                   "a changed input", f"an in-place change (x[...] = ..., +=, .sort(), rng.shuffle) reaches the "
+                   f"caller's array: build a new array instead; the notebook reuses `{arg}` after the call",
+                   "in-place operations (x[...] = ..., x /= ..., x.sort(), rng.shuffle(x)) change the "
                    "caller's array; views (x[:k], x.reshape(...)) share memory with it too")
 
 
