@@ -59,7 +59,7 @@ def categorical_step(fn) -> None:
     rng_contract(runs, label, lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)))
     # the law of q, case by case (M varied, a zero category, a category of probability near 1)
     cases = [(_zipf(8, 1.0), 20), (np.array([0.5, 0.3, 0.0, 0.15, 0.05]), 7), (_zipf(30, 1.2), 200)]
-    reps = 400
+    reps = 250  # calls per case: enough for 5-6 standard errors, few enough for a grader's remote calls
     for case, (p, M) in enumerate(cases):
         rng = np.random.default_rng(100 + case)
         qs = []
@@ -84,7 +84,7 @@ def categorical_step(fn) -> None:
                "mean p: sample from p, not from a changed or sorted copy", diff=False)
         var, ref = qs.var(0), p * (1 - p) / M
         live = p > 0
-        expect(np.allclose(var[live], ref[live], rtol=0.35, atol=1e-9), f"the spread of q must be that of M={M} "
+        expect(np.allclose(var[live], ref[live], rtol=0.45, atol=1e-9), f"the spread of q must be that of M={M} "
                "samples: var(q_i) = p_i (1 - p_i) / M", ref, var, "a fresh random draw of exactly M samples "
                "per call, from the rng passed in (the same draw every call has no spread)", diff=False)
         absent = (qs == 0).mean(0)
