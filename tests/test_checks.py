@@ -100,3 +100,27 @@ def test_in_ipython_a_failed_check_shows_its_message_and_the_learners_frames_onl
     finally:
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()
+
+
+def test_proxies_report_their_call_facts_and_gradients():
+    class Proxy:
+        __name__ = "proxy"
+
+        def __init__(self, fn):
+            self.fn = fn
+
+        def __call__(self, *args, **kwargs):
+            return self.fn(*args, **kwargs)
+
+        def __collapse_lab_call_facts__(self):
+            return {"global_rng_changed": True}
+
+        def __collapse_lab_call_with_grads__(self, args, kwargs, wrt):
+            return core.call_with_grads(self.fn, *args, wrt=wrt, **kwargs)
+
+    core.call(Proxy(lambda: 1.0))
+    assert core.last_call()["global_rng_changed"] is True  # as the proxy says, though nothing changed here
+    out, (g,) = core.call_with_grads(Proxy(lambda x: (x ** 2).sum()), torch.tensor([1.0, 3.0]), wrt=(0,))
+    assert float(out.detach()) == 10.0 and np.allclose(g, [2.0, 6.0])
+    with pytest.raises(checks.CheckFailed, match="not written yet"):
+        core.call_with_grads(Proxy(lambda x: (_ for _ in ()).throw(NotImplementedError())), torch.ones(2), wrt=(0,))
