@@ -2,14 +2,30 @@
 
 Statistical checks draw many samples from fixed seeds and size their tolerance to the sampling error (about 6
 standard errors, or a KS p-value below 1e-4), so any correct implementation passes whatever random calls it makes,
-while a constant, a wrong law or a wrong normalisation fails.
+while a constant, a wrong law or a wrong normalisation fails. Every random function must draw only from the
+``rng`` it is given: the checks call it twice with one seed (same result) and once with another (another result),
+and fail when numpy's global state changes. Inputs must come back unchanged.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import special, stats
 
-from .core import call, close, expect, passed
+from .core import Hints, call, close, exercise, expect, last_call, passed, rng_contract, show, unchanged
+
+hint = Hints("ch1", {
+    "categorical_step": "one generation is a multinomial draw of M samples from p; the refit divides the counts by "
+                        "the number of samples. Return a numpy array of K floats, and leave p itself unchanged.",
+    "expected_lost": "linearity of expectation: the expected number of absent categories is the sum, over the live "
+                     "categories, of the probability that each one is absent.",
+    "gaussian_step": "the sample mean of M points from N(mean, var) has variance var / M; the unbiased sample "
+                     "variance is var times a chi-square with M - 1 degrees of freedom divided by its degrees of "
+                     "freedom. Two independent draws per chain, both from rng.",
+    "w2_gaussian": "for 1-D Gaussians W2 compares the means and the standard deviations; the arguments are "
+                   "variances. numpy functions (np.sqrt) work on numbers and arrays alike; math.sqrt does not.",
+    "c_factor": "work with logarithms: scipy.special.gammaln(x) = log Gamma(x) stays finite where "
+                "Gamma overflows; exponentiate only at the end, and return float(...).",
+})
 
 
 def _zipf(K, a):
@@ -17,120 +33,217 @@ def _zipf(K, a):
     return w / w.sum()
 
 
+def _array_like(q, K, label):
+    """q must be a numpy float array of shape (K,): the next cell compares it with 0 and feeds it back."""
+    expect(isinstance(q, np.ndarray), f"{label} must return a numpy array", f"a numpy array of shape ({K},)",
+           type(q).__name__, "the chain feeds q back in as the next p and counts (q > 0): return an array, "
+           "not a list (np.asarray or array arithmetic keeps it one)",
+           "counts / M with counts a numpy array is already an array; .tolist() or a list comprehension is not")
+    expect(q.shape == (K,), f"{label} must return one probability per category", (K,), q.shape,
+           "one entry per category, zeros included (np.bincount needs minlength=K)")
+
+
+@exercise("ch1")
 def categorical_step(fn) -> None:
     """``fn(p, M, rng) -> q``: one generation of the categorical chain (M samples from p, refit counts / M)."""
+    label = "categorical_step(p, M, rng)"
+    # randomness only through rng, the input untouched, the next cell's types
+    p0 = _zipf(12, 1.1)
+    runs = []
+    for seed in (7, 7, 8):
+        p = p0.copy()
+        q = call(fn, p, 40, np.random.default_rng(seed), name="categorical_step")
+        runs.append((q, last_call()["global_rng_changed"]))
+        unchanged({"p": p0}, {"p": p}, "categorical_step")
+        _array_like(q, p0.size, label)
+    rng_contract(runs, label, lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)))
+    # the law of q, case by case (M varied, a zero category, a category of probability near 1)
     cases = [(_zipf(8, 1.0), 20), (np.array([0.5, 0.3, 0.0, 0.15, 0.05]), 7), (_zipf(30, 1.2), 200)]
-    reps = 3000
+    reps = 250  # calls per case: enough for 5-6 standard errors, few enough for a grader's remote calls
     for case, (p, M) in enumerate(cases):
         rng = np.random.default_rng(100 + case)
         qs = []
         for _ in range(reps):
             q = call(fn, p.copy(), M, rng, name="categorical_step")
-            try:
-                q = np.asarray(q, dtype=float)
-            except (TypeError, ValueError):
-                q = None
-            expect(q is not None and q.shape == p.shape,
-                   f"categorical_step(p, M={M}, rng) must return an array shaped like p", p.shape,
-                   None if q is None else q.shape, "return counts / M as an array of K floats")
-            qs.append(q)
+            _array_like(q, p.size, label)
+            qs.append(q.astype(float))
         qs = np.array(qs)
         expect(np.allclose(qs.sum(1), 1.0), f"each result must sum to 1 (p={np.round(p, 3)}, M={M})", 1.0,
-               qs.sum(1)[:3], "divide the counts by M")
+               float(qs.sum(1)[np.argmax(np.abs(qs.sum(1) - 1))]),
+               "q is a probability vector: divide the counts by the number of samples drawn",
+               "if the sum is M, you returned the counts; if it is off by a little, you divided by another number "
+               "than the number of samples")
         expect(np.allclose(qs * M, np.round(qs * M), atol=1e-6), f"each q_i must be a count divided by M={M}",
-               "multiples of 1/M", qs[0], "draw M samples (rng.multinomial(M, p)) and return counts / M")
-        expect(np.all(qs[:, p == 0] == 0), "a category with p = 0 must stay at 0 (it is never sampled)", 0,
-               qs[:, p == 0].max(initial=0), "sample from p itself, never add pseudo-counts")
+               "multiples of 1/M", qs[0], "draw exactly M samples and count them: the refit gives count / M",
+               "pseudo-counts (adding 1), smoothing or p itself are not maximum-likelihood refits of M samples")
+        expect(np.all(qs[:, p == 0] == 0), "a category with p = 0 must stay at 0 (it is never sampled)", 0.0,
+               float(qs[:, p == 0].max(initial=0)), "sample from p itself; a lost category never comes back")
         se = np.sqrt(p * (1 - p) / M / reps) + 1e-12
         expect(np.all(np.abs(qs.mean(0) - p) < 6 * se + 1e-9), f"the refit must be unbiased: mean of q over {reps} "
-               f"calls ~ p (M={M})", p, qs.mean(0), "use counts / M, the maximum-likelihood refit")
+               f"calls ~ p (M={M})", p, qs.mean(0), "the maximum-likelihood refit of a multinomial sample has "
+               "mean p: sample from p, not from a changed or sorted copy", diff=False)
         var, ref = qs.var(0), p * (1 - p) / M
-        expect(np.allclose(var, ref, rtol=0.2, atol=1e-9), f"the spread of q must be that of M={M} samples: "
-               "var(q_i) = p_i (1 - p_i) / M", ref, var, "draw exactly M samples per call, with rng "
-               "(a fixed result, or a different number of samples, has the wrong spread)")
+        live = p > 0
+        expect(np.allclose(var[live], ref[live], rtol=0.45, atol=1e-9), f"the spread of q must be that of M={M} "
+               "samples: var(q_i) = p_i (1 - p_i) / M", ref, var, "a fresh random draw of exactly M samples "
+               "per call, from the rng passed in (the same draw every call has no spread)", diff=False)
         absent = (qs == 0).mean(0)
         want = (1 - p) ** M
-        expect(np.all(np.abs(absent - want) < 6 * np.sqrt((want + 1 / reps) / reps)),
-               f"P(q_i = 0) must be (1 - p_i)^M (M={M})", want, absent, "draw M samples per call")
+        expect(np.all(np.abs(absent - want) < 6 * np.sqrt((want * (1 - want) + 1 / reps) / reps)),
+               f"P(q_i = 0) must be (1 - p_i)^M (M={M})", want, absent, "M independent samples per call", diff=False)
     passed("categorical_step: unbiased, spread p(1-p)/M, categories absent with probability (1-p)^M")
 
 
+@exercise("ch1")
 def expected_lost(fn) -> None:
     """``fn(p, M) -> float``: expected number of categories with p > 0 that are absent from M samples."""
     cases = [(_zipf(100, 1.0), 100), (_zipf(1000, 1.1), 1000), (np.array([0.5, 0.25, 0.25]), 3),
-             (np.array([0.7, 0.0, 0.2, 0.1, 0.0]), 10), (np.full(50, 0.02), 1)]
-    for p, M in cases:
-        want = float(np.where(p > 0, (1 - p) ** M, 0).sum())
-        got = call(fn, p.copy(), M, name="expected_lost")
-        hint = "sum (1 - p_i)^M over the categories with p_i > 0 (those with p_i = 0 are already lost)"
-        if close(got, want + np.sum(p == 0)):
-            hint = "the categories with p_i = 0 are already lost: count only those with p_i > 0"
-        expect(np.ndim(got) == 0 and close(got, want, rtol=1e-9),
-               f"expected_lost(p with K={p.size}, M={M})", want, got, hint)
-    passed("expected_lost: sum of (1 - p_i)^M over live categories, on 5 distributions")
+             (np.array([0.7, 0.0, 0.2, 0.1, 0.0]), 10), (np.full(50, 0.02), 1), (np.array([0.0, 1.0, 0.0]), 5),
+             (np.array([0.6, 0.0, 0.4]), 1)]
+    for p0, M in cases:
+        want = float(np.where(p0 > 0, (1 - p0) ** M, 0).sum())
+        p = p0.copy()
+        got = call(fn, p, M, name="expected_lost")
+        unchanged({"p": p0}, {"p": p}, "expected_lost")
+        label = f"expected_lost(p with K={p0.size} ({int((p0 == 0).sum())} zeros), M={M})"
+        expect(np.ndim(got) == 0 and not isinstance(got, (bool, np.bool_)) and close(got, got),
+               f"{label} must return one number", "a float", show(got, 80),
+               "sum over the categories: one expected count for the whole distribution, not one per category")
+        hint_ = "the probability that a category is absent from all M samples, summed over the live categories"
+        more = None
+        g = float(np.asarray(got, dtype=float))
+        if close(g, want + np.sum(p0 == 0)):
+            hint_ = "the categories with p_i = 0 are already lost: count only those with p_i > 0"
+        elif close(g, float(np.sum(p0[p0 > 0] ** M))):
+            hint_ = "that is the chance each category is drawn every time; lost means drawn no time"
+        elif close(g, float(np.where(p0 > 0, (1 - p0) ** (M - 1), 0).sum())):
+            hint_ = "check the exponent: each of the M samples misses the category independently"
+        elif close(g, float(1 - np.prod(1 - np.where(p0 > 0, (1 - p0) ** M, 0)))):
+            hint_ = "that is the probability that at least one is lost; the expected number is a sum"
+        expect(close(g, want, rtol=1e-9), label, want, g, hint_, more)
+    passed("expected_lost: sum of (1 - p_i)^M over live categories, on 7 distributions")
 
 
+@exercise("ch1")
 def gaussian_step(fn) -> None:
     """``fn(mean, var, M, rng) -> (new_mean, new_var)`` for arrays of chains, by the sufficient statistics."""
+    label = "gaussian_step(mean, var, M, rng)"
+
+    def pair(out, n):
+        ok = isinstance(out, (tuple, list)) and len(out) == 2
+        expect(ok, "gaussian_step must return a pair (new_mean, new_var)", "(array, array)", show(out, 80),
+               "return the two arrays as a tuple, mean first; the notebook unpacks `mu, v = gaussian_step(...)`")
+        for nm, x in zip(("new_mean", "new_var"), out):
+            expect(isinstance(x, np.ndarray) and x.shape == (n,), f"{nm}: one value per chain ({n} chains)",
+                   f"a numpy array of shape ({n},)", show(x, 80), "draw one value per chain: pass size=np.shape(var) "
+                   "to the rng's methods so the result is an array like the input")
+        return tuple(np.asarray(x, dtype=float) for x in out)
+
+    mean0, var0 = np.linspace(-1, 1, 6), np.linspace(0.5, 2, 6)
+    runs = []
+    for seed in (5, 5, 6):
+        mean, var = mean0.copy(), var0.copy()
+        out = call(fn, mean, var, 10, np.random.default_rng(seed), name="gaussian_step")
+        runs.append((out, last_call()["global_rng_changed"]))
+        unchanged({"mean": mean0, "var": var0}, {"mean": mean, "var": var}, "gaussian_step")
+        pair(out, 6)
+    rng_contract(runs, label, lambda a, b: all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b)))
     n = 20000
     for case, M in enumerate((3, 10, 100)):
         rng = np.random.default_rng(200 + case)
         mean = rng.normal(0, 3, n)
         var = rng.uniform(0.2, 5.0, n)
         out = call(fn, mean.copy(), var.copy(), M, np.random.default_rng(300 + case), name="gaussian_step")
-        ok = isinstance(out, (tuple, list)) and len(out) == 2
-        expect(ok, "gaussian_step must return a pair (new_mean, new_var)", "(array, array)", type(out).__name__,
-               "return new_mean, new_var")
-        m2, v2 = (np.asarray(x, dtype=float) for x in out)
-        expect(m2.shape == (n,) and v2.shape == (n,), f"one new mean and variance per chain ({n} chains)",
-               ((n,), (n,)), (m2.shape, v2.shape), "draw one normal and one chi-square per chain: "
-               "size=np.shape(var)")
+        m2, v2 = pair(out, n)
         expect(np.all(np.isfinite(m2)) and np.all(v2 >= 0), "new means finite, new variances >= 0", "finite, >= 0",
-               (m2[:3], v2[:3]), "variances are scaled chi-square draws")
+               (m2[:3], v2[:3]), "variances are scaled chi-square draws, never negative")
         z = (m2 - mean) / np.sqrt(var / M)
         q = (M - 1) * v2 / var
         pz = stats.kstest(z, "norm").pvalue
+        more = None
+        hint_ = "the mean of M points from N(mean, var) is normal around mean with variance var / M"
+        d = m2 - mean
+        if abs(np.std(d / (var / M)) - 1) < 0.05:
+            hint_ = "the scale of a normal draw is a standard deviation: var / M is a variance"
+        elif abs(np.std(d / np.sqrt(var)) - 1) < 0.05:
+            hint_ = "the spread of the new mean shrinks with M: it is the mean of M points, not one point"
         expect(pz > 1e-4, f"(new_mean - mean) / sqrt(var/M) must be N(0, 1) (M={M}, KS test)", "p-value > 1e-4",
-               f"p-value {pz:.2g}; mean {z.mean():.3f}, sd {z.std():.3f}",
-               "the mean of M points from N(mean, var) is N(mean, var/M): scale a standard normal by sqrt(var/M)")
+               f"p-value {pz:.2g}; mean {z.mean():.3f}, sd {z.std():.3f}", hint_, more)
         pq = stats.kstest(q, "chi2", args=(M - 1,)).pvalue
+        hint_ = ("the unbiased variance of M points: var times a chi-square with M - 1 degrees of freedom, divided by "
+                 "M - 1")
+        if abs(q.mean() - (M - 1) ** 2 / M) < 0.05 * (M - 1):
+            hint_ = "that is the maximum-likelihood (biased, divide by M) variance; the text asks for the unbiased one"
+        elif abs(q.mean() - M) < abs(q.mean() - (M - 1)) and M < 50:
+            hint_ = "count the degrees of freedom: estimating the mean uses one of the M"
         expect(pq > 1e-4, f"(M-1) new_var / var must be chi-square with M-1 = {M - 1} degrees of freedom "
-               f"(M={M}, KS test)", f"p-value > 1e-4, mean {M - 1}", f"p-value {pq:.2g}, mean {q.mean():.3f}",
-               "unbiased variance: var * chi2(M-1) / (M-1), one draw per chain")
+               f"(M={M}, KS test)", f"p-value > 1e-4, mean {M - 1}", f"p-value {pq:.2g}, mean {q.mean():.3f}", hint_)
         r = np.corrcoef(z, q)[0, 1]
         expect(abs(r) < 6 / np.sqrt(n), "new mean and new variance must be independent", "correlation ~ 0",
-               round(float(r), 4), "draw them from separate random numbers")
+               round(float(r), 4), "the sample mean and variance of a Gaussian sample are independent: use two "
+               "separate random draws")
     passed("gaussian_step: new mean ~ N(mean, var/M), (M-1) new_var/var ~ chi2(M-1), independent, for M = 3, 10, 100")
 
 
+@exercise("ch1")
 def w2_gaussian(fn) -> None:
     """``fn(m1, v1, m2, v2)``: squared 2-Wasserstein distance between N(m1, v1) and N(m2, v2) (v = variance)."""
     rng = np.random.default_rng(400)
-    cases = [(0.0, 1.0, 0.0, 1.0), (1.0, 4.0, -1.0, 1.0), (0.5, 0.09, 0.0, 2.25), (3.0, 1.0, 3.0, 0.0)]
+    cases = [(0.0, 1.0, 0.0, 1.0), (1.0, 4.0, -1.0, 1.0), (0.5, 0.09, 0.0, 2.25), (3.0, 1.0, 3.0, 0.0),
+             (2.0, 9.0, 0.5, 0.25)]
     cases.append((rng.uniform(-2, 2, 6), rng.uniform(0.1, 3, 6), rng.uniform(-2, 2, 6), rng.uniform(0.1, 3, 6)))
+    cases.append((rng.uniform(-2, 2, 5), rng.uniform(0.1, 3, 5), 0.0, 1.0))  # as the notebook calls it
     for m1, v1, m2, v2 in cases:
-        m1, v1, m2, v2 = (np.asarray(x, dtype=float) for x in (m1, v1, m2, v2))
-        want = (m1 - m2) ** 2 + (np.sqrt(v1) - np.sqrt(v2)) ** 2
-        got = call(fn, m1, v1, m2, v2, name="w2_gaussian")
-        hint = "W2^2 = (m1 - m2)^2 + (sd1 - sd2)^2 with sd = sqrt(variance)"
-        if close(got, (m1 - m2) ** 2 + (v1 - v2) ** 2):
-            hint = "the arguments are variances: the formula uses standard deviations, sqrt(v)"
+        args0 = [np.array(x, dtype=float) if np.ndim(x) else float(x) for x in (m1, v1, m2, v2)]
+        args = [x.copy() if isinstance(x, np.ndarray) else x for x in args0]
+        a1, b1, a2, b2 = (np.asarray(x, dtype=float) for x in args0)
+        want = (a1 - a2) ** 2 + (np.sqrt(b1) - np.sqrt(b2)) ** 2
+        got = call(fn, *args, name="w2_gaussian")
+        unchanged({k: v for k, v in zip(("m1", "v1", "m2", "v2"), args0) if isinstance(v, np.ndarray)},
+                  {k: v for k, v in zip(("m1", "v1", "m2", "v2"), args) if isinstance(v, np.ndarray)}, "w2_gaussian")
+        hint_ = "W2 between 1-D Gaussians compares the means and the spreads; which quantity measures the spread?"
+        more = None
+        if close(got, (a1 - a2) ** 2 + (b1 - b2) ** 2):
+            hint_ = "the arguments are variances; the spread term compares standard deviations"
         elif close(got, np.sqrt(want)):
-            hint = "return the squared distance W2^2 (no square root)"
-        expect(close(got, want, rtol=1e-9), f"w2_gaussian(m1={np.round(m1, 3)}, v1={np.round(v1, 3)}, "
-               f"m2={np.round(m2, 3)}, v2={np.round(v2, 3)})", want, got, hint)
-    passed("w2_gaussian: (m1 - m2)^2 + (sd1 - sd2)^2 on scalars and arrays")
+            hint_ = "return the squared distance W2^2 (no square root)"
+        elif close(got, np.abs(a1 - a2) + np.abs(np.sqrt(b1) - np.sqrt(b2))):
+            hint_ = "squared differences, not absolute ones"
+        elif close(got, (a1 - a2) ** 2) or close(got, (np.sqrt(b1) - np.sqrt(b2)) ** 2):
+            hint_ = "both terms are needed: the means and the standard deviations"
+        where = ", ".join(f"{k}={show(np.round(v, 3), 60)}" for k, v in zip(("m1", "v1", "m2", "v2"), args0))
+        shape = np.shape(want)
+        expect(np.shape(got) == shape if not isinstance(got, (list, tuple)) else False,
+               f"w2_gaussian({where}): shape", f"shape {shape} (like the broadcast inputs)",
+               show(got, 80), "use array arithmetic (np.sqrt, **): the notebook passes arrays of chains and plain "
+               "numbers in one call")
+        expect(close(got, want, rtol=1e-9), f"w2_gaussian({where})", want, got, hint_, more)
+    passed("w2_gaussian: (m1 - m2)^2 + (sd1 - sd2)^2 on scalars, arrays and arrays against numbers")
 
 
+@exercise("ch1")
 def c_factor(fn) -> None:
     """``fn(M) -> float``: E[s'] / s = sqrt(2/(M-1)) Gamma(M/2) / Gamma((M-1)/2), stable for large M."""
-    for M in (2, 3, 10, 100, 1000, 10000):
+    for M in (2, 3, 10, 100, 344, 1000, 10000, 10**6):
         want = float(np.sqrt(2 / (M - 1)) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2)))
         got = call(fn, M, name="c_factor")
-        hint = "sqrt(2/(M-1)) * exp(gammaln(M/2) - gammaln((M-1)/2))"
-        if M >= 1000 and not np.all(np.isfinite(np.asarray(got, dtype=float))):
-            hint = "Gamma(M/2) overflows for M > 343: subtract logs with scipy.special.gammaln, then exponentiate"
-        expect(np.ndim(got) == 0 and close(got, want, rtol=1e-9), f"c_factor({M})", want, got, hint)
+        g = np.asarray(got, dtype=float) if np.ndim(got) == 0 and close(got, got) else None
+        hint_ = "compare your expression with the text's formula term by term (which Gamma arguments, which root)"
+        more = None
+        if g is None:
+            hint_ = "return one float"
+        elif not np.isfinite(g):
+            hint_ = "Gamma(M/2) overflows a float for M > 343: work with logarithms of the Gammas, then exponentiate"
+            more = "scipy.special.gammaln(x) is log Gamma(x); a ratio of Gammas is the exponential of a difference"
+        elif close(g, np.sqrt(2 / M) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2))):
+            hint_ = "the square-root factor has M - 1, not M, in the denominator"
+        elif close(g, np.sqrt(2 / (M - 1)) * np.exp(special.gammaln((M + 1) / 2) - special.gammaln(M / 2))):
+            hint_ = "the Gamma arguments are M/2 over (M-1)/2"
+        elif close(g, np.log(want)):
+            hint_ = "exponentiate the difference of log-Gammas"
+        elif 0 < g < 1 and abs(g - want) < 1e-3:
+            hint_ = "an approximation is close but not exact: the check wants the exact value to 1e-9"
+        expect(g is not None and close(g, want, rtol=1e-9), f"c_factor({M})", want, got, hint_, more)
     passed("c_factor: exact for M = 2 ... 10000 (no overflow)")
 
 

@@ -1,11 +1,25 @@
 """Checks of Chapter 3 (VAE collapse on handwritten digits): each runs the learner's function on several inputs
-and compares it with the reference in :mod:`collapse_lab.vae` (or a formula computed here)."""
+and compares it with the reference in :mod:`collapse_lab.vae` (or a formula computed here). Inputs must come back
+unchanged; the loss and the reparameterisation must let gradients flow, as the training cell needs."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .core import call, close, expect, passed
+from .core import Hints, call, call_with_grads, close, exercise, expect, last_call, passed, show, unchanged
+
+hint = Hints("ch3", {
+    "vae_loss": "both terms with torch operations on the tensors passed in (no .item(), float(), numpy or "
+                "torch.no_grad()), each summed over everything (pixels, latent dimensions, images); add them and "
+                "return the scalar tensor.",
+    "reparameterise": "sigma is the standard deviation, the square root of the variance exp(logvar); write it with "
+                      "torch.exp of a multiple of logvar. Use the eps given, draw nothing, change no input.",
+    "latent_spread": "mu.std(axis=...) gives one standard deviation per latent dimension when the axis runs over "
+                     "the images; then average those d numbers. Do not change mu.",
+    "class_entropy": "np.bincount counts each class (minlength=n_classes keeps the empty ones as 0); "
+                     "a share is a count over the number of labels; empty classes contribute nothing,"
+                     " so leave them out before taking np.log2.",
+})
 
 
 def _number(x):
@@ -19,8 +33,16 @@ def _number(x):
         return None
 
 
+def _ref_grads(f, args, wrt):
+    leaves = [a.detach().clone().requires_grad_(True) if i in wrt else a for i, a in enumerate(args)]
+    out = f(*leaves)
+    return out, torch.autograd.grad(out, [leaves[i] for i in wrt])
+
+
+@exercise("ch3")
 def vae_loss(fn) -> None:
-    """``fn(x, recon, mu, logvar)`` -> the summed binary cross-entropy plus KL(N(mu, sigma^2) || N(0, I)) of a batch."""
+    """``fn(x, recon, mu, logvar)`` -> the summed binary cross-entropy plus KL(N(mu, sigma^2) || N(0, I)) of a batch,
+    a scalar tensor that gradients flow through (the next cell calls ``.backward()`` on it)."""
     from ..vae import loss
 
     g = torch.Generator().manual_seed(3)
@@ -32,73 +54,140 @@ def vae_loss(fn) -> None:
         cases.append((x, recon, mu, logvar))
     x, recon = cases[0][0], cases[0][1]
     cases.append((x, recon, torch.zeros(4, 3), torch.zeros(4, 3)))  # posterior = prior: KL is exactly 0
+    cases.append((torch.bernoulli(x, generator=g), recon, cases[0][2], cases[0][3]))  # binary targets
+    names = ("x", "recon", "mu", "logvar")
     for x, recon, mu, logvar in cases:
-        got = _number(call(fn, x.clone(), recon.clone(), mu.clone(), logvar.clone(), name="vae_loss"))
-        want = float(loss(x, recon, mu, logvar))
+        args = [t.clone() for t in (x, recon, mu, logvar)]
+        got, grads = call_with_grads(fn, *args, wrt=(1, 2, 3), name="vae_loss")
+        unchanged(dict(zip(names, (x, recon, mu, logvar))), dict(zip(names, args)), "vae_loss")
+        want, want_grads = _ref_grads(loss, (x, recon, mu, logvar), (1, 2, 3))
+        want = float(want.detach())
+        label = f"vae_loss on a batch of {len(x)} images {tuple(x.shape[1:])}, latent {mu.shape[1]}"
+        expect(isinstance(got, torch.Tensor) and got.ndim == 0, f"{label}: a scalar tensor", "a 0-d torch tensor",
+               show(got, 80), "the next cell calls .backward() on the loss: return a torch tensor of one number, "
+               "not float(...), .item() or a numpy value (sum everything, keep no batch axis)")
+        v = float(got.detach())
         bce = float(torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum"))
-        hint = "sum over pixels and images (reduction='sum'), then add KL = -0.5 * sum(1 + logvar - mu**2 - exp(logvar))"
-        if got is not None and abs(got - bce) < 1e-3 * abs(bce) and abs(want - bce) > 1e-3:
-            hint = "that is the reconstruction term alone: add the KL term"
-        elif got is not None and abs(got * len(x) - want) < 1e-3 * abs(want):
-            hint = "that is the mean over the batch: the paper's loss sums over the images"
-        expect(got is not None and abs(got - want) <= 1e-4 * abs(want) + 1e-4,
-               f"vae_loss on a batch of {len(x)} images {tuple(x.shape[1:])}, latent {mu.shape[1]}", want, got, hint)
-    passed("vae_loss: summed BCE + KL matches the reference on 4 batches (8x8 and 28x28, KL = 0 case included)")
+        kl = want - bce
+        hint_ = "two summed terms, over pixels and images for the first, latent dimensions and images for the second"
+        if abs(v - bce) < 1e-4 * abs(bce) and abs(kl) > 1e-3:
+            hint_ = "that is the reconstruction term alone: add the KL term"
+        elif abs(v * len(x) - want) < 1e-4 * abs(want):
+            hint_ = "that is the mean over the batch: the paper's loss sums over the images"
+        elif abs(v - (bce - kl)) < 1e-4 * abs(want) and abs(kl) > 1e-3:
+            hint_ = "the KL term is never negative: check its sign"
+        elif abs(v - want) > 1e-4 * abs(want) and abs(kl) < 1e-9:
+            hint_ = ("with mu = 0 and logvar = 0 the encoder's Gaussian is the prior and the KL is 0: check the "
+                     "KL term's constant and signs")
+        expect(abs(v - want) <= 1e-4 * abs(want) + 1e-4, label, want, v, hint_)
+        expect(all(gr is not None for gr in grads), f"{label}: gradients of the loss", "gradients with respect to "
+               "recon, mu and logvar", [None if gr is None else "a gradient" for gr in grads],
+               "compute the loss with torch operations only: under torch.no_grad(), after .detach(), through numpy "
+               "or float() the graph is cut and training cannot step")
+        for nm, gr, wg in zip(("recon", "mu", "logvar"), grads, want_grads):
+            expect(close(gr, wg.numpy(), rtol=1e-3, atol=1e-4), f"{label}: gradient with respect to {nm}",
+                   wg.numpy(), gr, f"the value is right but its gradient in {nm} is not: clamp, detach or a "
+                   "constant replaced part of the formula")
+    passed("vae_loss: summed BCE + KL as a scalar tensor with the right gradients, on 5 batches (KL = 0 included)")
 
 
+@exercise("ch3")
 def reparameterise(fn) -> None:
     """``fn(mu, logvar, eps)`` -> ``mu + exp(logvar / 2) * eps``, a torch tensor of the same shape."""
     g = torch.Generator().manual_seed(5)
+    names = ("mu", "logvar", "eps")
     for shape in ((3, 2), (16, 20), (1, 5)):
         mu, logvar, eps = (torch.randn(*shape, generator=g) for _ in range(3))
         want = mu + torch.exp(0.5 * logvar) * eps
-        got = call(fn, mu.clone(), logvar.clone(), eps.clone(), name="reparameterise")
-        hint = "sigma = exp(logvar / 2) (logvar is the log of the variance), then z = mu + sigma * eps"
-        if isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got, mu + torch.exp(logvar) * eps):
-            hint = "exp(logvar) is the variance; the standard deviation is exp(logvar / 2)"
+        args = [mu.clone(), logvar.clone(), eps.clone()]
+        got = call(fn, *args, name="reparameterise")
+        changed = last_call()["global_rng_changed"]
+        unchanged(dict(zip(names, (mu, logvar, eps))), dict(zip(names, args)), "reparameterise")
+        expect(not changed, f"reparameterise with shape {shape} drew random numbers", "no new random draws",
+               "torch's global generator moved", "eps is given: the noise is drawn outside, by the caller, so the "
+               "function is deterministic")
+        hint_ = "sigma is the standard deviation of the encoder's Gaussian; logvar is the log of its variance"
+        if isinstance(got, torch.Tensor) and got.shape == want.shape:
+            if torch.allclose(got, mu + torch.exp(logvar) * eps):
+                hint_ = "exp(logvar) is the variance; the noise is scaled by the standard deviation"
+            elif torch.allclose(got, mu + logvar * eps):
+                hint_ = "logvar is a logarithm: sigma comes from exponentiating it"
         ok = isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
-        expect(ok, f"reparameterise with mu, logvar, eps of shape {shape}", want, got, hint)
-    mu = torch.zeros(4, 3, requires_grad=True)
-    z = call(fn, mu, torch.zeros(4, 3), torch.ones(4, 3), name="reparameterise")
-    expect(isinstance(z, torch.Tensor) and z.requires_grad, "gradients must flow from z back to mu",
-           "a tensor with requires_grad=True", getattr(z, "requires_grad", z),
-           "compute z with torch operations on mu and logvar (no .detach(), no numpy)")
-    passed("reparameterise: z = mu + exp(logvar/2) * eps on 3 shapes, and gradients reach mu")
+        expect(isinstance(got, torch.Tensor), f"reparameterise with shape {shape}: a torch tensor",
+               "a torch tensor", show(got, 80), "use torch operations (torch.exp), not numpy: the decoder "
+               "takes a tensor and gradients must flow")
+        expect(ok, f"reparameterise with mu, logvar, eps of shape {shape}", want, got, hint_)
+    for m, lv, e in ((0.3, -0.4, 1.2), (-1.0, 1.5, -0.7), (2.0, 0.0, 0.5)):
+        z, (dmu, dlv) = call_with_grads(fn, torch.tensor(m), torch.tensor(lv), torch.tensor(e), wrt=(0, 1),
+                                        name="reparameterise")
+        want_dlv = 0.5 * np.exp(lv / 2) * e
+        expect(dmu is not None and dlv is not None, "gradients must flow from z back to mu and logvar",
+               "gradients with respect to mu and logvar", [None if d is None else "a gradient" for d in (dmu, dlv)],
+               "compute z with torch operations on mu and logvar (no .detach(), no numpy, no torch.no_grad())")
+        expect(close(dmu, 1.0, rtol=1e-5) and close(dlv, want_dlv, rtol=1e-4), f"dz/dmu and dz/dlogvar at "
+               f"mu={m}, logvar={lv}, eps={e}", (1.0, want_dlv), (show(dmu), show(dlv)),
+               "z must move with mu one for one, and with logvar through the standard deviation")
+    passed("reparameterise: z = mu + exp(logvar/2) * eps on 3 shapes, and gradients reach mu and logvar")
 
 
+@exercise("ch3")
 def latent_spread(fn) -> None:
     """``fn(mu)`` -> the population standard deviation of latent means ``mu`` (n, d) over images, averaged over d."""
     from ..vae import spread
 
     rng = np.random.default_rng(11)
     cases = [rng.normal(size=(50, 4)) * [0.1, 1.0, 2.0, 0.0], rng.normal(size=(200, 20)) * 0.7,
-             rng.normal(size=(5, 2)) + 3.0]
-    for mu in cases:
-        got = call(fn, mu.copy(), name="latent_spread")
-        want = spread(mu)
-        hint = "std over the images (axis 0, numpy's default ddof=0), then the mean over the latent dimensions"
-        if close(got, mu.std(axis=0, ddof=1).mean()):
-            hint = "use the population std (ddof=0, numpy's default), not the sample std (ddof=1)"
-        elif close(got, mu.std(axis=1).mean()):
-            hint = "the spread is over images (axis 0), not over latent dimensions"
-        elif close(got, mu.std()):
-            hint = "take the std per latent dimension first, then average the d values"
-        expect(close(got, want, rtol=1e-6), f"latent_spread of mu with shape {mu.shape}", want, got, hint)
-    passed("latent_spread: mean over dimensions of the std over images, on 3 sets of latent means")
+             rng.normal(size=(5, 2)) + 3.0, rng.normal(size=(3, 6)) * np.arange(1, 7)]
+    for mu0 in cases:
+        mu = mu0.copy()
+        got = call(fn, mu, name="latent_spread")
+        unchanged({"mu": mu0}, {"mu": mu}, "latent_spread")
+        want = spread(mu0)
+        label = f"latent_spread of mu with shape {mu0.shape}"
+        expect(np.ndim(got) == 0 and _number(got) is not None, f"{label}: one number", "a float", show(got, 80),
+               "average the per-dimension standard deviations into one number")
+        hint_ = "a standard deviation over the images for each latent dimension, then their average"
+        if close(got, mu0.std(axis=0, ddof=1).mean()):
+            hint_ = "use the population std (ddof=0, numpy's default), not the sample std (ddof=1)"
+        elif close(got, mu0.std(axis=1).mean()):
+            hint_ = "the spread is over images (axis 0), not over latent dimensions"
+        elif close(got, mu0.std()):
+            hint_ = "take the std per latent dimension first, then average the d values"
+        elif close(got, np.sqrt(mu0.var(axis=0).mean())):
+            hint_ = "average the standard deviations, not the variances (then a square root)"
+        elif close(got, mu0.var(axis=0).mean()):
+            hint_ = "that is a variance: the paper reports standard deviations"
+        expect(close(got, want, rtol=1e-6), label, want, got, hint_)
+    passed("latent_spread: mean over dimensions of the std over images, on 4 sets of latent means")
 
 
+@exercise("ch3")
 def class_entropy(fn) -> None:
     """``fn(labels, n_classes)`` -> entropy in bits of the histogram of integer ``labels`` in [0, n_classes)."""
     rng = np.random.default_rng(2)
     cases = [(np.arange(10).repeat(7), 10), (np.full(30, 3), 10), (rng.integers(0, 4, size=200), 10),
-             (np.array([0, 0, 0, 1]), 2)]
-    for labels, k in cases:
-        p = np.bincount(labels, minlength=k) / len(labels)
+             (np.array([1, 0, 0, 0]), 2)]
+    for labels0, k in cases:
+        p = np.bincount(labels0, minlength=k) / len(labels0)
         want = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
-        got = call(fn, labels.copy(), k, name="class_entropy")
-        hint = "p = counts / total; H = -sum p log2 p over the classes with p > 0 (0 log 0 = 0)"
-        if _number(got) is not None and abs(_number(got) - want * np.log(2)) < 1e-6 and want > 0:
-            hint = "that is in nats: use log2 for bits"
-        expect(close(_number(got), want, rtol=1e-6, atol=1e-9), f"class_entropy of {len(labels)} labels, "
-               f"{k} classes", want, got, hint)
+        labels = labels0.copy()
+        got = call(fn, labels, k, name="class_entropy")
+        unchanged({"labels": labels0}, {"labels": labels}, "class_entropy")
+        x = _number(got)
+        label = f"class_entropy of {len(labels0)} labels, {k} classes ({int((p > 0).sum())} occur)"
+        expect(np.ndim(got) == 0 and x is not None, f"{label}: one number", "a float", show(got, 80),
+               "sum the per-class terms into one number")
+        hint_ = "p = count / number of labels for each class that occurs; the entropy in bits uses log base 2"
+        q = np.bincount(labels0, minlength=k) / k
+        if x is not None and np.isnan(x):
+            hint_ = "a class with p = 0 contributes 0 (0 log 0 = 0): leave the empty classes out"
+        elif want > 0 and close(x, want * np.log(2)):
+            hint_ = "that is in nats: use log2 for bits"
+        elif want > 0 and k > 1 and close(x, want / np.log2(k)):
+            hint_ = "no normalisation by log2(n_classes): the text's entropy is in bits"
+        elif close(x, 2 ** want):
+            hint_ = "that is 2**H, the effective number of classes; return H"
+        elif x is not None and close(x, float(-(q[q > 0] * np.log2(q[q > 0])).sum())):
+            hint_ = "p is the share of the labels: divide the counts by the number of labels, not by n_classes"
+        expect(close(x, want, rtol=1e-6, atol=1e-9), label, want, got, hint_)
     passed("class_entropy: bits of 4 label histograms (uniform = log2 10, one class = 0, missing classes)")

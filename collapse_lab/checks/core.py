@@ -1,12 +1,32 @@
-"""The pieces every chapter's checks are built from."""
+"""The pieces every chapter's checks are built from.
+
+A check touches the learner's code only through :func:`call` (or :func:`call_with_grads`) and passes it plain data
+(numbers, strings, numpy arrays, torch tensors, numpy Generators, lists/tuples/dicts of these), so the grader can
+run the same check with the learner's function in another process. After every call :func:`last_call` says whether
+the call changed numpy's legacy global random state or torch's default generator.
+
+A failure is a :class:`CheckFailed` (an ``AssertionError``) whose message has three parts: what was tried, what was
+expected and what came back, and a hint naming the likeliest mistake. A second, more specific hint is kept for
+``checks.chN.hint("name")``. In an IPython kernel the failure shows only that message (and the learner's own
+frames when their code crashed), not the check's internals; the cell still fails.
+"""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import math
+import os
 import sys
+import textwrap
+import traceback
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 MARK = "\u2713"  # the check mark a passing check prints first
+WIDTH = 110  # message lines are wrapped to fit a notebook
 
 
 class CheckFailed(AssertionError):
@@ -14,34 +34,220 @@ class CheckFailed(AssertionError):
 
 
 def passed(message: str) -> None:
-    """Print the one line of a passing check."""
-    print(f"{MARK} {message}")
+    """Print the one line of a passing check (wrapped to :data:`WIDTH` characters when longer)."""
+    print(textwrap.fill(f"{MARK} {message}", WIDTH, subsequent_indent="  ", break_on_hyphens=False))
 
 
-def _short(x, limit: int = 160) -> str:
-    if isinstance(x, np.ndarray):
-        s = np.array2string(x, precision=4, threshold=8, edgeitems=3)
+# ---------------------------------------------------------------------------------------------------------------
+# showing values: plain numbers, arrays with their shape
+
+
+def _plain(x):
+    """numpy/torch scalars as Python numbers, so messages read ``5.0``, not ``np.float64(5.0)``."""
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _num(x) -> str:
+    x = _plain(x)
+    if isinstance(x, float):
+        if math.isfinite(x) and x == round(x) and abs(x) < 1e15:
+            return repr(float(x))
+        return f"{x:.10g}"
+    return repr(x)
+
+
+def _array_text(a: np.ndarray, limit: int) -> str:
+    edge = 4 if a.ndim < 2 else 2
+    if a.dtype.kind in "fc":
+        body = np.array2string(a, precision=6, threshold=12, edgeitems=edge, max_line_width=10_000,
+                               separator=", ", floatmode="maxprec")
     else:
-        s = repr(x)
+        body = np.array2string(a, threshold=12, edgeitems=edge, max_line_width=10_000, separator=", ")
+    body = " ".join(body.split())  # rows of a matrix on one line
+    return f"array {a.shape} {a.dtype}: {body}"
+
+
+def show(x, limit: int = 240) -> str:
+    """A short readable text for a value in a message: plain numbers, shapes of arrays and tensors."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch = None
+    x = _plain(x)
+    if torch is not None and isinstance(x, torch.Tensor):
+        grad = ", requires_grad" if x.requires_grad else ""
+        if x.ndim == 0:
+            s = f"tensor({_num(float(x.detach()))}{grad})"
+        else:
+            s = "tensor" + _array_text(x.detach().cpu().numpy(), limit)[5:].replace(":", grad + ":", 1)
+    elif isinstance(x, np.ndarray):
+        s = _array_text(x, limit)
+    elif isinstance(x, (float, int, bool)) or x is None:
+        s = _num(x)
+    elif isinstance(x, tuple) and not hasattr(x, "_fields"):
+        s = "(" + ", ".join(show(v, limit) for v in x) + ("," if len(x) == 1 else "") + ")"
+    elif isinstance(x, list):
+        inner = ", ".join(show(v, limit) for v in x[:8]) + (", ..." if len(x) > 8 else "")
+        s = f"list of {len(x)}: [{inner}]"
+    elif isinstance(x, str):
+        s = x
+    else:
+        s = f"a {type(x).__module__}.{type(x).__qualname__}" if not isinstance(x, type) else f"class {x.__name__}"
+        if type(x).__module__ == "builtins":
+            s = repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def expect(ok: bool, what: str, expected, got, hint: str) -> None:
-    """Raise :class:`CheckFailed` with a three-part message unless ``ok``."""
-    if not ok:
-        raise CheckFailed(f"{what}\n  expected: {_short(expected)}\n  got:      {_short(got)}\n  hint: {hint}")
+_short = show  # the former name
+
+
+def _first_difference(expected, got) -> str | None:
+    """Where two arrays of one shape first differ, as a line for the message (None when not two such arrays)."""
+    try:
+        e = np.asarray(expected, dtype=float)
+        g = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if e.ndim == 0 or g.ndim == 0 or not all(isinstance(x, (np.ndarray, list)) for x in (expected, got)):
+        return None
+    if e.shape != g.shape:
+        return f"shapes differ: expected {e.shape}, got {g.shape}"
+    bad = ~np.isclose(g, e, rtol=1e-6, atol=1e-9, equal_nan=True)
+    if not bad.any():
+        return None
+    i = tuple(int(v) for v in np.argwhere(bad)[0])
+    idx = ", ".join(str(v) for v in i)
+    ev, gv = np.asarray(expected)[i], np.asarray(got)[i]
+    return f"first difference at [{idx}]: expected {_num(ev)}, got {_num(gv)} ({int(bad.sum())} differ)"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the exercise being checked, and second hints
+
+
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("collapse_lab_check", default=None)
+_REGISTRY: dict[str, "Hints"] = {}
+
+
+class Hints:
+    """``checks.chN.hint("name")``: the second, more specific hint of an exercise of chapter N.
+
+    It prints the hint kept by the last failure of that exercise's check in this kernel (the one naming the
+    mistake observed), else the exercise's general second hint. Either stops short of the answer.
+    """
+
+    def __init__(self, chapter: str, general: dict[str, str]):
+        self.chapter = chapter
+        self.general = dict(general)
+        self.last: dict[str, str] = {}
+        _REGISTRY[chapter] = self
+
+    def text(self, exercise: str) -> str:
+        if exercise not in self.general and exercise not in self.last:
+            names = ", ".join(sorted(self.general)) or "none"
+            raise ValueError(f"exercise must be one of this chapter's checks ({names}); got {exercise!r}")
+        return self.last.get(exercise) or self.general[exercise]
+
+    def __call__(self, exercise: str) -> None:
+        print(textwrap.fill(f"more help on {exercise}: {self.text(exercise)}", WIDTH, subsequent_indent="  "))
+
+    def __repr__(self):
+        return f"checks.{self.chapter}.hint: call hint('<exercise>') for more help on a failed check"
+
+
+def exercise(chapter: str):
+    """Decorator of a check function: failures name it, so they can point at ``checks.<chapter>.hint(name)``."""
+
+    def wrap(check):
+        @functools.wraps(check)
+        def run(fn, *args, **kwargs):
+            token = _CURRENT.set((chapter, check.__name__))
+            try:
+                return check(fn, *args, **kwargs)
+            finally:
+                _CURRENT.reset(token)
+
+        return run
+
+    return wrap
+
+
+def expect(ok: bool, what: str, expected, got, hint: str, more: str | None = None, diff: bool = True) -> None:
+    """Raise :class:`CheckFailed` with a three-part message unless ``ok``.
+
+    ``hint`` names the likeliest mistake for this failure and nudges towards the concept; ``more`` is the second,
+    more specific hint shown by ``checks.chN.hint(name)`` (never the solution line).
+    """
+    if ok:
+        return
+    lines = [what, f"  expected: {show(expected)}", f"  got:      {show(got)}"]
+    where = _first_difference(expected, got) if diff else None
+    if where:
+        lines.append(f"  {where}")
+    lines.append(f"  hint: {hint}")
+    current = _CURRENT.get()
+    if current is not None:
+        chapter, name = current
+        hints = _REGISTRY.get(chapter)
+        if hints is not None:
+            if more:
+                hints.last[name] = more
+            else:
+                hints.last.pop(name, None)
+            if more or name in hints.general:
+                lines.append(f"  more help: checks.{chapter}.hint({name!r})")
+    raise CheckFailed(_wrap(lines))
+
+
+def _wrap(lines: list[str]) -> str:
+    """Join message lines, each wrapped to :data:`WIDTH` characters (continuations indented under their text)."""
+    out = []
+    for line in lines:
+        if len(line) <= WIDTH:
+            out.append(line)
+            continue
+        body = line.lstrip()
+        head = len(line) - len(body)
+        if body.startswith(("hint: ", "expected: ", "got:      ", "more help: ")):
+            head += body.index(" ") + 1 + (len(body.split(" ", 1)[1]) - len(body.split(" ", 1)[1].lstrip()))
+        out += textwrap.wrap(line, WIDTH, subsequent_indent=" " * min(head, 12), break_on_hyphens=False)
+    return "\n".join(out)
+
+
+def fail(what: str, expected, got, hint: str, more: str | None = None):
+    """Raise :class:`CheckFailed` (``expect`` with ``ok=False``)."""
+    expect(False, what, expected, got, hint, more)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# calling the learner's code
 
 
 _LAST: dict = {"global_rng_changed": False, "name": None}
 
 
 def _global_rng_state():
+    """numpy's legacy global state and torch's default generator state (torch only when already imported)."""
     st = np.random.get_state()
-    out = [st[1].tobytes(), st[2:]]
+    out = [st[0], st[1].copy(), *st[2:]]
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "get_rng_state"):
-        out.append(torch.get_rng_state().numpy().tobytes())
+        out.append(torch.get_rng_state().numpy().copy())
     return out
+
+
+def _same_state(a, b) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, np.ndarray):
+            if not np.array_equal(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 def last_call() -> dict:
@@ -50,10 +256,13 @@ def last_call() -> dict:
 
 
 def call(fn: Callable, *args, name: str | None = None, **kwargs):
-    """Call the learner's ``fn``; turn 'not written yet' and crashes into a clear failed check."""
+    """Call the learner's ``fn``; turn 'not written yet' and crashes into a clear failed check.
+
+    Records in :func:`last_call` whether numpy's legacy global random state or torch's default generator changed.
+    """
     if not callable(fn):
-        raise CheckFailed(f"expected a function, got {type(fn).__name__}\n  hint: pass the function itself, "
-                          "without calling it, e.g. check(my_function)")
+        raise CheckFailed(f"expected a function, got {show(fn, 60)} ({type(fn).__name__})\n  hint: pass the function "
+                          "itself, without calling it, e.g. check(my_function)")
     label = name or getattr(fn, "__name__", "your function")
     before = _global_rng_state()
     try:
@@ -64,20 +273,90 @@ def call(fn: Callable, *args, name: str | None = None, **kwargs):
     except CheckFailed:
         raise
     except Exception as e:  # a crash in the learner's code is a failed check, with the original error chained
-        raise CheckFailed(f"{label}{_fmt_args(args, kwargs)} raised {type(e).__name__}: {e}\n  expected: a result\n"
-                          f"  got:      an exception\n  hint: run the function on these arguments in a cell and "
-                          "read the traceback") from e
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise CheckFailed(_wrap([f"{label}{_fmt_args(args, kwargs)} raised {type(e).__name__}: {msg}",
+                                 "  expected: a result", "  got:      an exception",
+                                 f"  hint: {_crash_hint(e)}"])) from e
     finally:
         _LAST.clear()
-        _LAST.update(global_rng_changed=_global_rng_state() != before, name=label)
+        _LAST.update(global_rng_changed=not _same_state(before, _global_rng_state()), name=label)
         facts = getattr(fn, "__collapse_lab_call_facts__", None)  # the grader's proxy: the call ran in a kernel
         if facts is not None:
             _LAST.update(facts())
 
 
+def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kwargs):
+    """Call ``fn`` with the positional tensor arguments ``wrt`` made leaves that require gradients.
+
+    Returns ``(result, grads)``: ``grads[j]`` is the gradient (a numpy array) of ``result`` with respect to
+    ``args[wrt[j]]``, or None when no gradient flows (``result`` is not a tensor, does not require a gradient, or
+    is not a scalar). The caller's tensors are not changed. A proxy ``fn`` with a
+    ``__collapse_lab_call_with_grads__(args, kwargs, wrt) -> (result, grads)`` method computes both where the
+    learner's function runs (the grader's remote proxy).
+    """
+    import torch
+
+    hook = getattr(fn, "__collapse_lab_call_with_grads__", None)
+    if hook is not None:  # the grader's proxy: the learner's function and autograd run in the learner's kernel
+        def remote(*a, **k):
+            return hook(a, k, tuple(wrt))
+
+        remote.__name__ = name or getattr(fn, "__name__", "your function")
+        result, grads = call(remote, *args, name=name, **kwargs)
+        facts = getattr(fn, "__collapse_lab_call_facts__", None)
+        if facts is not None:
+            _LAST.update(facts())
+        return result, [None if g is None else np.asarray(g) for g in grads]
+    args = list(args)
+    for i in wrt:
+        if not isinstance(args[i], torch.Tensor):
+            raise TypeError(f"wrt: argument {i} must be a torch tensor; got {type(args[i]).__name__}")
+        args[i] = args[i].detach().clone().requires_grad_(True)
+    result = call(fn, *args, name=name, **kwargs)
+    grads = [None] * len(wrt)
+    if isinstance(result, torch.Tensor) and result.requires_grad and result.numel() == 1:
+        leaves = [args[i] for i in wrt]
+        got = torch.autograd.grad(result.reshape(()), leaves, allow_unused=True)
+        grads = [None if g is None else g.detach().cpu().numpy() for g in got]
+    return result, grads
+
+
+def _brief(x) -> str:
+    """An argument in one short word: arrays and tensors by shape, generators as rng."""
+    x = _plain(x)
+    if isinstance(x, np.ndarray) or _is_tensor(x):
+        kind = "array" if isinstance(x, np.ndarray) else "tensor"
+        return f"<{kind} {tuple(x.shape)}>"
+    if isinstance(x, np.random.Generator):
+        return "rng"
+    if callable(x) and not isinstance(x, type) and hasattr(x, "__name__"):
+        return f"<function {x.__name__.lstrip('_')}>"
+    if isinstance(x, (list, tuple)) and len(x) > 3:
+        return f"<{type(x).__name__} of {len(x)}>"
+    return show(x, 40)
+
+
 def _fmt_args(args, kwargs) -> str:
-    parts = [_short(a, 40) for a in args] + [f"{k}={_short(v, 40)}" for k, v in kwargs.items()]
+    parts = [_brief(a) for a in args] + [f"{k}={_brief(v)}" for k, v in kwargs.items()]
     return "(" + ", ".join(parts) + ")"
+
+
+def _crash_hint(e: Exception) -> str:
+    text = str(e)
+    if "only 0-dimensional arrays" in text or "only length-1 arrays" in text or "only one element tensors" in text:
+        return ("a function made for single numbers (math.*, float(), int(), an if on an array) got an array: "
+                "use numpy's array versions")
+    if isinstance(e, TypeError) and "unexpected keyword argument" in text:
+        return "a function was called with a keyword it does not take: use the argument names the text writes"
+    if isinstance(e, ZeroDivisionError):
+        return "a division by zero: the text says what to return when there is nothing to divide by"
+    if isinstance(e, IndexError):
+        return "an index ran past an array's end: compare the shapes you assume with the ones passed in"
+    return "run the function on such arguments in a cell and read the traceback"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# comparisons
 
 
 def close(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
@@ -88,3 +367,132 @@ def close(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     except (TypeError, ValueError):
         return False
     return g.shape == e.shape and bool(np.allclose(g, e, rtol=rtol, atol=atol))
+
+
+def number(x):
+    """A scalar result (Python, numpy or one-element tensor) as a float, else None."""
+    try:
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(x, torch.Tensor):
+            return float(x.detach()) if x.numel() == 1 and x.ndim == 0 else None
+        if isinstance(x, (bool, np.bool_)) or x is None:
+            return None
+        if isinstance(x, (int, float, np.integer, np.floating)):
+            return float(x)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def is_number(x) -> bool:
+    """A plain number (Python or numpy scalar, not a bool, not an array)."""
+    return number(x) is not None
+
+
+def unchanged(before: dict, after: dict, label: str) -> None:
+    """Fail when one of the caller's arrays (``after``, by argument name) differs from its copy ``before``."""
+    for arg, b in before.items():
+        a = after[arg]
+        a_, b_ = (np.asarray(a), np.asarray(b)) if not _is_tensor(a) else (None, None)
+        same = (np.array_equal(a_, b_, equal_nan=a_.dtype.kind in "fc" and b_.dtype.kind in "fc") if a_ is not None
+                else bool(a.shape == b.shape and (a == b).all()))
+        if not same:
+            expect(False, f"{label} changed its argument `{arg}` in place", "the input left as it was",
+                   "a changed input", f"an in-place change (x[...] = ..., +=, .sort(), rng.shuffle) reaches the "
+                   f"caller's array: build a new array instead; the notebook reuses `{arg}` after the call",
+                   "in-place operations (x[...] = ..., x /= ..., x.sort(), rng.shuffle(x)) change the "
+                   "caller's array; views (x[:k], x.reshape(...)) share memory with it too")
+
+
+def _is_tensor(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+@contextlib.contextmanager
+def quiet():
+    """No progress bars while a check runs the package's loop on the learner's code."""
+    old = os.environ.get("COLLAPSE_LAB_QUIET")
+    os.environ["COLLAPSE_LAB_QUIET"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("COLLAPSE_LAB_QUIET", None)
+        else:
+            os.environ["COLLAPSE_LAB_QUIET"] = old
+
+
+def rng_contract(results: list, label: str, equal: Callable) -> None:
+    """Randomness only through the rng given.
+
+    ``results``: ``(result, global_rng_changed)`` of calls with generators of seeds a, a, b, c, ... (one or more
+    other seeds). Fails when a call changed the global state, when the two calls with seed a differ, or when every
+    other seed gives seed a's result.
+    """
+    for r, changed in results:
+        expect(not changed, f"{label} changed numpy's global random state (np.random.*) or torch's",
+               "every random draw from the rng argument", "a draw from the global generator",
+               "draw only from the `rng` you are given (rng.normal, rng.integers, ...), never np.random.* or "
+               "torch's global generator: results must be reproducible from the rng alone",
+               "np.random.seed/np.random.normal/np.random.choice and sklearn's random_state=None all use the global "
+               "generator; a seed for another library can be drawn from rng with rng.integers(2**31 - 1)")
+    (a, _), (a2, _) = results[:2]
+    expect(equal(a, a2), f"{label} with two generators of the same seed", "the same result",
+           "two different results", "use only the rng argument for randomness (no global state, no time, "
+           "no os.urandom)")
+    others = [r for r, _ in results[2:]]
+    expect(not all(equal(a, b) for b in others), f"{label} with generators of {len(others) + 1} different seeds",
+           "different results", "the same result every time", "the result must depend on the rng you are given: "
+           "draw with it, and no fixed seed or random_state=0 inside",
+           "a fixed random_state (or a fresh default_rng(0)) makes every call alike; draw whatever seed another "
+           "library needs from rng")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a failed check in a notebook: the message, not the check's frames
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)
+
+
+def _learner_frames(exc: BaseException) -> list[str]:
+    """The frames of ``exc``'s traceback outside collapse_lab (the learner's own code), formatted."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not str(Path(f.filename).resolve())
+              .startswith(_PACKAGE) and "site-packages/IPython" not in f.filename]
+    return traceback.format_list(frames) if frames else []
+
+
+def render(value: BaseException) -> list[str]:
+    """The lines a notebook shows for a failed check: its message, and the learner's frames of a crash."""
+    red, bold, reset = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+    msg = str(value).splitlines() or [""]
+    out = [f"{red}{bold}Check failed{reset}{red}: {msg[0]}{reset}", *msg[1:]]
+    cause = value.__cause__
+    if cause is not None:
+        frames = _learner_frames(cause)
+        if frames:
+            out += ["", "where your code raised it:", *"".join(frames).rstrip("\n").splitlines(),
+                    f"{type(cause).__name__}: {cause}"]
+    return ["\n".join(out)]
+
+
+def _custom_exc(shell, etype, value, tb, tb_offset=None):
+    stb = render(value)
+    shell._showtraceback(etype, value, stb)  # ipykernel sends it as the error output (ename, evalue kept)
+    return stb
+
+
+def install_ipython_handler() -> bool:
+    """In an IPython kernel, show failed checks as their message only. Returns True when installed."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    known = tuple(getattr(shell, "custom_exceptions", ()) or ())
+    if CheckFailed in known:
+        return True
+    if known:  # someone else's handler is in place: keep it (IPython holds one handler)
+        return False
+    shell.set_custom_exc((CheckFailed,), _custom_exc)
+    return True
