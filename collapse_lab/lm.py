@@ -645,6 +645,35 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     return h
 
 
+def branch(history, *, decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, seed: int = 0,
+           parts=None) -> loop.History:
+    """The chain of ``history`` run again from its generation-0 model with another decoding or repetition penalty.
+
+    ``history`` must come from :func:`chain` with generation 0 kept (``keep=(0, ...)``), so both chains share their
+    generation 0 and differ only in how every later generation writes its text (the penalty or decoding is on for
+    the whole new chain). Same setting, epochs, policy and profile as ``history``; generation 0's row and
+    per-block perplexities are copied from it. Returns a :class:`~collapse_lab.loop.History` of generations
+    0..G (G = the generations of ``history``).
+    """
+    if not isinstance(history, loop.History) or "setting" not in history.meta:
+        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
+    if 0 not in history.models or history.models[0] is None:
+        raise ValueError("history must keep its generation-0 model: run lm.chain(..., keep=(0,))")
+    m = history.meta
+    gens = int(history["generation"][-1])
+    if gens < 1:
+        raise ValueError("history must have at least one generation after generation 0")
+    if m.get("label") != SETTINGS[m["setting"]]["label"]:
+        raise ValueError("history must be a chain of setting 'a' or 'b' with its own policy (no policy= override)")
+    m0 = history.models[0]
+    h = chain(m["setting"], generations=gens, seed=seed, profile=m["profile"], decoding=decoding,
+              repetition_penalty=repetition_penalty, epochs=m["epochs"], start=(0, m0, []), ref=m0,
+              seq_ppl={0: m["seq_ppl"][0]}, parts=parts)
+    out = loop.History(history.rows[:1] + h.rows, meta=h.meta)
+    out.models[0] = m0
+    return out
+
+
 def _setting(setting):
     if not isinstance(setting, str):
         raise TypeError(f"setting must be one of 'a', 'b', 'replace', 'mix'; got {type(setting).__name__}")
@@ -718,13 +747,17 @@ def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition
             for i in range(len(p))]
 
 
-def print_side_by_side(rows) -> None:
-    """Print :func:`side_by_side` rows, one block per prompt."""
+def print_side_by_side(rows, width: int = 110) -> None:
+    """Print :func:`side_by_side` rows, one block per prompt, in lines of at most ``width`` characters."""
+    import textwrap
+
+    width = _int("width", width, 40)
     for i, r in enumerate(rows):
-        print(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}")
+        print(textwrap.fill(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}", width,
+                            subsequent_indent="    "))
         for k, v in r.items():
             if k != "prompt":
-                print(f"  [{k}] {' '.join(v.split())}")
+                print(textwrap.fill(f"  [{k}] {' '.join(v.split())}", width, subsequent_indent="      "))
 
 
 # ---------------------------------------------------------------------------------------------------------------
