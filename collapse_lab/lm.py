@@ -11,7 +11,7 @@ One code path, three sizes (``SIZES``):
 - ``quick`` / ``standard``: the same class, ``OPTForCausalLM``, with a small ``OPTConfig`` and a byte-level BPE
   tokenizer trained with ``tokenizers``. The package "pretrains" this base itself on real text, once per machine, and
   saves it with ``save_pretrained`` into ``$COLLAPSE_LAB_CACHE`` (default ``~/.cache/collapse-lab``), in a folder keyed
-  by a hash of its config and training sizes; every notebook and test then loads it with the same
+  by a hash of its config, training sizes, trainer code and library versions (:func:`base_spec`); every notebook and test then loads it with the same
   ``from_pretrained`` call as the paper profile (:func:`load_base`).
 
 Offline data roles (``../shared/data/wikitext-2`` holds only the valid and test splits): the first half of ``valid``
@@ -217,10 +217,51 @@ def config(model: dict):
                      attention_dropout=0.0, pad_token_id=1, bos_token_id=2, eos_token_id=2)
 
 
+#: bumped by hand when the base's training changes in a way its source does not show (e.g. another data role)
+TRAINER_VERSION = 2
+#: the functions whose code shapes the package's base: their source (without docstrings) is part of its cache key
+TRAINER_CODE = ("ensure_base", "train", "train_tokenizer", "config", "encode", "blocks", "_chunks", "_half")
+
+
+def trainer_code() -> str:
+    """A hash of the code that trains the package's base: the functions named in ``TRAINER_CODE`` (looked up in
+    this module when called), parsed and stripped of docstrings, so comments and formatting do not count."""
+    import ast
+    import inspect
+    import textwrap
+
+    h = hashlib.sha256()
+    for name in TRAINER_CODE:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(globals()[name]))))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        tree.body[0].name = name  # the code counts, not what the function object happens to be called
+        h.update(f"{name}:{ast.dump(tree)}".encode())
+    return h.hexdigest()[:16]
+
+
+def base_spec(s: SimpleNamespace) -> dict:
+    """Everything that shapes a package base of sizes ``s``: model config, pretraining sizes, data roles, the
+    trainer's code (:func:`trainer_code`, ``TRAINER_VERSION``) and the torch / transformers / tokenizers versions."""
+    import tokenizers
+    import transformers
+
+    return {"model": s.model, "pretrain": s.pretrain, "block": BLOCK, "text": "wikitext-2 valid, first half",
+            "version": TRAINER_VERSION, "code": trainer_code(), "torch": _torch().__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+
+
 def base_key(s: SimpleNamespace) -> str:
-    """Folder name of a package base: ``opt-<hash of its model config, pretraining sizes and data roles>``."""
-    spec = {"model": s.model, "pretrain": s.pretrain, "block": BLOCK, "text": "wikitext-2 valid, first half",
-            "version": 1}
+    """Folder name of a package base: ``opt-<hash of>`` :func:`base_spec` ``(s)``.
+
+    Any change to the config, the pretraining sizes, the trainer's code or the library versions names another
+    folder, so a base trained by older code or other libraries is never reused.
+    """
+    spec = base_spec(s)
     return "opt-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -269,8 +310,7 @@ def ensure_base(profile=None) -> str:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "collapse_lab.json").write_text(json.dumps(
-        {"model": s.model, "pretrain": s.pretrain, "tokens": int(x.size), "seconds": time.perf_counter() - t0},
-        indent=1))
+        {**base_spec(s), "tokens": int(x.size), "seconds": time.perf_counter() - t0}, indent=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp.rename(path)
