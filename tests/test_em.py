@@ -1,0 +1,115 @@
+"""Batched EM (collapse_lab.em) against scikit-learn's GaussianMixture on the same data and the same start."""
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+
+from collapse_lab import em, gmm
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    # fresh teaching-mixture data and collapsed-looking data (one narrow mode, generations in)
+    x = [gmm.sample(gmm.TEACHING, 400, rng) for _ in range(5)]
+    narrow = gmm.mixture([0.7, 0.25, 0.05], gmm.TEACHING.means, gmm.TEACHING.covs * [[[1]], [[0.3]], [[0.01]]])
+    x += [gmm.sample(narrow, 400, rng) for _ in range(3)]
+    return np.stack(x)
+
+
+def _sklearn(x, k, seed, **kw):
+    with gmm.one_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kw = {"covariance_type": "full", "tol": 1e-5, "max_iter": 2000, "random_state": seed, **kw}
+        return GaussianMixture(k, **kw).fit(x)
+
+
+def _kmeans_resp(x, k, seed):
+    with gmm.one_thread():
+        return np.eye(k)[KMeans(k, n_init=1, random_state=seed).fit(x).labels_]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_same_start_same_fit_as_sklearn(data, k):
+    """sklearn's own k-means start given to both: same iterations, log-likelihood and parameters."""
+    resp = np.stack([_kmeans_resp(xc, k, c) for c, xc in enumerate(data)])
+    f = em.fit(data, k, init=resp)
+    for c, xc in enumerate(data):
+        g = _sklearn(xc, k, c)
+        assert f.n_iter[c] == g.n_iter_ and f.converged[c] == g.converged_
+        assert f.loglik[c] == pytest.approx(g.lower_bound_, abs=1e-10)
+        np.testing.assert_allclose(f.weights[c], g.weights_, atol=1e-9)
+        np.testing.assert_allclose(f.means[c], g.means_, atol=1e-8)
+        np.testing.assert_allclose(f.covs[c], g.covariances_, atol=1e-8)
+
+
+def test_same_number_of_iterations_when_capped(data):
+    resp = np.stack([_kmeans_resp(xc, 3, c) for c, xc in enumerate(data)])
+    f = em.fit(data, 3, init=resp, max_iter=2)
+    for c, xc in enumerate(data):
+        g = _sklearn(xc, 3, c, max_iter=2)
+        assert f.n_iter[c] == g.n_iter_ <= 2
+        assert f.loglik[c] == pytest.approx(g.lower_bound_, abs=1e-10)
+        np.testing.assert_allclose(f.covs[c], g.covariances_, atol=1e-8)
+
+
+def test_warm_start_as_sklearn(data):
+    """gmm.fit's warm start: sklearn's weights_init / means_init / precisions_init."""
+    ref = gmm.TEACHING
+    cov0 = ref.covs + 1e-6 * np.eye(2)
+    f = em.fit(data, 3, init="warm", start=(ref.weights, ref.means, cov0))
+    for c, xc in enumerate(data):
+        g = _sklearn(xc, 3, 0, weights_init=ref.weights, means_init=ref.means, precisions_init=np.linalg.inv(cov0))
+        assert f.n_iter[c] == g.n_iter_
+        np.testing.assert_allclose(f.means[c], g.means_, atol=1e-7)
+        np.testing.assert_allclose(f.covs[c], g.covariances_, atol=1e-7)
+
+
+def test_kmeans_start_follows_sklearns_rule(data):
+    """Our k-means (other random draws, same rule) finds sklearn's partition on clearly separated data."""
+    labels = em.kmeans_labels(data[:5], 3, [np.random.default_rng(i) for i in range(5)])
+    agree = []
+    for c in range(5):
+        m = np.zeros((3, 3))
+        np.add.at(m, (labels[c], KMeans(3, n_init=1, random_state=c).fit(data[c]).labels_), 1)
+        r, cc = linear_sum_assignment(-m)
+        agree.append(m[r, cc].sum() / len(labels[c]))
+    assert np.median(agree) > 0.99, agree
+    # a Lloyd fixed point: every point is nearest to the mean of its own cluster
+    for c in range(5):
+        cent = np.stack([data[c][labels[c] == j].mean(0) for j in range(3)])
+        assert np.array_equal(((data[c][:, None] - cent) ** 2).sum(-1).argmin(1), labels[c])
+
+
+def test_kmeans_start_reaches_sklearns_likelihood(data):
+    """From its own k-means start the batched EM fits as well as sklearn does (same optimum on most chains)."""
+    f = em.fit(data, 3, [np.random.default_rng(i) for i in range(len(data))])
+    sk = np.array([_sklearn(xc, 3, c).lower_bound_ for c, xc in enumerate(data)])
+    assert np.median(np.abs(f.loglik - sk)) < 1e-6 and f.converged.all()
+
+
+def test_one_chain_per_generator_does_not_depend_on_the_batch(data):
+    rngs = lambda: [np.random.default_rng(i) for i in range(len(data))]
+    whole = em.fit(data, 3, rngs())
+    alone = em.fit(data[3], 3, [np.random.default_rng(3)])
+    np.testing.assert_array_equal(whole.means[3], alone.means[0])
+    assert whole.chain(3)[0].shape == (3,)
+
+
+def test_bad_input():
+    x = np.zeros((2, 10, 2))
+    with pytest.raises(ValueError, match="x must"):
+        em.fit(np.zeros(5), 2)
+    with pytest.raises(ValueError, match="at least k"):
+        em.fit(x[:, :2], 3)
+    with pytest.raises(ValueError, match="init"):
+        em.fit(x, 2, init="spectral")
+    with pytest.raises(ValueError, match="shape"):
+        em.fit(x, 2, init=np.ones((2, 10, 3)))
+    with pytest.raises(ValueError, match="warm"):
+        em.fit(x, 2, init="warm")
+    with pytest.raises(ValueError, match="rng"):
+        em.fit(x + np.arange(20).reshape(2, 10, 1), 2, [np.random.default_rng(0)])
