@@ -15,9 +15,10 @@ What is reproduced from scikit-learn (1.3-1.9), with the settings :func:`collaps
 - ``init="kmeans"``: sklearn's rule, one k-means run (greedy k-means++ seeding with ``2 + floor(log k)`` candidate
   centres per step, then Lloyd iterations until the labels repeat or the centres move less than 1e-4 times the
   mean per-feature variance, at most 300), and the one-hot responsibilities of its labels as the starting point.
-  The random draws come from numpy Generators, not sklearn's RandomState, so the k-means start of a given seed
-  differs from sklearn's (the rule and its distribution are the same); an empty k-means cluster keeps its centre
-  (sklearn moves it to a far point; with k-means++ seeding this does not happen on the course's data).
+  The random draws are sklearn's own: each chain has a ``RandomState`` from its ``random_state`` and draws from
+  it exactly what ``KMeans`` draws, so a chain gets sklearn's start (labels equal up to floating-point ties).
+  An empty k-means cluster keeps its centre (sklearn moves it to a far point; with k-means++ seeding this does
+  not happen on the course's data).
 - ``init="warm"``: EM starts from given parameters (sklearn's ``weights_init``, ``means_init``,
   ``precisions_init``); ``init=resp`` (C, n, k): from given responsibilities (e.g. sklearn's own k-means labels,
   which is how the tests compare the two implementations step by step).
@@ -29,7 +30,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .runtime import as_rng
 from .validate import integer as _int, number as _num
 
 TOL, MAX_ITER, REG_COVAR = 1e-5, 2000, 1e-6  # the paper's tolerance and cap; sklearn's default reg_covar
@@ -54,20 +54,19 @@ class Fit(NamedTuple):
         return self.weights[c], self.means[c], self.covs[c]
 
 
-def _rngs(rng, c):
-    """One Generator per chain: a list of C Generators is used as is; anything else is one shared Generator."""
-    if isinstance(rng, (list, tuple)):
-        if len(rng) != c:
-            raise ValueError(f"rng must be one Generator or a list of one per chain ({c}); got a list of {len(rng)}")
-        return [as_rng(r) for r in rng]
-    return as_rng(rng)
-
-
-def _draw(rng, f):
-    """``f(generator)`` for each chain (a list of Generators) or once for all chains (one Generator)."""
-    if isinstance(rng, list):
-        return np.stack([f(r, 1)[0] for r in rng])
-    return f(rng, None)
+def _states(random_state, c):
+    """One ``np.random.RandomState`` per chain from sklearn-style ``random_state``: an int (chain i gets int + i),
+    None (fresh entropy) or a list of C ints / RandomStates."""
+    if isinstance(random_state, (list, tuple, np.ndarray)):
+        if len(random_state) != c:
+            raise ValueError(f"random_state must be one int or a list of one per chain ({c}); got a list of "
+                             f"{len(random_state)}")
+        return [r if isinstance(r, np.random.RandomState) else np.random.RandomState(int(r)) for r in random_state]
+    if random_state is None:
+        return [np.random.RandomState() for _ in range(c)]
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return [np.random.RandomState(int(random_state) + i) for i in range(c)]
+    raise TypeError(f"random_state must be an int, None or a list of ints; got {type(random_state).__name__}")
 
 
 def _sqsum(a):
@@ -91,24 +90,26 @@ def _nearest(xt, centres):
     return lab
 
 
-def kmeans_labels(x, k: int, rng=None) -> np.ndarray:
+def kmeans_labels(x, k: int, random_state=None) -> np.ndarray:
     """sklearn's k-means start of ``GaussianMixture`` for every chain: labels (C, n) in 0..k-1.
 
     Greedy k-means++ seeding (``2 + floor(log k)`` candidates per new centre, the one that lowers the potential
     most is kept), then Lloyd iterations (stop when the labels repeat, or the squared centre shift summed over
     centres is at most 1e-4 x the mean per-feature variance of the chain's data; at most 300 iterations).
-    ``rng``: one Generator (or seed) for all chains, or a list of one Generator per chain.
+    ``random_state``: sklearn's, one per chain (see :func:`fit`); the draws are the ones sklearn's ``KMeans``
+    makes from it, so the labels are sklearn's (up to floating-point ties).
     """
     x = _as_batch(x)
     k = _int("k", k, 1)
     C, n, d = x.shape
     if n < k:
         raise ValueError(f"x must have at least k={k} points per chain; got {n}")
-    rng = _rngs(rng, C)
+    states = _states(random_state, C)
     x = x - x.mean(1, keepdims=True)  # sklearn centres the data first (for precision)
     ar = np.arange(C)
     trials = 2 + int(math.log(k))
-    first = _draw(rng, lambda r, s: r.integers(n, size=(C if s is None else s)))
+    p = np.full(n, 1 / n)
+    first = np.array([r.choice(n, p=p) for r in states])
     centres = np.empty((C, k, d))
     centres[:, 0] = x[ar, first]
     xt = np.ascontiguousarray(np.swapaxes(x, 1, 2))  # (C, d, n)
@@ -116,7 +117,7 @@ def kmeans_labels(x, k: int, rng=None) -> np.ndarray:
     closest = _sqsum(x - centres[:, :1])  # (C, n)
     pot = closest.sum(1)
     for j in range(1, k):
-        u = _draw(rng, lambda r, s: r.uniform(size=((C if s is None else s), trials)))
+        u = np.stack([r.uniform(size=trials) for r in states])
         cum = np.cumsum(closest, axis=1)
         cand = np.stack([np.searchsorted(cum[c], u[c] * pot[c]) for c in range(C)])
         cand = np.minimum(cand, n - 1)  # (C, trials)
@@ -224,7 +225,7 @@ def _estep(xt, xxt, weights, means, pc):
     return norm[:, 0].mean(-1), lp
 
 
-def fit(x, k: int = 3, rng=None, *, init="kmeans", start=None, tol: float = TOL, max_iter: int = MAX_ITER,
+def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: float = TOL, max_iter: int = MAX_ITER,
         reg_covar: float = REG_COVAR) -> Fit:
     """Fit a ``k``-component full-covariance Gaussian mixture by EM to each of C data sets at once.
 
@@ -232,8 +233,9 @@ def fit(x, k: int = 3, rng=None, *, init="kmeans", start=None, tol: float = TOL,
     ----------
     x : (C, n, d) array, C independent data sets of n points (or one (n, d) set: C = 1).
     k : components per mixture.
-    rng : seed, Generator, or a list of C Generators (one per chain, so a chain's result does not depend on the
-        other chains of the batch); used by the k-means start only.
+    random_state : sklearn's ``random_state`` of each chain: a list of C ints (or RandomStates), or one int (chain
+        i gets int + i), or None; used by the k-means start only, with sklearn's draws, so chain i's fit is the
+        one ``GaussianMixture(random_state=random_state[i])`` gives (to rounding), whatever else is in the batch.
     init : ``"kmeans"`` (sklearn's default), ``"warm"`` (start from ``start``) or an array (C, n, k) of starting
         responsibilities (rows summing to 1).
     start : with ``init="warm"``, ``(weights (C, k), means (C, k, d), covs (C, k, d, d))`` for the first E-step.
@@ -256,7 +258,7 @@ def fit(x, k: int = 3, rng=None, *, init="kmeans", start=None, tol: float = TOL,
     xx = _outer(x)
     xt, xxt = np.ascontiguousarray(np.swapaxes(x, 1, 2)), np.ascontiguousarray(np.swapaxes(xx, 1, 2))
     if isinstance(init, str) and init == "kmeans":
-        labels = kmeans_labels(x, k, rng)
+        labels = kmeans_labels(x, k, random_state)
         resp = (labels[:, :, None] == np.arange(k)).astype(float)
     elif isinstance(init, str) and init == "warm":
         if not (isinstance(start, tuple) and len(start) == 3):
