@@ -114,3 +114,27 @@ def test_bad_input():
         em.fit(x + np.arange(20).reshape(2, 10, 1), 2, [0])
     with pytest.raises(TypeError, match="random_state"):
         em.fit(x + np.arange(20).reshape(2, 10, 1), 2, "zero")
+
+
+def test_chapter_2_chains_in_lockstep_equal_the_chains_alone():
+    """gmm.experiments / first_losses (batched) give what experiment / first_loss give one seed at a time."""
+    alone = [gmm.experiment(seed=i, n=100, generations=12, full=False, keep=(), profile="quick") for i in (0, 3)]
+    together = gmm.experiments([0, 3], n=100, generations=12, profile="quick")
+    for a, b in zip(alone, together):
+        assert a.columns == b.columns and a.meta == b.meta
+        np.testing.assert_allclose(a["distance"], b["distance"], rtol=1e-9)
+        np.testing.assert_allclose(a["mass_2"], b["mass_2"], atol=1e-12)
+    warm = gmm.experiments([1], n=100, generations=5, init="warm", full=True, profile="quick")[0]
+    ref = gmm.experiment(seed=1, n=100, generations=5, init="warm", keep=(), profile="quick")
+    np.testing.assert_allclose(warm["loglik"], ref["loglik"], rtol=1e-9)
+    assert gmm.first_losses([0, 5], n=100, generations=30, profile="quick") == [
+        gmm.first_loss(s, n=100, generations=30, profile="quick") for s in (0, 5)]
+
+
+def test_gmm_fit_is_sklearns():
+    x = gmm.sample(gmm.TEACHING, 300, np.random.default_rng(4))
+    m = gmm.fit(x, 3, np.random.default_rng(9))
+    state = int(np.random.default_rng(9).integers(2**31 - 1))
+    g = _sklearn(x, 3, state)
+    np.testing.assert_allclose(m.means, g.means_, atol=1e-8)
+    np.testing.assert_allclose(m.covs, g.covariances_, atol=1e-8)
