@@ -67,7 +67,8 @@ def main(argv=None) -> int:
 
     r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
     r.add_argument("experiment", choices=EXPERIMENTS)
-    r.add_argument("--profile", choices=PROFILES, default=None)
+    r.add_argument("--profile", choices=(*PROFILES, "gpu"), default=None,
+                   help="gpu: chapter 4 sized for ~30 min on one GPU (lm.LM_PROFILES)")
     r.add_argument("--generations", type=int, default=None, help="default: the profile's")
     r.add_argument("--out", required=True, help="folder for metrics, checkpoints and figures")
     r.add_argument("--seed", type=int, default=0)
