@@ -142,3 +142,34 @@ def match_modes(fn) -> None:
         expect(close(got, want, rtol=0, atol=0), f"match_modes for fitted means {np.round(f, 1).tolist()}", want, got,
                "Hungarian: scipy.optimize.linear_sum_assignment on the squared distances; -1 for unmatched modes")
     passed(f"match_modes solves the assignment in {len(cases)} cases (permuted, merged, missing and spare components)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual exercises: the answer is a value, never called
+
+# the experiments of the question, in order, with the one error source each isolates and why (used in the hints)
+_ISOLATED = (
+    ("E", "k = 1..4 on a large sample with the best of 10 starts: sampling and local optima hardly matter, only k"),
+    ("A", "one k = 3 fit per k-means start on the same large sample: only EM's start changes"),
+    ("S", "k = 3 started at the truth on N fresh points: no local optimum, a model that fits, only finite N"),
+    ("S", "binomial resampling of a weight, no EM at all: nothing but finite samples"),
+    ("A", "warm start against k-means start on the same chain: only how EM is started differs"),
+)
+_SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "functional approximation"}
+
+
+def isolated_sources(answer) -> None:
+    """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates."""
+    want = "".join(letter for letter, _ in _ISOLATED)
+    ok_type = isinstance(answer, str)
+    expect(ok_type, "your answer is a string of letters", f"a str of {len(want)} letters S, E or A, e.g. 'SSEAA'",
+           answer if not callable(answer) else "a function", "assign a string such as 'SSEAA', not a function")
+    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
+    expect(len(got) == len(want) and set(got) <= set(_SOURCE_NAMES), "five letters, each S, E or A",
+           f"{len(want)} letters from S, E, A", answer, "one letter per experiment, in the order of the list")
+    wrong = [i for i in range(len(want)) if got[i] != want[i]]
+    expect(not wrong, f"experiments {[i + 1 for i in wrong]} isolate a different error source",
+           "the source that remains when the other two are switched off", got,
+           "for each experiment ask: would more data remove this error (statistical), a bigger model "
+           "(expressivity), or a better fitting procedure (approximation)?")
+    passed(f"isolated_sources: all {len(want)} experiments matched to the error source they isolate")
