@@ -173,3 +173,30 @@ def isolated_sources(answer) -> None:
            "for each experiment ask: would more data remove this error (statistical), a bigger model "
            "(expressivity), or a better fitting procedure (approximation)?")
     passed(f"isolated_sources: all {len(want)} experiments matched to the error source they isolate")
+
+
+def _first_swamped(w, n, frac=0.5, horizon=100_000):
+    g = np.arange(horizon + 1)
+    hit = np.flatnonzero(gmm.weight_sd(w, n, g) >= frac * w)
+    return int(hit[0]) if hit.size else None
+
+
+def drift_swamps(answer) -> None:
+    """``answer``: ``(g_minor, g_half)``: the first generation at which pure drift's standard deviation of a weight
+    reaches half the weight, for ``w = 0.1`` and for ``w = 0.5``, with ``n = 100`` points per generation."""
+    want = (_first_swamped(0.1, 100), _first_swamped(0.5, 100))
+    ok = isinstance(answer, (tuple, list)) and len(answer) == 2
+    expect(ok, "your answer is a pair (g_minor, g_half)", "(an int, an int)",
+           answer if not callable(answer) else "a function", "assign a tuple of two generations, not a function")
+    got = []
+    for a in answer:
+        try:
+            got.append(int(a) if float(a).is_integer() else None)
+        except (TypeError, ValueError):
+            got.append(None)
+    for i, (name, w) in enumerate((("g_minor", 0.1), ("g_half", 0.5))):
+        expect(got[i] == want[i], f"{name}: first generation with sd(weight) >= {w} / 2 (w = {w}, n = 100)",
+               want[i], answer[i], "Var_g = w(1-w)(1-(1-1/n)^g): solve Var_g >= (w/2)^2 for the smallest whole g, "
+               "or evaluate your weight_sd for g = 0, 1, 2, ...")
+    passed(f"drift_swamps: a w = 0.1 mode is swamped by drift at generation {want[0]}, a w = 0.5 mode only at "
+           f"{want[1]}")
