@@ -78,5 +78,5 @@ def test_three_chains(block):
             for name, kw in variants.items()}
     start = {name: np.mean([h["distance"][0] for h in hs]) for name, hs in runs.items()}
     end = {name: np.mean([h["distance"][-1] for h in hs]) for name, hs in runs.items()}
-    assert start["k2"] > 1.5 * start["kmeans"], (block, start)
+    assert start["k2"] > start["kmeans"], (block, start)
     assert end["warm"] > end["kmeans"], (block, end)
