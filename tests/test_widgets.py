@@ -144,3 +144,17 @@ def test_notebooks_carry_the_installed_kernelspec(path):
     assert meta.get("kernelspec") == KERNELSPEC, f"{path}: run tests/browser/kernelspec.py"
     makefile = (ROOT / "Makefile").read_text()
     assert f'--name {KERNELSPEC["name"]} --display-name "{KERNELSPEC["display_name"]}"' in makefile
+
+
+def test_browser_test_finds_what_it_needs_in_the_files():
+    """tests/browser/run.py reads its expectations from the notebooks: figures, explorers, the exercise's answer."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("browser_run", ROOT / "tests" / "browser" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        assert run.expected_figures(path) >= 1, path.name
+    exercise = [s for s in run.code_cells(ROOT / run.EXERCISE) if "raise NotImplementedError" in s][0]
+    answer = run.solution_for(exercise, run.EXERCISE)
+    assert "NotImplementedError" not in answer and "### BEGIN SOLUTION" not in answer

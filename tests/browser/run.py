@@ -141,8 +141,9 @@ class Lab:
         )
         write_settings(tmp / "config")
         if own_kernel:
-            # Register the kernel exactly as the Makefile does, but in this run's data folder (which wins over the
-            # venv's): for a machine whose venv kernel was registered by an older Makefile.
+            # Register the kernel exactly as the Makefile does, but in this run's data folder, made to win over the
+            # venv's: for a machine whose venv kernel was registered by an older Makefile.
+            self.env["JUPYTER_PREFER_ENV_PATH"] = "0"
             subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNELSPEC["name"],
                             "--display-name", KERNELSPEC["display_name"]], env=self.env, check=True,
                            stdout=subprocess.DEVNULL)
@@ -258,7 +259,7 @@ class Page:
         self.shots: list[str] = []
         self.page.goto(f"{lab.url}/lab?token={lab.token}")
         self.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
-        self.page.evaluate("async () => { await window.jupyterapp.restored; }")
+        self.page.evaluate("async () => { await window.jupyterapp.restored; window.jupyterapp.shell.collapseLeft(); }")
         self.page.evaluate(JS_HELPERS)
 
     def shot(self, name: str, element=None) -> None:
