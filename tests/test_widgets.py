@@ -138,10 +138,17 @@ def test_tails_explorer_keeps_the_original_visible_when_a_model_spikes(live):
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "solutions", "exercises")
                                         for p in (ROOT / d).glob("*.ipynb")))
-def test_notebooks_carry_the_installed_kernelspec(path):
-    """Matches the kernel `make install` registers, so JupyterLab does not mark a notebook modified on opening."""
+def test_notebooks_carry_the_installed_kernel_metadata(path):
+    """What JupyterLab writes on opening (kernelspec of `make install`, ipykernel's language_info), so opening a
+    notebook does not mark it modified. The Python version is the machine's: tests/browser/run.py checks it there."""
+    from ipykernel.ipkernel import IPythonKernel
+
     meta = json.loads((ROOT / path).read_text())["metadata"]
-    assert meta.get("kernelspec") == KERNELSPEC, f"{path}: run tests/browser/kernelspec.py"
+    fix = "run `python tests/browser/kernelspec.py`"
+    assert meta.get("kernelspec") == KERNELSPEC, f"{path}: {fix}"
+    info, want = dict(meta.get("language_info", {})), json.loads(json.dumps(IPythonKernel.language_info))
+    assert isinstance(info.pop("version", None), str) and want.pop("version"), f"{path}: {fix}"
+    assert info == want, f"{path}: {fix}"
     makefile = (ROOT / "Makefile").read_text()
     assert f'--name {KERNELSPEC["name"]} --display-name "{KERNELSPEC["display_name"]}"' in makefile
 

@@ -335,6 +335,11 @@ class Report:
         return ok
 
 
+def modified(meta: dict) -> str:
+    return (f"JupyterLab set its metadata to {json.dumps(meta)}: run `make install` (registers the kernel) and "
+            "`python tests/browser/kernelspec.py` with the course's Python (writes kernelspec and language_info)")
+
+
 def printed_lines(cells: list[dict]):
     for c in cells:
         for o in c["outputs"]:
@@ -377,8 +382,7 @@ def run_chapter(page: Page, report: Report, rel: str) -> None:
     pid = page.open(rel)
     meta = page.metadata(pid)
     page.shot(f"ch{name}-opened")
-    report.check(not page.dirty(pid), f"{rel}: not marked modified on opening",
-                 f"JupyterLab changed its metadata to {json.dumps(meta)}")
+    report.check(not page.dirty(pid), f"{rel}: not marked modified on opening", modified(meta))
     page.run_all(pid, NOTEBOOK_TIMEOUT)
     seconds = time.monotonic() - t0
     cells = page.cells(pid)
@@ -444,6 +448,7 @@ def run_exercise(page: Page, report: Report, rel: str) -> None:
     from collapse_lab import exercises  # noqa: F401  (the markers the exercises are built with)
 
     pid = page.open(rel)
+    report.check(not page.dirty(pid), f"{rel}: not marked modified on opening", modified(page.metadata(pid)))
     page.run_all(pid, NOTEBOOK_TIMEOUT)
     cells = page.cells(pid)
     failed = next((c for c in cells if any(o.get("output_type") == "error" for o in c["outputs"])), None)
