@@ -362,7 +362,7 @@ def explorer_images(page: Page, pid: str) -> list[str]:
 def change_control(page: Page, explorer, k: int, kind: str) -> str:
     """Change control k of an explorer once, as a learner would; returns a description."""
     if kind == "dropdown":
-        select = explorer.locator(".widget-dropdown select").nth(0 if k is None else k)
+        select = explorer.locator(".widget-dropdown select").nth(k)
         options = select.locator("option").all_inner_texts()
         current = select.evaluate("s => s.options[s.selectedIndex].text")
         target = next(o for o in options if o != current)
@@ -445,8 +445,6 @@ def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
 
 
 def run_exercise(page: Page, report: Report, rel: str) -> None:
-    from collapse_lab import exercises  # noqa: F401  (the markers the exercises are built with)
-
     pid = page.open(rel)
     report.check(not page.dirty(pid), f"{rel}: not marked modified on opening", modified(page.metadata(pid)))
     page.run_all(pid, NOTEBOOK_TIMEOUT)
