@@ -380,6 +380,13 @@ def run_chapter(page: Page, report: Report, rel: str) -> None:
     name = Path(rel).stem.split("_")[0]
     t0 = time.monotonic()
     pid = page.open(rel)
+    try:
+        check_chapter(page, report, rel, name, pid, t0)
+    finally:
+        page.close(pid)  # also after a failure: an abandoned kernel would keep computing
+
+
+def check_chapter(page: Page, report: Report, rel: str, name: str, pid: str, t0: float) -> None:
     meta = page.metadata(pid)
     page.shot(f"ch{name}-opened")
     report.check(not page.dirty(pid), f"{rel}: not marked modified on opening", modified(meta))
@@ -404,7 +411,6 @@ def run_chapter(page: Page, report: Report, rel: str) -> None:
     report.check(not wide, f"{rel}: printed lines <= {WIDTH} characters",
                  "; ".join(f"cell {i}: {n} chars ({s!r}...)" for i, n, s in wide[:8]), gate="line-width")
     explore(page, report, pid, rel, name)
-    page.close(pid)
 
 
 def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
@@ -500,13 +506,17 @@ def solution_for(exercise_source: str, rel: str) -> str:
 
 
 def main(argv=None) -> int:
+    global NOTEBOOK_TIMEOUT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="comma-separated chapter prefixes, e.g. 01,05 (default: every notebook)")
     ap.add_argument("--no-exercise", action="store_true", help="skip the exercise notebook")
     ap.add_argument("--strict", action="store_true", help=f"fail on the pending checks too {PENDING}")
+    ap.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT,
+                    help="seconds allowed for one notebook's Run All (default %(default)s)")
     ap.add_argument("--own-kernel", action="store_true",
                     help="register the python3 kernel as the Makefile does in this run's own data folder")
     args = ap.parse_args(argv)
+    NOTEBOOK_TIMEOUT = args.timeout
     t_start = time.monotonic()
     ensure_chromium()
     ensure_playwright()
