@@ -457,14 +457,20 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
     lo, hi = tail_bounds(distribution)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
     x = np.linspace(-5, 6, 600)
-    a.plot(x, pdf(distribution, x), "k", lw=2.5, label="original")
+    orig = pdf(distribution, x)
+    a.plot(x, orig, "k", lw=2.5, label="original")
     dens = model_pdf((final[0][:5], final[1][:5]), x)
     for i, d in enumerate(dens):
         a.plot(x, d, lw=1, alpha=0.8, label=f"chain {i} after {generations} fits" if i < 2 else None)
     for q in (lo, hi):
         a.axvline(q, color="grey", ls=":", lw=1)
-    a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, None),
-          title=f"{distribution}, {model} refit, M={M} (dotted: original 1%/99%)")
+    # A collapsed KDE is a spike (density up to ~1e17): the axis stops at 10x the original's peak so the original
+    # stays readable, and the title says when a model is cut off.
+    top = 10 * float(orig.max())
+    title = f"{distribution}, {model} refit, M={M} (dotted: original 1%/99%)"
+    if dens.max() > top:
+        title += f"\nmodels clipped at density {top:.2g} (peak {dens.max():.1e}: collapsed to a spike)"
+    a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, top), title=title)
     a.legend(fontsize=8)
     g = np.arange(generations + 1)
     b.plot(g, frac.mean(1), label="mean over chains")
@@ -478,11 +484,12 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
 
 def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (100, 10, 300),
             distribution: Sequence[str] = DISTRIBUTIONS, chains: int | None = None, profile: str | None = None):
-    """The ipywidgets explorer of M, generations and distribution; the first value of each list is drawn first.
+    """The explorer of M, generations and distribution (:func:`collapse_lab.widgets.explore`): the first value of
+    each list is drawn first; numbers become sliders over their sorted values.
 
-    Live (JupyterLab with ipywidgets): displays the controls and returns the ``interactive`` object. Elsewhere
-    (nbval, ``make course``, ``COLLAPSE_LAB_STATIC=1``): shows one static figure and returns it. Either way the
-    output is already on screen, so end the notebook line with ``;``.
+    Live (JupyterLab with ipywidgets) it displays the controls and a figure that redraws; elsewhere (nbval,
+    ``make course``, ``COLLAPSE_LAB_STATIC=1``) the one figure. Returns the first figure in both modes; it is already
+    on screen, so assign it or end the notebook line with ``;``.
     """
     from . import widgets
 
@@ -496,16 +503,8 @@ def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (10
         _int("generations", x, 1)
     for d in distribution:
         _dist(d)
-    live = widgets.interactive_available()
 
     def draw(M, generations, distribution):
-        fig = draw_explorer(M, generations, distribution, chains)
-        # ipywidgets shows the figure itself and would display a returned figure a second time
-        return None if live else fig
+        return draw_explorer(M, generations, distribution, chains)
 
-    out = widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))
-    if live:
-        from IPython.display import display
-
-        display(out)
-    return out
+    return widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))
