@@ -10,6 +10,8 @@ PY      := $(VENV)/bin/python
 PROFILE ?= standard
 # torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
 TORCH   ?= torch==2.13.0
+# tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once)
+PYTEST_JOBS ?= -n auto --dist loadfile
 
 .PHONY: course test test-browser lab install exercises bundle clean help
 
@@ -40,9 +42,9 @@ course: install
 
 test: install
 	$(PY) -m collapse_lab.cli build-exercises --check
-	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) --durations=15
 	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 COLLAPSE_LAB_STATIC=1 MPLBACKEND=Agg \
-		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming
+		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming $(PYTEST_JOBS)
 
 # The course as a learner sees it (tests/browser/run.py): needs /usr/bin/chromium (installed with apt-get when run
 # as root, else it says what to install) and Playwright (the `browser` extra, installed by the script from PyPI).
