@@ -206,7 +206,7 @@ def test_cli_build_exercises_check_reports_up_to_date(capsys):
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
-    assert main(["check", str(tmp_path / "nope.ipynb")]) == 2
+    assert main(["check", str(tmp_path / "nope.ipynb"), "--timeout", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("collapse-lab check: error:") and "Traceback" not in err
 

@@ -248,16 +248,16 @@ def test_bad_input_is_rejected(call, match):
 # the chapter's checks: correct answers pass for any random stream, wrong ones fail
 
 
-def test_gaussian_step_check_passes_for_correct_code_with_any_stream():
-    for seed in range(8):
-        own = np.random.default_rng(1000 + seed)
-        ch1.gaussian_step(lambda m, v, M, rng: g.step(m, v, M, own))
+def test_gaussian_step_check_passes_for_correct_code_with_any_draw_order():
+    # the exact sufficient-statistics step and drawing all M points give different streams from the same rng:
+    # the check tests the laws and the rng discipline, so both pass
+    ch1.gaussian_step(lambda m, v, M, rng: g.step(m, v, M, rng))
 
-        def direct(m, v, M, rng, own=own):
-            x = own.normal(m[:, None], np.sqrt(v)[:, None], (len(m), M))
-            return x.mean(1), x.var(1, ddof=1)
+    def direct(m, v, M, rng):
+        x = rng.normal(m[:, None], np.sqrt(v)[:, None], (len(m), M))
+        return x.mean(1), x.var(1, ddof=1)
 
-        ch1.gaussian_step(direct)
+    ch1.gaussian_step(direct)
 
 
 @pytest.mark.parametrize("wrong", [

@@ -6,7 +6,7 @@ from collapse_lab.validate import ArgumentError, integer, number
 
 def test_integer_accepts_ints_and_names_the_range():
     assert integer("M", np.int64(5), 1) == 5 and isinstance(integer("M", 5), int)
-    with pytest.raises(ArgumentError, match=r"M must be an int >= 2; got 1"):
+    with pytest.raises(ArgumentError, match=r"M must be an int >= 2 and <= 10000000; got 1"):
         integer("M", 1, 2)
     with pytest.raises(ValueError, match="<= 3"):
         integer("k", 4, 0, 3)
