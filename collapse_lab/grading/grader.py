@@ -185,11 +185,23 @@ def check_function(ex: Exercise):
 
 
 def _split(text: str) -> tuple[str, str]:
-    """A check's failure text as (message, hint)."""
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    hint = " ".join(ln.strip()[len("hint:"):].strip() for ln in lines if ln.strip().startswith("hint:"))
-    rest = [ln for ln in lines if not ln.strip().startswith("hint:")]
-    return "\n".join(rest), hint
+    """A check's failure text as (message, hint): the ``hint:`` line with its wrapped continuation lines (indented
+    deeper than it) joined into one hint; the other lines are the message."""
+    rest, hint, in_hint, indent = [], [], False, 0
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        body = ln.lstrip()
+        depth = len(ln) - len(body)
+        if body.startswith("hint:"):
+            in_hint, indent = True, depth
+            hint.append(body[len("hint:"):].strip())
+        elif in_hint and depth > indent:
+            hint.append(body.strip())
+        else:
+            in_hint = False
+            rest.append(ln.rstrip())
+    return "\n".join(rest), " ".join(h for h in hint if h)
 
 
 def run_check(check, ex: Exercise, channel, syntax_errors: list[str]) -> Verdict:
