@@ -50,6 +50,7 @@ class Exercise:
 class Solution:
     path: Path
     exercises: list[Exercise]
+    needs_lm_base: bool = False  # its notebook loads the language model's cached base (lm.load_base)
 
     @property
     def max_points(self) -> float:
@@ -169,7 +170,28 @@ def load_solution(path) -> Solution:
     ex = exercises_of(nb)
     if not ex:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
-    return Solution(path.resolve(), ex)
+    needs = any(c.cell_type == "code" and re.search(r"\b(load_base|ensure_base)\(", c.source) for c in nb.cells)
+    return Solution(path.resolve(), ex, needs)
+
+
+def missing_lm_base(profile: str) -> str:
+    """Why a notebook loading the language model's base cannot run in a kernel now ('' when it can).
+
+    The kernels see the base's cache read-only: pretraining it there would redo a minute of training per notebook
+    and could not be kept. So the grading user caches it once beforehand."""
+    from .. import lm
+
+    try:
+        if lm.sizes(profile).base is not None:  # a hub id or folder of the user's: from_pretrained finds it or says
+            return ""
+        path = Path(lm.base_source(profile))
+    except Exception as e:  # noqa: BLE001 - an unknown profile: the kernel will say so
+        return f"the language model's base cannot be located: {e}"
+    if (path / "config.json").is_file() and (path / "tokenizer.json").is_file():
+        return ""
+    return (f"the language model's base for the {profile} profile is not cached in {path}: as the grading user, "
+            f"run once: python -c \"from collapse_lab import lm; lm.ensure_base('{profile}')\" (a minute or two; "
+            "or run notebooks/04 once), then grade again")
 
 
 def check_function(ex: Exercise):
@@ -343,6 +365,8 @@ def _changed(before: dict, after: dict) -> list[str]:
 def _preimport_package() -> None:
     """Unsandboxed, load every module of the package now, so nothing is imported from disk after learner code ran."""
     for m in pkgutil.walk_packages([str(PACKAGE)], "collapse_lab."):
+        if m.name.rsplit(".", 1)[-1] == "__main__":  # `python -m collapse_lab`: importing it runs the command line
+            continue
         try:
             importlib.import_module(m.name)
         except Exception:  # noqa: BLE001 - an optional dependency missing: that module cannot be used anyway
@@ -409,6 +433,15 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
     elif bwrap_path() is None:
         log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
             "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
+    if any(sol.needs_lm_base for sol in sols.values()):
+        no_base = missing_lm_base(options.profile)
+        if no_base:
+            log(f"collapse-lab check: {no_base}")
+            for s in subs:
+                if s.status == "graded" and s.solution is not None and s.solution.needs_lm_base:
+                    s.status, s.reason = "error", no_base
+                    s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded: the language model's base "
+                                          "is not cached (see the submission's error)") for ex in s.solution.exercises]
     watched = [PACKAGE, sols_dir, *{s.path for s in sols.values()}]
     if not sandbox_on:
         _preimport_package()
