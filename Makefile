@@ -10,12 +10,15 @@ PY      := $(VENV)/bin/python
 PROFILE ?= standard
 # torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
 TORCH   ?= torch==2.13.0
+# tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once)
+PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lab install exercises bundle clean help
+.PHONY: course test test-browser lab install exercises bundle clean help
 
 help:
 	@echo "make course [PROFILE=quick|standard|paper]  execute the course into build/"
 	@echo "make test                                   unit tests + nbval on notebooks/ and solutions/"
+	@echo "make test-browser                           every chapter live in JupyterLab + headless Chromium"
 	@echo "make lab                                    open JupyterLab on the course (notebooks, exercises)"
 	@echo "make bundle DIR=../class                     what students receive (no solutions) into DIR"
 	@echo "make exercises                              regenerate exercises/ from solutions/"
@@ -27,8 +30,8 @@ $(PY):
 # Re-install only when pyproject.toml changes; torch first, so the project's torch>=... is already met.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test,lab]"
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (collapse-lab)" >/dev/null
+	$(PY) -m pip install --quiet -e ".[test,lab,paper,browser]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,9 +42,14 @@ course: install
 
 test: install
 	$(PY) -m collapse_lab.cli build-exercises --check
-	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) --durations=15
 	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 COLLAPSE_LAB_STATIC=1 MPLBACKEND=Agg \
-		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming
+		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming $(PYTEST_JOBS)
+
+# The course as a learner sees it (tests/browser/run.py): needs /usr/bin/chromium (installed with apt-get when run
+# as root, else it says what to install) and Playwright (the `browser` extra, installed by the script from PyPI).
+test-browser: install
+	$(PY) tests/browser/run.py
 
 exercises: install
 	$(PY) -m collapse_lab.cli build-exercises

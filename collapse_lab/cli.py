@@ -67,7 +67,8 @@ def main(argv=None) -> int:
 
     r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
     r.add_argument("experiment", choices=EXPERIMENTS)
-    r.add_argument("--profile", choices=PROFILES, default=None)
+    r.add_argument("--profile", choices=(*PROFILES, "gpu"), default=None,
+                   help="gpu: chapter 4 sized for ~30 min on one GPU (lm.LM_PROFILES)")
     r.add_argument("--generations", type=int, default=None, help="default: the profile's")
     r.add_argument("--out", required=True, help="folder for metrics, checkpoints and figures")
     r.add_argument("--seed", type=int, default=0)
@@ -76,10 +77,28 @@ def main(argv=None) -> int:
 
     a = p.parse_args(argv)
     try:
+        _check_paths(a)
         return _dispatch(a)
-    except (ValueError, TypeError, FileNotFoundError) as e:  # the user's mistake: say it in one line, no traceback
+    except (ValueError, TypeError, OSError) as e:  # the user's mistake: say it in one line, no traceback
         print(f"collapse-lab {a.cmd}: error: {e}", file=sys.stderr)
         return 2
+
+
+# output folders and files of each command, checked before any work starts: a mistake found after an hour of
+# grading or building would lose that hour
+OUT_DIRS = {"build-exercises": ("exercises",), "course": ("out",), "run": ("out",), "check": ("feedback",)}
+OUT_FILES = {"check": ("csv", "wide")}
+
+
+def _check_paths(a) -> None:
+    for name in OUT_DIRS.get(a.cmd, ()):
+        path = getattr(a, name, None)
+        if path is not None and Path(path).exists() and not Path(path).is_dir():
+            raise ValueError(f"--{name} {path} is a file; give a folder (it is created if missing)")
+    for name in OUT_FILES.get(a.cmd, ()):
+        path = getattr(a, name, None)
+        if path is not None and Path(path).is_dir():
+            raise ValueError(f"--{name} {path} is a folder; give a file name, e.g. {Path(path) / (name + '.csv')}")
 
 
 def _dispatch(a) -> int:

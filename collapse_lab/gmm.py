@@ -43,7 +43,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from . import loop
+from . import em, loop
 from .profiles import pick
 from .runtime import as_rng, progress
 from . import validate
@@ -287,6 +287,8 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
     scikit-learn ``GaussianMixture(k, covariance_type="full", tol=1e-5, max_iter=2000)``; ``init`` is sklearn's
     ``init_params`` (default ``"kmeans"``, as in the paper) with ``n_init`` restarts, the best kept; or ``"warm"``:
     EM starts from the mixture ``start`` (which must have ``k`` components). The random state comes from ``rng``.
+    With ``init="kmeans"`` or ``"warm"`` and one start, the fit is computed by :func:`collapse_lab.em.fit` (the
+    same algorithm and random draws as sklearn, so the same mixture to rounding, several times faster).
     """
     from sklearn.mixture import GaussianMixture
 
@@ -307,6 +309,11 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
                   precisions_init=np.linalg.inv(start.covs + 1e-6 * np.eye(x.shape[1])))
     else:
         kw.update(init_params=init, n_init=n_init)
+    if init in ("kmeans", "warm") and n_init == 1:  # the same fit from the batched EM, without sklearn's overhead
+        start = (start.weights, start.means, start.covs + 1e-6 * np.eye(x.shape[1])) if init == "warm" else None
+        with one_thread():
+            f = em.fit(x, k, [kw["random_state"]], init=init, start=start)
+        return Mixture(*f.chain(0))
     with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning on collapsed data is expected, and recorded as is
         g = GaussianMixture(k, **kw).fit(x)
@@ -578,15 +585,133 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
     return {"seed": seed, **hit, "first": first}
 
 
-def first_losses(seeds, **kwargs) -> list[dict]:
-    """:func:`first_loss` for every seed of ``seeds`` (an int: seeds 0..seeds-1), with a progress bar."""
+def _seeds(seeds) -> list:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         _int("seeds", seeds, 1)
         seeds = range(int(seeds))
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must be an int >= 1 or a non-empty list of seeds")
-    return [first_loss(s, **kwargs) for s in progress(seeds, desc="seeds")]
+    for v in seeds:
+        _int("seeds[i]", v, 0)
+    return seeds
+
+
+def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, desc="chains"):
+    """Many ``replace`` chains of the GMM advanced together: one batched EM (:func:`collapse_lab.em.fit`) per
+    generation for all chains still running.
+
+    Chain i starts from ``reals[i]`` (n, d) (the same n for all) and draws from ``np.random.default_rng([seeds[i],
+    2])`` exactly what :func:`experiment` draws, so each chain is the chain ``experiment(seed=seeds[i], ...)``
+    runs alone (the same numbers to rounding). ``init``: ``"kmeans"`` or ``"warm"`` (as :func:`family`).
+    ``callback(g, i, model, train)`` after each fit; a True return stops chain i. Returns nothing.
+    """
+    if init not in ("kmeans", "warm"):
+        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r}")
+    _int("generations", generations, 0)
+    x = np.stack([np.asarray(r, dtype=float) for r in reals])
+    rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
+    active = list(range(len(x)))
+    models: dict = {}
+    for g in progress(range(generations + 1), desc=desc):
+        if not active:
+            break
+        states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
+        if init == "warm" and g > 0:
+            prev = [models[i] for i in active]
+            start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
+                     np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
+            f = em.fit(x[active], k, states, init="warm", start=start)
+        else:
+            f = em.fit(x[active], k, states)
+        keep = []
+        for j, i in enumerate(active):
+            models[i] = Mixture(*f.chain(j))
+            if callback is None or not callback(g, i, models[i], x[i]):
+                keep.append(i)
+        active = keep
+        if g < generations:
+            for i in active:
+                x[i] = sample(models[i], x.shape[1], rngs[i])
+
+
+def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING, full=False,
+                profile=None) -> list[loop.History]:
+    """:func:`experiment` (``replace`` policy) for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains
+    fitted together by the batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
+
+    Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance`` and
+    ``mass_j`` only). ``seconds`` is the batch's time per generation divided by the number of chains.
+    """
+    import time
+
+    seeds = _seeds(seeds)
+    s = sizes(profile)
+    generations = s.generations if generations is None else generations
+    _int("generations", generations, 0)
+    n = s.N if n is None else n
+    ref = _as_mixture(ref, "ref")
+    pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
+    hs = []
+    for sd, (real, test) in zip(seeds, pairs):
+        ms = metrics(ref, test)
+        if not full:
+            ms = {"distance": ms["distance"], "mass": ms["mass"]}
+        hs.append(loop.History(meta={"policy": repr(loop.policy("replace")), "n": int(n), "generations": generations,
+                                     "family": f"gmm k={k} {init}"}))
+        hs[-1].meta["_metrics"] = ms
+    keep = {int(g) for g in keep}
+    clock = [time.perf_counter(), -1, 0]  # start of the generation, its number, chains in it
+
+    def record(g, i, model, train):
+        if g != clock[1]:
+            clock[:] = [time.perf_counter(), g, sum(1 for h in hs if len(h) == g)]
+        h = hs[i]
+        row = {"generation": g, "n_train": len(train)}
+        for name, f in h.meta["_metrics"].items():
+            v = f(model, train)
+            if isinstance(v, dict):
+                row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
+            else:
+                row[name] = float(v)
+        row["seconds"] = (time.perf_counter() - clock[0]) / max(1, clock[2])
+        h.append(row)
+        if g in keep:
+            h.models[g] = model
+        return False
+
+    with one_thread():
+        lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record,
+                 desc=f"{len(seeds)} chains, N = {n}")
+    for h, (_, test) in zip(hs, pairs):
+        del h.meta["_metrics"]
+        _annotate(h, ref, test)
+    return hs
+
+
+def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> list[dict]:
+    """:func:`first_loss` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains advanced together by
+    the batched EM (the same rows as one :func:`first_loss` call per seed, to rounding)."""
+    seeds = _seeds(seeds)
+    s = sizes(profile)
+    generations = s.seed_generations if generations is None else generations
+    n = s.seed_N if n is None else n
+    _int("generations", generations, 0)
+    ref = _as_mixture(ref, "ref")
+    orig = mode_mass(ref, ref)
+    names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
+    rows = [{"seed": sd, "generation": None, "lost": (), "first": "none"} for sd in seeds]
+
+    def stop(g, i, model, train):
+        lost = tuple(int(j) for j in np.flatnonzero(mode_mass(model, ref) < LOST_BELOW * orig))
+        if lost:
+            rows[i].update(generation=g, lost=lost, first=names[lost[0]] if len(lost) == 1 else "tie")
+        return bool(lost)
+
+    with one_thread():
+        lockstep([data(sd, n=n, n_test=1, ref=ref)[0] for sd in seeds], generations, seeds=seeds, k=k, init=init,
+                 callback=stop, desc=f"{len(seeds)} seeds")
+    return rows
 
 
 def count_first(rows) -> dict:
@@ -609,8 +734,7 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
     _int("seeds", seeds, 1)
     for v in ns:
         _int("ns[i]", v, 10)
-    return {N: [experiment(generations=generations, seed=i, n=N, keep=(), full=False, profile=profile)
-                for i in range(seeds)] for N in progress(ns, desc="N-sweep")}
+    return {N: experiments(seeds, generations=generations, n=N, profile=profile) for N in progress(ns, desc="N-sweep")}
 
 
 def trend(ns, values) -> tuple[float, float]:

@@ -11,7 +11,7 @@ One code path, three sizes (``SIZES``):
 - ``quick`` / ``standard``: the same class, ``OPTForCausalLM``, with a small ``OPTConfig`` and a byte-level BPE
   tokenizer trained with ``tokenizers``. The package "pretrains" this base itself on real text, once per machine, and
   saves it with ``save_pretrained`` into ``$COLLAPSE_LAB_CACHE`` (default ``~/.cache/collapse-lab``), in a folder keyed
-  by a hash of its config and training sizes; every notebook and test then loads it with the same
+  by a hash of its config, training sizes, trainer code and library versions (:func:`base_spec`); every notebook and test then loads it with the same
   ``from_pretrained`` call as the paper profile (:func:`load_base`).
 
 Offline data roles (``../shared/data/wikitext-2`` holds only the valid and test splits): the first half of ``valid``
@@ -60,6 +60,8 @@ from .validate import integer as _int, number as _num
 
 BLOCK = 64  # tokens per block: the paper's prompt length and number of new tokens
 CACHE_ENV, BASE_ENV = "COLLAPSE_LAB_CACHE", "COLLAPSE_LAB_LM_BASE"
+WIKITEXT_ENV = "COLLAPSE_LAB_WIKITEXT"  # paper / gpu profiles: hub id or local folder of the raw WikiText-2
+WIKITEXT_CONFIG = "wikitext-2-raw-v1"
 PAPER_BASE = "facebook/opt-125m"
 
 # base: a hub id / folder to load (paper), or None = the package's own base built from `model` and `pretrain`.
@@ -75,6 +77,12 @@ SIZES = {
     "paper": dict(base=PAPER_BASE, model=None, pretrain=None, n_train=None, n_test=None, generations=10,
                   batch=16, lr=5e-5, gen_batch=64, n_samples=3, n_ablation=512),
 }
+#: Chapter 4 only, outside the course's profiles: ``paper``'s model and protocol sized for about 30 minutes on one
+#: NVIDIA T4 (see the README's compute table): an evenly spread slice of 6,000 train blocks (16% of WikiText-2
+#: train), 1,000 test blocks, the paper's 10 generations; bf16/fp16 autocast on CUDA (:func:`amp_dtype`);
+#: gen_batch None = as many prompts per generate call as the GPU's free memory holds (:func:`gen_batch`).
+LM_PROFILES = {"gpu": dict(base=PAPER_BASE, model=None, pretrain=None, n_train=6000, n_test=1000, generations=10,
+                           batch=32, lr=5e-5, gen_batch=None, n_samples=3, n_ablation=512)}
 
 SETTINGS = {
     "a": dict(policy="replace", epochs=5, label="(a) 5 epochs, no real data"),
@@ -87,8 +95,47 @@ REPETITION_PENALTY = 2.0
 
 
 def sizes(profile=None) -> SimpleNamespace:
-    """The chapter's sizes for ``profile`` (default: the active profile), as attributes."""
+    """The chapter's sizes for ``profile`` (default: the active profile; also ``'gpu'``, see ``LM_PROFILES``)."""
+    if isinstance(profile, str) and profile in LM_PROFILES:
+        return SimpleNamespace(profile=profile, **LM_PROFILES[profile])
     return profiles.pick(SIZES, profile)
+
+
+def amp_dtype(dev) -> object:
+    """The autocast dtype on ``dev``: bf16 on a CUDA GPU that supports it, else fp16 on CUDA; None (float32) on
+    CPU, where the course's numbers are computed. ``$COLLAPSE_LAB_AMP=0`` turns mixed precision off."""
+    torch = _torch()
+    dev = torch.device(dev)
+    if dev.type != "cuda" or os.environ.get("COLLAPSE_LAB_AMP", "1").strip() == "0":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(dev):
+    from contextlib import nullcontext
+
+    dt = amp_dtype(dev)
+    return nullcontext() if dt is None else _torch().autocast(device_type="cuda", dtype=dt)
+
+
+def gen_batch(model, batch, *, beams: int = 5, new: int = 64, prompt: int = 64, cap: int = 1024) -> int:
+    """Prompts per ``generate`` call: ``batch`` when given; None = as many as the free GPU memory holds.
+
+    Per prompt, beam search keeps ``beams`` sequences with a key/value cache of ``2 x layers x width x (prompt +
+    new)`` numbers each, and one row of logits (vocabulary) per beam; half the free memory is budgeted, the rest
+    left to activations and fragmentation. On CPU (no CUDA) None means 64.
+    """
+    if batch is not None:
+        return _int("batch", batch, 1)
+    torch = _torch()
+    dev = next(model.parameters()).device
+    if dev.type != "cuda":
+        return 64
+    free, _ = torch.cuda.mem_get_info(dev)
+    c = model.config
+    size = 2 if amp_dtype(dev) is not None else 4
+    per_prompt = beams * (2 * c.num_hidden_layers * c.hidden_size * (prompt + new) + 2 * c.vocab_size) * size
+    return int(max(1, min(cap, free // 2 // per_prompt)))
 
 
 def _torch():
@@ -231,10 +278,51 @@ def config(model: dict):
                      attention_dropout=0.0, pad_token_id=1, bos_token_id=2, eos_token_id=2)
 
 
+#: bumped by hand when the base's training changes in a way its source does not show (e.g. another data role)
+TRAINER_VERSION = 2
+#: the functions whose code shapes the package's base: their source (without docstrings) is part of its cache key
+TRAINER_CODE = ("ensure_base", "train", "train_tokenizer", "config", "encode", "blocks", "_chunks", "_half")
+
+
+def trainer_code() -> str:
+    """A hash of the code that trains the package's base: the functions named in ``TRAINER_CODE`` (looked up in
+    this module when called), parsed and stripped of docstrings, so comments and formatting do not count."""
+    import ast
+    import inspect
+    import textwrap
+
+    h = hashlib.sha256()
+    for name in TRAINER_CODE:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(globals()[name]))))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        tree.body[0].name = name  # the code counts, not what the function object happens to be called
+        h.update(f"{name}:{ast.dump(tree)}".encode())
+    return h.hexdigest()[:16]
+
+
+def base_spec(s: SimpleNamespace) -> dict:
+    """Everything that shapes a package base of sizes ``s``: model config, pretraining sizes, data roles, the
+    trainer's code (:func:`trainer_code`, ``TRAINER_VERSION``) and the torch / transformers / tokenizers versions."""
+    import tokenizers
+    import transformers
+
+    return {"model": s.model, "pretrain": s.pretrain, "block": BLOCK, "text": "wikitext-2 valid, first half",
+            "version": TRAINER_VERSION, "code": trainer_code(), "torch": _torch().__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+
+
 def base_key(s: SimpleNamespace) -> str:
-    """Folder name of a package base: ``opt-<hash of its model config, pretraining sizes and data roles>``."""
-    spec = {"model": s.model, "pretrain": s.pretrain, "block": BLOCK, "text": "wikitext-2 valid, first half",
-            "version": 1}
+    """Folder name of a package base: ``opt-<hash of>`` :func:`base_spec` ``(s)``.
+
+    Any change to the config, the pretraining sizes, the trainer's code or the library versions names another
+    folder, so a base trained by older code or other libraries is never reused.
+    """
+    spec = base_spec(s)
     return "opt-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -283,8 +371,7 @@ def ensure_base(profile=None) -> str:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "collapse_lab.json").write_text(json.dumps(
-        {"model": s.model, "pretrain": s.pretrain, "tokens": int(x.size), "seconds": time.perf_counter() - t0},
-        indent=1))
+        {**base_spec(s), "tokens": int(x.size), "seconds": time.perf_counter() - t0}, indent=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         tmp.rename(path)
@@ -326,6 +413,27 @@ def load_base(profile=None):
 # data of the chapter
 
 
+def paper_text(split: str) -> str:
+    """WikiText-2 split ``'train'``, ``'valid'`` or ``'test'`` for the pretrained-base profiles, as one string.
+
+    With ``$COLLAPSE_LAB_WIKITEXT`` set (a hub id such as ``Salesforce/wikitext``, or a local folder laid out as
+    that hub data set: ``README.md`` naming the configs, ``wikitext-2-raw-v1/{train,validation,test}-*.parquet``)
+    the raw text is read with ``datasets.load_dataset(source, "wikitext-2-raw-v1", split=...)``, the paper's
+    data set; otherwise :func:`collapse_lab.data.wikitext` (local files first, then the same hub data set).
+    """
+    if split not in data.WIKITEXT_SPLITS:
+        raise ValueError(f"split must be one of {data.WIKITEXT_SPLITS}; got {split!r}")
+    src = os.environ.get(WIKITEXT_ENV, "").strip()
+    if not src:
+        return data.wikitext(split)
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise ImportError(f"${WIKITEXT_ENV}={src!r} needs the `datasets` package: pip install -e .[paper]") from None
+    hf_split = {"valid": "validation"}.get(split, split)
+    return "".join(load_dataset(src, WIKITEXT_CONFIG, split=hf_split)["text"])
+
+
 def corpus(tok, profile=None) -> SimpleNamespace:
     """The real fine-tuning blocks ``train`` (n_train, 64) and the test blocks ``test`` (n_test, 64), int64 tensors.
 
@@ -337,9 +445,10 @@ def corpus(tok, profile=None) -> SimpleNamespace:
     if s.base is None:
         text = data.wikitext("valid")
         real = blocks(encode(tok, text[_half(text):]))
+        test = blocks(encode(tok, data.wikitext("test")))
     else:
-        real = blocks(encode(tok, data.wikitext("train")))
-    test = blocks(encode(tok, data.wikitext("test")))
+        real = blocks(encode(tok, paper_text("train")))
+        test = blocks(encode(tok, paper_text("test")))
     return SimpleNamespace(train=torch.as_tensor(spread(real, s.n_train)),
                            test=torch.as_tensor(spread(test, s.n_test)))
 
@@ -353,7 +462,8 @@ def setup(profile=None) -> tuple:
     :func:`chain` and :func:`experiment` use it, so a notebook comparing several chains loads everything once.
     """
     s = sizes(profile)
-    key = (s.profile, base_source(s.profile), os.environ.get("COLLAPSE_LAB_DATA", ""))
+    key = (s.profile, base_source(s.profile), os.environ.get("COLLAPSE_LAB_DATA", ""),
+           os.environ.get(WIKITEXT_ENV, ""))
     if key not in _LOADED:
         base, tok = load_base(s.profile)
         _LOADED[key] = (base, tok, corpus(tok, s.profile))
@@ -410,20 +520,37 @@ def train(model, blocks, *, epochs: int, batch: int, lr: float, seed: int = 0, d
         dev = acc.device
     model.train()
     bar = progress(batches, desc=desc)
+    # mixed precision on CUDA only (accelerate brings its own); fp16 needs its loss scaled, bf16 does not
+    amp = amp_dtype(dev) if acc is None else None
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     for xb in bar:
         xb = xb.to(dev)
-        loss = model(input_ids=xb, labels=xb).loss
+        with _autocast(dev) if amp is not None else _nocast():
+            loss = model(input_ids=xb, labels=xb).loss
         if acc is not None:
             acc.backward(loss)
+        elif scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
         else:
             loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     if acc is not None:
         model = acc.unwrap_model(model)
     return model.eval()
+
+
+def _nocast():
+    from contextlib import nullcontext
+
+    return nullcontext()
 
 
 def finetune(base, blocks, *, epochs: int, batch: int = 32, lr: float = 6e-4, seed: int = 0,
@@ -445,7 +572,9 @@ def token_losses(model, blocks, batch: int = 64) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = x[i:i + batch].to(dev)
-            logp = torch.log_softmax(model(input_ids=xb).logits[:, :-1].float(), dim=-1)
+            with _autocast(dev):
+                logits = model(input_ids=xb).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
             out.append(-logp.gather(-1, xb[:, 1:, None])[..., 0].cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
@@ -475,7 +604,8 @@ def continuations(outputs, prompts, new: int = BLOCK):
 
 @threads()
 def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams: int = BEAMS,
-             repetition_penalty: float = REPETITION_PENALTY, batch: int = 128, seed: int = 0, desc: str = "writing"):
+             repetition_penalty: float = REPETITION_PENALTY, batch: int | None = 128, seed: int = 0,
+             desc: str = "writing"):
     """Exactly ``new`` tokens after each prompt of ``prompts`` (n, L): shape (n, new), int64.
 
     ``decoding='beam'``: ``beams``-way beam search (deterministic); ``'sample'``: ancestral sampling from the
@@ -485,11 +615,12 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     """
     torch = _torch()
     p = _blocks_tensor(prompts, "prompts")
-    new, beams, batch = _int("new", new, 1), _int("beams", beams, 1), _int("batch", batch, 1)
+    new, beams = _int("new", new, 1), _int("beams", beams, 1)
     if not isinstance(decoding, str) or decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
     repetition_penalty = _num("repetition_penalty", repetition_penalty, 1.0)
     dev = _model_for(model, p, "prompts")
+    batch = gen_batch(model, batch, beams=beams if decoding == "beam" else 1, new=new, prompt=p.shape[1])
     cfg = model.config
     kw = dict(max_new_tokens=new, min_new_tokens=new, repetition_penalty=repetition_penalty,
               pad_token_id=cfg.pad_token_id, eos_token_id=cfg.eos_token_id, bos_token_id=cfg.bos_token_id)
@@ -508,7 +639,8 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
             # one seed per batch: a run is reproducible, whatever ran before it in the process
             torch.manual_seed(seed * 1_000_003 + i)
             pb = p[idx[i:i + batch]].to(dev)
-            o = model.generate(input_ids=pb, attention_mask=torch.ones_like(pb), **kw)
+            with _autocast(dev):
+                o = model.generate(input_ids=pb, attention_mask=torch.ones_like(pb), **kw)
             out.append(continuations(o.cpu(), pb.cpu(), new))
     c = torch.cat(out) if out else torch.empty(0, new, dtype=torch.long)
     if acc is not None:
@@ -645,6 +777,35 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     return h
 
 
+def branch(history, *, decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, seed: int = 0,
+           parts=None) -> loop.History:
+    """The chain of ``history`` run again from its generation-0 model with another decoding or repetition penalty.
+
+    ``history`` must come from :func:`chain` with generation 0 kept (``keep=(0, ...)``), so both chains share their
+    generation 0 and differ only in how every later generation writes its text (the penalty or decoding is on for
+    the whole new chain). Same setting, epochs, policy and profile as ``history``; generation 0's row and
+    per-block perplexities are copied from it. Returns a :class:`~collapse_lab.loop.History` of generations
+    0..G (G = the generations of ``history``).
+    """
+    if not isinstance(history, loop.History) or "setting" not in history.meta:
+        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
+    if 0 not in history.models or history.models[0] is None:
+        raise ValueError("history must keep its generation-0 model: run lm.chain(..., keep=(0,))")
+    m = history.meta
+    gens = int(history["generation"][-1])
+    if gens < 1:
+        raise ValueError("history must have at least one generation after generation 0")
+    if m.get("label") != SETTINGS[m["setting"]]["label"]:
+        raise ValueError("history must be a chain of setting 'a' or 'b' with its own policy (no policy= override)")
+    m0 = history.models[0]
+    h = chain(m["setting"], generations=gens, seed=seed, profile=m["profile"], decoding=decoding,
+              repetition_penalty=repetition_penalty, epochs=m["epochs"], start=(0, m0, []), ref=m0,
+              seq_ppl={0: m["seq_ppl"][0]}, parts=parts)
+    out = loop.History(history.rows[:1] + h.rows, meta=h.meta)
+    out.models[0] = m0
+    return out
+
+
 def _setting(setting):
     if not isinstance(setting, str):
         raise TypeError(f"setting must be one of 'a', 'b', 'replace', 'mix'; got {type(setting).__name__}")
@@ -718,13 +879,17 @@ def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition
             for i in range(len(p))]
 
 
-def print_side_by_side(rows) -> None:
-    """Print :func:`side_by_side` rows, one block per prompt."""
+def print_side_by_side(rows, width: int = 110) -> None:
+    """Print :func:`side_by_side` rows, one block per prompt, in lines of at most ``width`` characters."""
+    import textwrap
+
+    width = _int("width", width, 40)
     for i, r in enumerate(rows):
-        print(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}")
+        print(textwrap.fill(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}", width,
+                            subsequent_indent="    "))
         for k, v in r.items():
             if k != "prompt":
-                print(f"  [{k}] {' '.join(v.split())}")
+                print(textwrap.fill(f"  [{k}] {' '.join(v.split())}", width, subsequent_indent="      "))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -509,6 +509,47 @@ def gaussian_chain(M: int, generations: int, chains: int, *, k: int = 0, prior: 
     return means, varis
 
 
+def anchored_stationary(M: int, *, k: int = 1, ddof: int = 0, chains: int = 1000, burn: int = 200,
+                        generations: int = 300, seed: int = 0) -> dict:
+    """Long-run (stationary) law of the anchored Gaussian chain of :func:`gaussian_chain` (no prior).
+
+    Each generation pools M points from N(mu, s^2) with k real N(0, 1) points (N = M + k) and refits
+    mu' = mean, s'^2 = sum (x - mu')^2 / (N - ddof). Taking expectations given (mu, s^2):
+
+        E[mu'^2]      = (M^2 mu^2 + M s^2 + k) / N^2
+        E[sum (x - mu')^2] = (1 - 1/N) (M s^2 + k) + (M k / N) mu^2
+
+    so the long-run means a = E[s^2], b = E[mu^2] solve a linear 2 x 2 system, solved exactly here. For k = 1:
+    ddof = 1 gives a = 2, b = 1; ddof = 0 gives a = 2M/(3M + 1), b = (M + 1)/(3M + 1). The stationary law has no
+    closed-form median: ``median_var`` is the median of s^2 pooled over ``chains`` chains and ``generations``
+    generations run after ``burn`` generations (the chain forgets its start within tens of generations), with a
+    Monte-Carlo standard error ``median_var_se`` (the spread of the medians of 20 batches of chains).
+
+    Returns
+    -------
+    dict: ``mean_var`` (exact E[s^2]), ``mean_mu2`` (exact E[mu^2]), ``median_var`` and ``median_var_se``
+    (simulated), ``M``, ``k``, ``ddof``.
+    """
+    M, k = _int("M", M, 2), _int("k", k, 1)
+    ddof = _int("ddof", ddof, 0)
+    if ddof > 1:
+        raise ValueError(f"ddof must be 0 (maximum likelihood) or 1 (unbiased); got {ddof}")
+    chains, burn = _int("chains", chains, 20), _int("burn", burn, 0)
+    generations = _int("generations", generations, 1)
+    N = M + k
+    # unknowns (a, b): a (N - ddof) = (1 - 1/N)(M a + k) + (M k / N) b ;  b (N^2 - M^2) = M a + k
+    A = np.array([[(N - ddof) - (1 - 1 / N) * M, -M * k / N], [-M, N**2 - M**2]], dtype=float)
+    rhs = np.array([(1 - 1 / N) * k, k], dtype=float)
+    a, b = np.linalg.solve(A, rhs)
+    _, v = gaussian_chain(M, burn + generations, chains, k=k, ddof=ddof, seed=_int("seed", seed, 0))
+    tail = v[burn + 1:]
+    med = float(np.median(tail))
+    batches = np.array_split(np.arange(chains), 20)
+    se = float(np.std([np.median(tail[:, i]) for i in batches], ddof=1) / np.sqrt(len(batches)))
+    return {"mean_var": float(a), "mean_mu2": float(b), "median_var": med, "median_var_se": se, "M": M, "k": k,
+            "ddof": ddof}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 4. verification and filtering (Yi, Liu, Cheng, Xu 2025)
 

@@ -1,6 +1,7 @@
 """Seeding, device choice and progress bars: the runtime every chapter shares."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -56,9 +57,25 @@ def device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+_silenced = 0  # depth of nested ``silenced()`` blocks
+
+
 def quiet() -> bool:
-    """True when progress bars should stay silent (tests set ``COLLAPSE_LAB_QUIET=1``)."""
-    return os.environ.get("COLLAPSE_LAB_QUIET", "") not in ("", "0") or "PYTEST_CURRENT_TEST" in os.environ
+    """True when progress bars should stay silent: under tests (``COLLAPSE_LAB_QUIET=1``) or inside ``silenced()``."""
+    return (_silenced > 0 or os.environ.get("COLLAPSE_LAB_QUIET", "") not in ("", "0")
+            or "PYTEST_CURRENT_TEST" in os.environ)
+
+
+@contextlib.contextmanager
+def silenced():
+    """Silence :func:`progress` bars created inside the block (explorers draw with it: a bar's widget, closed when
+    the bar ends, would stay referenced by the explorer's output area as "model not found")."""
+    global _silenced
+    _silenced += 1
+    try:
+        yield
+    finally:
+        _silenced -= 1
 
 
 def progress(iterable=None, **kwargs):

@@ -283,14 +283,29 @@ def fit_kde(x):
     x = _data(x)
     M = x.shape[1]
     m = x.mean(1, keepdims=True)
-    s0 = x.std(1)
-    q75, q25 = np.percentile(x, [75, 25], axis=1)
+    d = x - m
+    var0 = np.einsum("ij,ij->i", d, d) / M  # one pass for both variances (ddof 0 and 1)
+    s0 = np.sqrt(var0)
+    q75, q25 = _quartiles(x)
     spread = np.minimum(s0, (q75 - q25) / 1.34)
     spread = np.where(spread > 0, spread, s0)          # IQR is 0 when over half the points coincide
     h = 0.9 * spread * M ** -0.2
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(s0 > 0, np.sqrt(x.var(1, ddof=1) / (s0 ** 2 + h ** 2)), 0.0)
-    return m + r[:, None] * (x - m), r * h
+        r = np.where(s0 > 0, np.sqrt(var0 * (M / (M - 1)) / (s0 ** 2 + h ** 2)), 0.0)
+    d *= r[:, None]
+    d += m
+    return d, r * h
+
+
+def _quartiles(x):
+    """75th and 25th percentiles of each row (numpy's default linear interpolation), from one partition."""
+    M = x.shape[1]
+    pos = np.array([0.75, 0.25]) * (M - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, M - 1)
+    part = np.partition(x, sorted(set(lo) | set(hi)), axis=1)
+    frac = pos - lo
+    return tuple(part[:, l] + (part[:, h] - part[:, l]) * f for l, h, f in zip(lo, hi, frac))
 
 
 FITS = {"gaussian": fit_gaussian, "kde": fit_kde}
@@ -312,7 +327,10 @@ def sample_model(model, n: int, rng) -> np.ndarray:
     c, w = _model(model)
     n, rng = _int("n", n, 1), as_rng(rng)
     pick = rng.integers(c.shape[1], size=(c.shape[0], n))
-    return np.take_along_axis(c, pick, axis=1) + w[:, None] * rng.standard_normal((c.shape[0], n))
+    out = rng.standard_normal((c.shape[0], n))
+    out *= w[:, None]
+    out += np.take_along_axis(c, pick, axis=1)
+    return out
 
 
 def model_tail_mass(model, lo: float, hi: float) -> np.ndarray:
@@ -333,30 +351,43 @@ def model_pdf(model, x) -> np.ndarray:
     return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * w)).mean(1)
 
 
-def tail_chains(distribution: str, model: str, M: int, generations: int, chains: int, seed=0):
+def tail_chains(distribution: str, model: str, M: int, generations: int, chains: int, seed=0, at=None):
     """Run ``chains`` refit chains and track the surviving tail fraction.
 
     Each chain starts from M samples of the original ``distribution``; fit n (n = 1..generations) fits ``model``
-    ('gaussian' or 'kde') to M samples of fit n-1 (fit 1: to the real samples). The surviving fraction is the mass
-    the n-th model puts beyond the original 1st and 99th percentiles, divided by the original 2%.
+    ('gaussian' or 'kde') to M samples of fit n-1 (fit 1: to the real samples). The surviving fraction is the
+    exact mass the n-th model (a Gaussian, or a mixture of M Gaussian kernels) puts beyond the original 1st and
+    99th percentiles, divided by the original 2%.
 
-    Returns (fraction (generations + 1, chains), final model); row 0 (the original) is 1. All chains advance
-    together as rows of a (chains, M) array: vectorised numpy, because loop.run handles one chain at a time and
-    thousands of chains through it would cost ~100x more python overhead for the same computation.
+    Returns (fraction, final model). Without ``at``: fraction (generations + 1, chains), row 0 (the original) is 1.
+    With ``at`` (a list of fits n in 1..generations): fraction (len(at), chains) for those fits only; the chains
+    are the same, and the tail mass, which costs more than a generation's fit and draw, is computed only there.
+    All chains advance together as rows of a (chains, M) array: vectorised numpy, because loop.run handles one
+    chain at a time and thousands of chains through it would cost ~100x more python overhead for the same
+    computation.
     """
     _dist(distribution)
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}; got {model!r}")
     M, generations, chains = _int("M", M, 2), _int("generations", generations, 1), _int("chains", chains, 1)
+    if at is not None:
+        at = [_int("at[i]", g, 1, generations) for g in at]
+        if not at:
+            raise ValueError("at must list at least one fit n in 1..generations")
     rng = as_rng(seed)
     lo, hi = tail_bounds(distribution)
     fit = FITS[model]
-    out = np.ones((generations + 1, chains))
+    out = np.ones((generations + 1, chains)) if at is None else np.empty((len(at), chains))
+    rows = {g: [g] for g in range(1, generations + 1)} if at is None else {}
+    for i, g in enumerate(at or ()):
+        rows.setdefault(g, []).append(i)
     x = draw(distribution, (chains, M), rng)
     for g in progress(range(1, generations + 1), desc=f"{distribution} · {model}"):
         m = fit(x)
-        out[g] = model_tail_mass(m, lo, hi) / 0.02
-        x = sample_model(m, M, rng)
+        if g in rows:
+            out[rows[g]] = model_tail_mass(m, lo, hi) / 0.02
+        if g < generations:
+            x = sample_model(m, M, rng)
     return out, m
 
 
@@ -385,12 +416,12 @@ def tail_table(n: Sequence[int] | None = None, *, M: int | None = None, chains: 
     seed = _int("seed", seed, 0)
     table = loop.History(meta={"M": M, "chains": chains, "seed": seed, "n": list(n)})
     for i, (dist, model) in enumerate(progress(list(cases), desc="tail table")):
-        frac, _ = tail_chains(dist, model, M, max(n), chains, seed=np.random.default_rng([seed, i]))
+        frac, _ = tail_chains(dist, model, M, max(n), chains, seed=np.random.default_rng([seed, i]), at=n)
         row = {"distribution": dist, "model": model}
-        for k in n:
-            row[f"median_{k}"] = float(np.median(frac[k]))
-            row[f"mean_{k}"] = float(frac[k].mean())
-            row[f"lost_{k}"] = float(np.mean(frac[k] < 0.1))
+        for j, k in enumerate(n):
+            row[f"median_{k}"] = float(np.median(frac[j]))
+            row[f"mean_{k}"] = float(frac[j].mean())
+            row[f"lost_{k}"] = float(np.mean(frac[j] < 0.1))
         table.append(row)
     return table
 
@@ -426,14 +457,20 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
     lo, hi = tail_bounds(distribution)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
     x = np.linspace(-5, 6, 600)
-    a.plot(x, pdf(distribution, x), "k", lw=2.5, label="original")
+    orig = pdf(distribution, x)
+    a.plot(x, orig, "k", lw=2.5, label="original")
     dens = model_pdf((final[0][:5], final[1][:5]), x)
     for i, d in enumerate(dens):
         a.plot(x, d, lw=1, alpha=0.8, label=f"chain {i} after {generations} fits" if i < 2 else None)
     for q in (lo, hi):
         a.axvline(q, color="grey", ls=":", lw=1)
-    a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, None),
-          title=f"{distribution}, {model} refit, M={M} (dotted: original 1%/99%)")
+    # A collapsed KDE is a spike (density up to ~1e17): the axis stops at 10x the original's peak so the original
+    # stays readable, and the title says when a model is cut off.
+    top = 10 * float(orig.max())
+    title = f"{distribution}, {model} refit, M={M} (dotted: original 1%/99%)"
+    if dens.max() > top:
+        title += f"\nmodels clipped at density {top:.2g} (peak {dens.max():.1e}: collapsed to a spike)"
+    a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, top), title=title)
     a.legend(fontsize=8)
     g = np.arange(generations + 1)
     b.plot(g, frac.mean(1), label="mean over chains")
@@ -447,11 +484,12 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
 
 def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (100, 10, 300),
             distribution: Sequence[str] = DISTRIBUTIONS, chains: int | None = None, profile: str | None = None):
-    """The ipywidgets explorer of M, generations and distribution; the first value of each list is drawn first.
+    """The explorer of M, generations and distribution (:func:`collapse_lab.widgets.explore`): the first value of
+    each list is drawn first; numbers become sliders over their sorted values.
 
-    Live (JupyterLab with ipywidgets): displays the controls and returns the ``interactive`` object. Elsewhere
-    (nbval, ``make course``, ``COLLAPSE_LAB_STATIC=1``): shows one static figure and returns it. Either way the
-    output is already on screen, so end the notebook line with ``;``.
+    Live (JupyterLab with ipywidgets) it displays the controls and a figure that redraws; elsewhere (nbval,
+    ``make course``, ``COLLAPSE_LAB_STATIC=1``) the one figure. Returns the first figure in both modes; it is already
+    on screen, so assign it or end the notebook line with ``;``.
     """
     from . import widgets
 
@@ -465,16 +503,8 @@ def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (10
         _int("generations", x, 1)
     for d in distribution:
         _dist(d)
-    live = widgets.interactive_available()
 
     def draw(M, generations, distribution):
-        fig = draw_explorer(M, generations, distribution, chains)
-        # ipywidgets shows the figure itself and would display a returned figure a second time
-        return None if live else fig
+        return draw_explorer(M, generations, distribution, chains)
 
-    out = widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))
-    if live:
-        from IPython.display import display
-
-        display(out)
-    return out
+    return widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))

@@ -1,16 +1,19 @@
 """Chapter 3: a variational autoencoder on handwritten digits, trained generation after generation on its own samples.
 
-The paper's setting (Shumailov et al., Nature 2024, the VAE experiment): a convolutional VAE (encoder 64 and 128
-channels, kernel 4, stride 2, latent 20; a mirrored decoder with a sigmoid output), loss = summed binary
-cross-entropy + KL, Adam (lr 1e-3, weight decay 1e-5), batch 256, 30 epochs per generation. Every generation is
-trained from scratch on images decoded from ``z ~ N(0, I)`` by the previous generation; no real data is kept.
+The paper's experiment (Shumailov et al., Nature 2024): every generation is trained from scratch on images decoded
+from ``z ~ N(0, I)`` by the previous generation; no real data is kept. The settings come from the paper's released
+code, not its text: a convolutional VAE (encoder 64 and 128 channels, kernel 4, stride 2, latent 20; a mirrored
+decoder with a sigmoid output), loss = summed binary cross-entropy + KL, Adam (lr 1e-3, weight decay 1e-5), batch
+256, 30 epochs per generation; so do the latent-spread numbers in :data:`PAPER_SPREAD`.
 
 Decisions where the paper is silent (the lecture notebook explains them too):
 
 - **One architecture for 8x8 and 28x28.** Both convolutions use padding 1, so each halves the side exactly
   (8 -> 4 -> 2, 28 -> 14 -> 7) and the transposed convolutions double it back (2 -> 4 -> 8, 7 -> 14 -> 28). Any side
   divisible by 4 works; without padding 28 would go to 13 -> 5 and 8 to 3 -> 0. The quick profile (8x8 digits)
-  uses narrower layers (see ``SIZES``); standard uses MNIST with a reduced budget; ``paper`` keeps the paper's sizes.
+  uses narrower layers (see ``SIZES``); standard uses MNIST with a reduced budget; ``paper`` keeps the released
+  code's architecture and training settings but trains on 8,000 images of the MNIST test split, not on the paper's
+  data set (MNIST's 60,000-image training split is not shipped with the course).
 - **A sample is the decoded mean** (the sigmoid output, grey levels in [0, 1]), not a Bernoulli draw from it. The
   VAE's randomness lives in ``z``; the Bernoulli likelihood is the usual device for grey-level images (BCE against
   targets in [0, 1]), and sampling pixels from it would add salt-and-pepper noise that real digits do not have.
@@ -42,10 +45,10 @@ from . import validate
 from .validate import integer as _int
 
 SIZES = {
-    # 8x8 digits: half the paper's channels, batches of 64 (1,437 images make only 6 batches of 256), 20 epochs at
-    # lr 3e-3 (in our runs about as good a generation 0 as 60 epochs at 1e-3, in a third of the time), one torch
+    # 8x8 digits: half the released code's channels, batches of 64 (1,437 images make only 6 batches of 256), 20
+    # epochs at lr 3e-3 (in our runs about as good a generation 0 as 60 epochs at 1e-3, in a third of the time), one torch
     # thread (tiny convolutions: threads cost more than they save). 4 generations after generation 0 = five rows,
-    # as many as the paper's five quoted spreads.
+    # as many as the five spreads of the released code.
     "quick": {"data": "digits", "channels": (32, 64), "latent": 20, "epochs": 20, "batch": 64, "lr": 3e-3,
               "weight_decay": 1e-5, "generations": 4, "n_eval": 1000, "clf_epochs": 20, "clf_hidden": 64,
               "threads": 1},
@@ -56,13 +59,14 @@ SIZES = {
     "standard": {"data": "mnist", "channels": (32, 64), "latent": 20, "epochs": 8, "batch": 64, "lr": 1e-3,
                  "weight_decay": 1e-5, "generations": 4, "n_eval": 2000, "clf_epochs": 4, "clf_hidden": 128,
                  "threads": 1},
-    # the paper's sizes (threads None: torch's default)
+    # the released code's architecture and training settings (threads None: torch's default); the data are still
+    # 8,000 images of the MNIST test split, so this is not the paper's data set
     "paper": {"data": "mnist", "channels": (64, 128), "latent": 20, "epochs": 30, "batch": 256, "lr": 1e-3,
               "weight_decay": 1e-5, "generations": 4, "n_eval": 2000, "clf_epochs": 4, "clf_hidden": 128,
               "threads": None},
 }
 
-PAPER_SPREAD = (0.674, 0.608, 0.527, 0.468, 0.433)  # the paper's latent spread over five generations, quoted
+PAPER_SPREAD = (0.674, 0.608, 0.527, 0.468, 0.433)  # latent spread over five generations, from the released code
 HELD_OUT = 0.2  # share of the images never trained on
 N_CLASSES = 10
 
@@ -119,7 +123,8 @@ def reparameterise(mu, logvar, eps):
 
 
 def loss(x, recon, mu, logvar):
-    """The VAE loss of a batch, summed over images (the paper's): binary cross-entropy + KL(N(mu, sigma^2) || N(0, I)).
+    """The VAE loss of a batch, summed over images (as in the paper's released code): binary cross-entropy +
+    KL(N(mu, sigma^2) || N(0, I)).
 
     ``x``, ``recon``: tensors (batch, side, side), targets and decoded means in [0, 1]; ``mu``, ``logvar``:
     (batch, latent). Returns a scalar tensor in nats (divide by the batch size for a per-image value).
@@ -476,7 +481,8 @@ def plot_samples(history, n: int = 10, seed: int = 0):
 
 
 def plot_curves(history, paper: bool = True):
-    """Three panels over generations: latent spread (with the paper's numbers), class entropy, Frechet distance."""
+    """Three panels over generations: latent spread (with the released code's numbers), class entropy, Frechet
+    distance."""
     import matplotlib.pyplot as plt
 
     h = _history(history)
@@ -484,7 +490,7 @@ def plot_curves(history, paper: bool = True):
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     axes[0].plot(g, h["spread"], "o-", label="ours")
     if paper:
-        axes[0].plot(range(len(PAPER_SPREAD)), PAPER_SPREAD, "s--", color="gray", label="paper (quoted)")
+        axes[0].plot(range(len(PAPER_SPREAD)), PAPER_SPREAD, "s--", color="gray", label="paper's released code")
     axes[0].set(title="latent spread (generation-0 encoder)", ylabel="mean std of latent means")
     axes[1].plot(g, h["entropy"], "o-", color="C1", label="generated")
     axes[1].axhline(np.log2(N_CLASSES), color="gray", ls=":", label="uniform (log2 10)")

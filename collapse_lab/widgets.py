@@ -1,13 +1,20 @@
-"""Interactive explorers that degrade to a static figure where no widget front end exists.
+"""Interactive explorers: live ipywidgets controls in JupyterLab, one static figure everywhere else.
 
-:func:`explore` always draws the figure once with the first value of every control, so nbval, ``make course`` and
-the HTML export show a real figure; in a live JupyterLab session it then adds sliders that redraw.
-``COLLAPSE_LAB_STATIC=1`` (set by ``make test`` and ``make course``) turns the sliders off.
+:func:`explore` draws the figure once with the default of every control and returns it, in both modes, so a cell
+can write ``fig = widgets.explore(draw, ...); plots.save(fig, "chN-explore")``. In a live JupyterLab session it
+also displays the controls and an output area that redraws on every change. Where no widget front end runs (nbval,
+``make course``, the HTML export, ``COLLAPSE_LAB_STATIC=1``) it shows the one figure. The same ``draw`` serves both.
 """
 from __future__ import annotations
 
+import base64
+import io
+import numbers
 import os
 from typing import Callable
+
+#: CSS class of an explorer's outer box (the browser test finds explorers by it).
+CSS_CLASS = "collapse-lab-explorer"
 
 
 def interactive_available() -> bool:
@@ -23,35 +30,138 @@ def interactive_available() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _plain(x):
+    """numpy scalars as python numbers, so widgets (JSON) and labels handle them."""
+    return x.item() if hasattr(x, "item") and not isinstance(x, (str, bytes)) else x
+
+
+def options(name: str, values) -> tuple[list, object]:
+    """The options a control offers and its default: ``(options, default)``.
+
+    Numbers are sorted ascending (a slider moves one way), duplicates dropped; anything else keeps the given order
+    (a dropdown). The default is always the FIRST value listed, wherever sorting puts it.
+    """
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+        raise ValueError(f"control {name!r} must be a non-empty list of values; got {values!r}")
+    values = [_plain(v) for v in values]
+    default = values[0]
+    if all(_is_number(v) for v in values):
+        return sorted(set(values)), default
+    seen = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen, default
+
+
+def control(name: str, values):
+    """The ipywidgets control for one list of values: a selection slider over sorted numbers, else a dropdown."""
+    import ipywidgets as w
+
+    opts, default = options(name, values)
+    pairs = [(str(v), v) for v in opts]
+    style = {"description_width": "initial"}
+    if all(_is_number(v) for v in opts) and len(opts) > 1:
+        return w.SelectionSlider(options=pairs, value=default, description=name, continuous_update=False,
+                                 style=style, layout=w.Layout(width="320px"))
+    return w.Dropdown(options=pairs, value=default, description=name, style=style)
+
+
+def _figure(result):
+    """The figure ``draw`` made: what it returned, or pyplot's current figure when it returned None."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    fig = plt.gcf() if result is None else result
+    if not isinstance(fig, Figure):
+        raise TypeError(f"draw must return a matplotlib Figure (or None and draw on pyplot); got {type(result).__name__}")
+    return fig
+
+
 def explore(draw: Callable, **controls):
-    """Draw ``draw(**values)`` once with the first option of each control, then add live controls if possible.
+    """Draw ``draw(**defaults)``, show it (live: with controls that redraw it) and return that figure.
 
     Parameters
     ----------
-    draw : function of keyword arguments that draws one matplotlib figure (and may return it).
-    controls : name -> list of allowed values (a dropdown / selection slider), e.g. ``M=[10, 100, 1000]``.
+    draw : function of keyword arguments, one per control, that draws one matplotlib figure and returns it.
+    controls : name -> list of allowed values, the FIRST being the default, e.g. ``M=[100, 20, 1000]``. Numbers
+        become a slider over the sorted values (the default preselected), other values a dropdown in list order.
 
     Returns
     -------
-    The ipywidgets ``interactive`` object in live mode, else the static figure ``draw`` returned.
+    The figure drawn with the defaults (``matplotlib.figure.Figure``), in live and static mode alike. It is already
+    on screen: assign it or end the line with ``;`` so it is not shown twice.
+
+    Progress bars of :func:`collapse_lab.runtime.progress` stay silent while drawing (a progress-bar widget closed
+    inside the output area would leave a dangling widget there); a status line says what is being drawn.
     """
     if not callable(draw):
-        raise TypeError("draw must be a function that draws a figure from keyword arguments")
-    for k, v in controls.items():
-        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) == 0:
-            raise ValueError(f"control {k!r} must be a non-empty list of values; got {v!r}")
-    if not interactive_available():
-        import matplotlib.pyplot as plt
+        raise TypeError(f"draw must be a function that draws a figure from keyword arguments; got {draw!r}")
+    if not controls:
+        raise ValueError("explore needs at least one control, e.g. M=[100, 20, 1000]")
+    defaults = {k: options(k, v)[1] for k, v in controls.items()}
+    import matplotlib.pyplot as plt
 
-        fig = draw(**{k: v[0] for k, v in controls.items()})
+    from .runtime import silenced
+
+    if not interactive_available():
+        with silenced():
+            fig = _figure(draw(**defaults))
         plt.show()
         return fig
+    return _live(draw, controls, defaults)
+
+
+def _live(draw, controls, defaults):
     import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
 
-    def slider(name, values):
-        values = list(values)
-        if all(isinstance(x, (int, float)) for x in values):
-            return w.SelectionSlider(options=values, value=values[0], description=name, continuous_update=False)
-        return w.Dropdown(options=values, value=values[0], description=name)
+    from .runtime import silenced
 
-    return w.interactive(draw, **{k: slider(k, v) for k, v in controls.items()})
+    ctrls = {k: control(k, v) for k, v in controls.items()}
+    status = w.HTML(value="")
+    out = w.Output()
+    box = w.VBox([w.HBox(list(ctrls.values()), layout=w.Layout(flex_flow="row wrap")), status, out])
+    box.add_class(CSS_CLASS)
+
+    def render(values):
+        status.value = "<i>drawing " + ", ".join(f"{k} = {v}" for k, v in values.items()) + " ...</i>"
+        try:
+            with silenced():
+                fig = _figure(draw(**values))
+        finally:
+            status.value = ""
+        # One state update replaces the old figure (no flicker, and the state survives a re-render of the page).
+        # A PNG made here, not by the active backend's formatter, so any backend gives an image; closing the
+        # figure keeps the inline backend from showing it a second time below the explorer.
+        png = io.BytesIO()
+        fig.savefig(png, format="png", bbox_inches="tight")
+        data = {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": repr(fig)}
+        out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+        plt.close(fig)
+        return fig
+
+    def on_change(_change):
+        # Runs in the kernel's comm handler: show an error in the explorer's output instead of losing it.
+        try:
+            render({k: c.value for k, c in ctrls.items()})
+        except Exception:
+            from IPython import get_ipython
+
+            ip = get_ipython()
+            if ip is None:
+                raise
+            out.outputs = ()
+            with out:
+                ip.showtraceback()
+
+    display(box)
+    fig = render(defaults)  # an error in the first draw fails the cell, as in static mode
+    for c in ctrls.values():
+        c.observe(on_change, names="value")
+    return fig

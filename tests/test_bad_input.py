@@ -211,3 +211,22 @@ def test_language_model_functions_check_the_model_and_the_token_ids():
             f(model, ok + 1000)
     with pytest.raises(ValueError, match="vocab must be an int >= 260 and <= 1000000"):
         lm.train_tokenizer("some text " * 10, 10**12)
+
+
+@pytest.mark.parametrize("args", [
+    ["build-exercises", "--exercises", "{file}"],
+    ["course", "--out", "{file}", "--only", "00"],
+    ["run", "lm", "--out", "{file}", "--profile", "quick"],
+    ["check", "{file}", "--csv", "{dir}"],
+    ["check", "{file}", "--timeout", "0"],
+])
+def test_cli_refuses_bad_paths_in_one_line_before_any_work(args, tmp_path, capsys):
+    from collapse_lab.cli import main
+
+    f = tmp_path / "a-file.ipynb"
+    f.write_text("{}")
+    argv = [x.format(file=f, dir=tmp_path) for x in args]
+    with time_limit(30):
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"collapse-lab {args[0]}: error:") and "\n" not in err and "Traceback" not in err, err

@@ -272,3 +272,26 @@ def test_format_table_and_sizes():
     for p in ("quick", "standard", "paper"):
         s = mi.sizes(p)
         assert s.lr_d == 10 and s.lr_T == 50 and tuple(s.sweep_fractions) == (0.0, 0.01, 0.05, 0.1, 0.25, 0.5)
+
+
+def test_anchored_stationary_exact_means_and_simulated_median():
+    from collapse_lab import mitigation as mi
+
+    for M in (5, 20, 100):
+        ub, ml = mi.anchored_stationary(M, ddof=1, chains=40, burn=0, generations=1), \
+            mi.anchored_stationary(M, ddof=0, chains=40, burn=0, generations=1)
+        assert np.isclose(ub["mean_var"], 2) and np.isclose(ub["mean_mu2"], 1)
+        assert np.isclose(ml["mean_var"], 2 * M / (3 * M + 1)) and np.isclose(ml["mean_mu2"], (M + 1) / (3 * M + 1))
+    # the exact means agree with a long simulation of the chain itself; the median is well below the mean
+    r = mi.anchored_stationary(10, ddof=1, chains=400, burn=100, generations=200, seed=3)
+    m, v = mi.gaussian_chain(10, 300, 400, k=1, ddof=1, seed=4)
+    # heavy right tail: the sample mean converges slowly (and mostly from below), hence 20%
+    assert abs(v[100:].mean() / r["mean_var"] - 1) < 0.2 and abs((m[100:] ** 2).mean() / r["mean_mu2"] - 1) < 0.2
+    assert r["median_var"] < 0.7 * r["mean_var"] and r["median_var_se"] < 0.05 * r["median_var"]
+    # k real points per generation: the more real points, the closer the long-run means are to the truth
+    assert abs(mi.anchored_stationary(20, k=10, ddof=1, chains=20, burn=0, generations=1)["mean_var"] - 1) < \
+        abs(r["mean_var"] - 1)
+    with pytest.raises(ValueError, match="ddof"):
+        mi.anchored_stationary(10, ddof=2)
+    with pytest.raises(ValueError, match="k"):
+        mi.anchored_stationary(10, k=0)

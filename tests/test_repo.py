@@ -28,4 +28,4 @@ def test_notebook_is_small_clean_and_checks_the_package_version(path):
     from packaging.version import Version
 
     assert Version(m.group(1)) <= Version(collapse_lab.__version__)
-    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+    assert re.fullmatch(r"\d\d[ab]?_[a-z0-9_]+\.ipynb", path.name)

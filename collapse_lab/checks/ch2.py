@@ -332,3 +332,60 @@ def match_modes(fn) -> None:
         expect(close(got, want, rtol=0, atol=0), label, want, got, hint_, more)
     passed(f"match_modes solves the assignment in {len(cases)} cases (permuted, merged, missing and spare components)")
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual exercises: the answer is a value, never called
+
+# the experiments of the question, in order, with the one error source each isolates and why (used in the hints)
+_ISOLATED = (
+    ("E", "k = 1..4 on a large sample with the best of 10 starts: sampling and local optima hardly matter, only k"),
+    ("A", "one k = 3 fit per k-means start on the same large sample: only EM's start changes"),
+    ("S", "k = 3 started at the truth on N fresh points: no local optimum, a model that fits, only finite N"),
+    ("S", "binomial resampling of a weight, no EM at all: nothing but finite samples"),
+    ("A", "warm start against k-means start on the same chain: only how EM is started differs"),
+)
+_SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "functional approximation"}
+
+
+def isolated_sources(answer) -> None:
+    """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates."""
+    want = "".join(letter for letter, _ in _ISOLATED)
+    ok_type = isinstance(answer, str)
+    expect(ok_type, "your answer is a string of letters", f"a str of {len(want)} letters S, E or A, e.g. 'SSEAA'",
+           answer if not callable(answer) else "a function", "assign a string such as 'SSEAA', not a function")
+    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
+    expect(len(got) == len(want) and set(got) <= set(_SOURCE_NAMES), "five letters, each S, E or A",
+           f"{len(want)} letters from S, E, A", answer, "one letter per experiment, in the order of the list")
+    wrong = [i for i in range(len(want)) if got[i] != want[i]]
+    expect(not wrong, f"experiments {[i + 1 for i in wrong]} isolate a different error source",
+           "the source that remains when the other two are switched off", got,
+           "for each experiment ask: would more data remove this error (statistical), a bigger model "
+           "(expressivity), or a better fitting procedure (approximation)?")
+    passed(f"isolated_sources: all {len(want)} experiments matched to the error source they isolate")
+
+
+def _first_swamped(w, n, frac=0.5, horizon=100_000):
+    g = np.arange(horizon + 1)
+    hit = np.flatnonzero(gmm.weight_sd(w, n, g) >= frac * w)
+    return int(hit[0]) if hit.size else None
+
+
+def drift_swamps(answer) -> None:
+    """``answer``: ``(g_minor, g_half)``: the first generation at which pure drift's standard deviation of a weight
+    reaches half the weight, for ``w = 0.1`` and for ``w = 0.5``, with ``n = 100`` points per generation."""
+    want = (_first_swamped(0.1, 100), _first_swamped(0.5, 100))
+    ok = isinstance(answer, (tuple, list)) and len(answer) == 2
+    expect(ok, "your answer is a pair (g_minor, g_half)", "(an int, an int)",
+           answer if not callable(answer) else "a function", "assign a tuple of two generations, not a function")
+    got = []
+    for a in answer:
+        try:
+            got.append(int(a) if float(a).is_integer() else None)
+        except (TypeError, ValueError):
+            got.append(None)
+    for i, (name, w) in enumerate((("g_minor", 0.1), ("g_half", 0.5))):
+        expect(got[i] == want[i], f"{name}: first generation with sd(weight) >= {w} / 2 (w = {w}, n = 100)",
+               want[i], answer[i], "Var_g = w(1-w)(1-(1-1/n)^g): solve Var_g >= (w/2)^2 for the smallest whole g, "
+               "or evaluate your weight_sd for g = 0, 1, 2, ...")
+    passed(f"drift_swamps: a w = 0.1 mode is swamped by drift at generation {want[0]}, a w = 0.5 mode only at "
+           f"{want[1]}")

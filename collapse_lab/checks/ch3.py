@@ -191,3 +191,51 @@ def class_entropy(fn) -> None:
             hint_ = "p is the share of the labels: divide the counts by the number of labels, not by n_classes"
         expect(close(x, want, rtol=1e-6, atol=1e-9), label, want, got, hint_)
     passed("class_entropy: bits of 4 label histograms (uniform = log2 10, one class = 0, missing classes)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual exercises: the answer is a value, never called
+
+# the observations of the question, in order: E (early collapse) or L (late collapse)
+_STAGES = (
+    ("E", "all ten digits still drawn, but unusual styles gone: the rare parts fade while the bulk looks right"),
+    ("L", "every sample the same blurred shape, latent spread a small fraction of generation 0's"),
+    ("E", "one rare digit below 1% of the samples while the entropy has barely moved"),
+    ("L", "Frechet distance ten times larger and class entropy below one bit"),
+)
+
+
+def collapse_stage(answer) -> None:
+    """``answer``: a string of four letters E / L, early or late collapse for each observation of the exercise."""
+    want = "".join(letter for letter, _ in _STAGES)
+    expect(isinstance(answer, str), "your answer is a string of letters", f"a str of {len(want)} letters E or L",
+           answer if not callable(answer) else "a function", "assign a string such as 'EELL', not a function")
+    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
+    expect(len(got) == len(want) and set(got) <= {"E", "L"}, "four letters, each E or L",
+           f"{len(want)} letters from E, L", answer, "one letter per observation, in the order of the list")
+    wrong = [i for i in range(len(want)) if got[i] != want[i]]
+    expect(not wrong, f"observations {[i + 1 for i in wrong]} are a different stage of collapse",
+           "E where the rare parts fade while the bulk looks right, L where the whole distribution narrows", got,
+           "early collapse loses the tails (rare digits, rare styles); late collapse loses the variance of "
+           "everything")
+    passed(f"collapse_stage: all {len(want)} observations placed as early or late collapse")
+
+
+def compounding(answer) -> None:
+    """``answer``: ``(r, g)``: the constant per-generation factor r of the released code's latent spread
+    (``vae.PAPER_SPREAD``, generation 0 to 4) and the first generation g at which r**g falls below one half."""
+    from .. import vae
+
+    sp = np.asarray(vae.PAPER_SPREAD, dtype=float)
+    r = float((sp[-1] / sp[0]) ** (1 / (len(sp) - 1)))
+    g = int(np.ceil(np.log(0.5) / np.log(r)))
+    ok = isinstance(answer, (tuple, list)) and len(answer) == 2
+    expect(ok, "your answer is a pair (r, g)", "(a float, an int)",
+           answer if not callable(answer) else "a function", "assign a tuple such as (0.5, 3), not a function")
+    rr, gg = _number(answer[0]), _number(answer[1])
+    expect(rr is not None and abs(rr - r) < 5e-3, "r: the per-generation factor", round(r, 4), answer[0],
+           f"if every generation keeps the fraction r, generation {len(sp) - 1} keeps r**{len(sp) - 1}: take the "
+           f"{len(sp) - 1}-th root of spread[{len(sp) - 1}] / spread[0]")
+    expect(gg is not None and float(gg).is_integer() and int(gg) == g, "g: first generation with r**g < 1/2", g,
+           answer[1], "solve r**g = 1/2 for g (logarithms), then take the next whole generation")
+    passed(f"compounding: {1 - r:.1%} lost per generation halves the spread by generation {g}")

@@ -289,3 +289,35 @@ def mix_training_set(fn) -> None:
                    "a new random draw each generation", "the same rows every time",
                    "draw with the rng you are given, every call: the paper re-samples its 10% each generation")
     passed("mix_training_set: 10% (or any fraction) real rows re-drawn each generation, through loop.run")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual questions: the answer is a value (the check never calls it)
+
+
+def _letters(answer, n: int, what: str, options: str):
+    """``answer`` as a tuple of ``n`` upper-case strings, or a failed check saying what shape was expected."""
+    expect(not callable(answer), what, f"a value such as {options}", type(answer).__name__,
+           "write the answer itself (no function), e.g. answer = " + options)
+    vals = answer if isinstance(answer, (tuple, list)) else (answer,)
+    ok = len(vals) == n and all(isinstance(v, str) and len(v.strip()) == 1 for v in vals)
+    expect(ok, what, options, answer, f"give {n} single letter(s), in a tuple when there are several")
+    return tuple(v.strip().upper() for v in vals)
+
+
+def which_decoder(answer) -> None:
+    """Conceptual question: ``answer = (chain, statement)``: which chain (``'X'`` or ``'Y'``) was written by beam
+    search, and which statement (``'a'``-``'d'``) is right about choosing a decoder for synthetic training text."""
+    chain, statement = _letters(answer, 2, "which_decoder: (chain, statement)", "('X', 'a')")
+    expect(chain in ("X", "Y"), "which_decoder: the chain is 'X' or 'Y'", "'X' or 'Y'", chain,
+           "two chains, two letters")
+    expect(chain == "X", "which_decoder: the beam-search chain", "the chain whose text the generation-0 model finds "
+           "most probable", chain, "beam search returns the most likely continuation: low perplexity under the model "
+           "that wrote it, and few distinct tokens (Chapter 4, sections 4-5)")
+    expect(statement in "ABCD", "which_decoder: the statement is one of 'a'-'d'", "'a', 'b', 'c' or 'd'", statement,
+           "one letter")
+    expect(statement == "B", "which_decoder: the statement about the decoder", "the statement consistent with the "
+           "sampling chain of section 7", statement, "what does each decoder remove, and what remains? Compare the "
+           "vocabulary and the test perplexity of the sampling chain with the beam-search chain")
+    passed("which_decoder: beam search writes the most probable text (X); sampling keeps the model's words, "
+           "yet still collapses")

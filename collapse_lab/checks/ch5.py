@@ -327,3 +327,45 @@ def tail_alarm(fn):
         expect((got is None and want is None) or (is_int and want is not None and int(got) == want),
                f"tail_alarm on case {i + 1} (q={q}, tol={tol})", want, got, hint_)
     passed("tail_alarm fires on the shrinking and the drifting chains, and stays quiet when the tails grow")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conceptual questions: the answer is a value (the check never calls it)
+
+
+def anchor_or_prior(answer) -> None:
+    """Conceptual question: ``answer = (p_anchor, p_map)``, the long-run mean of the fitted p of two Bernoulli chains
+    with truth p* = 0.3, M = 20: one real point per generation, and one pseudo-count per category (Beta(2, 2))."""
+    expect(not callable(answer), "anchor_or_prior: (p_anchor, p_map)", "two numbers, e.g. (0.25, 0.75)",
+           type(answer).__name__, "write the two numbers (no function)")
+    ok = isinstance(answer, (tuple, list)) and len(answer) == 2 and all(
+        isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in answer)
+    expect(ok, "anchor_or_prior: (p_anchor, p_map)", "a tuple of two numbers", answer,
+           "answer = (p_anchor, p_map)")
+    p_star, M = 0.3, 20
+    # fixed points of E[p'] = (M p + p*) / (M + 1) and E[p'] = (M p + 1) / (M + 2)
+    want = (p_star, 0.5)
+    expect(abs(float(answer[0]) - want[0]) < 0.01, "anchor_or_prior: long-run mean p with one real point",
+           "the fixed point of E[p'] = (M p + p*) / (M + 1)", answer[0],
+           "in the long run E[p'] = E[p]: solve p = (M p + p*) / (M + 1) for p")
+    expect(abs(float(answer[1]) - want[1]) < 0.01, "anchor_or_prior: long-run mean p with the Beta(2, 2) prior",
+           "the fixed point of E[p'] = (M p + 1) / (M + 2)", answer[1],
+           "in the long run E[p'] = E[p]: solve p = (M p + 1) / (M + 2) for p; does p* appear?")
+    passed(f"anchor_or_prior: one real point centres the chain on the truth ({want[0]}), "
+           f"the prior on its own centre ({want[1]})")
+
+
+def anchored_variance(fn) -> None:
+    """Conceptual question: ``fn`` is a number, the long-run mean E[s^2] of the anchored Gaussian chain (M = 20,
+    one real N(0, 1) point per generation, unbiased variance)."""
+    expect(not callable(fn), "anchored_variance: the long-run mean of s^2", "a number", type(fn).__name__,
+           "write the number itself (no function)")
+    ok = isinstance(fn, (int, float, np.floating, np.integer)) and not isinstance(fn, bool)
+    expect(ok, "anchored_variance: the long-run mean of s^2", "a number", fn, "answer = a float")
+    want = mi.anchored_stationary(20, ddof=1, chains=20, burn=0, generations=1)["mean_var"]
+    expect(abs(float(fn) - want) < 0.01, "anchored_variance: E[s^2] in the long run (M = 20, unbiased)",
+           "the solution of the two long-run equations", fn,
+           "set a = E[s^2], b = E[mu^2]; with N = M + 1 and the unbiased divisor N - 1 = M the equations are "
+           "M a = (1 - 1/N)(M a + 1) + (M/N) b and b (N^2 - M^2) = M a + 1; solve them")
+    passed(f"anchored_variance: E[s^2] = {want:.0f}, E[mu^2] = 1: the average chain is twice as wide as the "
+           "truth")
