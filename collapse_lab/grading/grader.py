@@ -226,18 +226,44 @@ def _split(text: str) -> tuple[str, str]:
     return "\n".join(rest), " ".join(h for h in hint if h)
 
 
-def run_check(check, ex: Exercise, channel, syntax_errors: list[str]) -> Verdict:
+STORE = "__collapse_lab_answers__"  # the learner's answers as they were right after their check cells
+
+
+def checks_in(source: str) -> list[tuple[str, str]]:
+    """(chapter, name) of the check calls in a cell's source (none when it does not parse)."""
+    src = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(src)
+    except (SyntaxError, ValueError):
+        return []
+    return [found[:2] for node in ast.walk(tree) if (found := _check_call(node))]
+
+
+def keep_answer(ex: Exercise) -> str:
+    """The code run in the kernel right after the learner's check cell of ``ex``: it keeps the value of the check's
+    expression then, so an answer variable that a later exercise reuses (``answer = ...``) is graded as it was."""
+    return (f"try:\n    globals().setdefault({STORE!r}, {{}})[{ex.name!r}] = ({ex.expr})\n"
+            "except Exception:\n    pass")
+
+
+def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False) -> Verdict:
     """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
     :class:`remote.OutOfTime` propagate."""
     def fail(message, hint=""):
         return Verdict(ex.name, False, 0.0, ex.points, message, hint)
 
     try:
-        fn = remote.evaluate(channel, ex.expr)
+        # the value kept after the learner's check cell, else (no such cell, or it raised) the value now
+        fn = remote.evaluate(channel, f"{STORE}[{ex.name!r}] if {ex.name!r} in globals().get({STORE!r}, ()) "
+                                      f"else ({ex.expr})" if kept else ex.expr)
     except Exception as e:  # noqa: BLE001 - the learner's NameError etc. (mapped to builtin types)
         msg = f"{type(e).__name__}: {e}"
         if type(e).__name__ == "NameError" and syntax_errors:
             msg = f"SyntaxError in {syntax_errors[0]} (so: {msg})"
+        elif type(e).__name__ == "NameError":
+            return fail(f"{ex.name} is not written yet: {msg} when the check ran",
+                        f"write the cell that defines {ex.expr} (replace `raise NotImplementedError()`), then run "
+                        "the notebook from the top")
         return fail(msg, "run your notebook from the top and fix the first error")
     out = io.StringIO()
     try:
@@ -311,16 +337,22 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     try:
         kernel.start()
         syntax = []
+        wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
+        kept: set[str] = set()
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             content = kernel.run_cell(cell.source, options.timeout, deadline)
             if content.get("status") == "error" and content.get("ename") in SYNTAX:
                 syntax.append(_syntax_error(i, content))
+            for key in checks_in(cell.source):
+                if key in wanted and wanted[key].name not in kept:
+                    kernel.run_cell(keep_answer(wanted[key]), options.timeout, deadline)
+                    kept.add(wanted[key].name)
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
-                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax))
+                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept))
         finally:
             kernel.close_channel(channel)
     except remote.KernelGone as e:
