@@ -12,7 +12,7 @@ LONG = ["student", "notebook", "exercise", "passed", "points", "max_points", "st
 
 
 def _one_line(text: str) -> str:
-    return " | ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
+    return " | ".join(" ".join(ln.split()) for ln in str(text).splitlines() if ln.strip())
 
 
 def _num(x: float) -> str:
@@ -138,7 +138,9 @@ def report(s: Submission) -> str:
     w = max([len("exercise")] + [len(v.exercise) for v in s.verdicts])
     lines = [f"{'exercise'.ljust(w)}  result  feedback"]
     for v in s.verdicts:
-        lines.append(f"{v.exercise.ljust(w)}  {'passed' if v.passed else 'FAILED':6}  {_one_line(v.message)[:160]}")
+        text = _one_line(v.message) + (f" | hint: {v.hint}" if v.hint and not v.passed else "")
+        lines.append(f"{v.exercise.ljust(w)}  {'passed' if v.passed else 'FAILED':6}  "
+                     f"{text if len(text) <= 240 else text[:237] + '...'}")
     lines.append(f"score: {_num(s.points)}/{_num(s.max_points)}" + ("" if s.status == "graded" else
                                                                    f"  (error: {s.reason})"))
     return "\n".join(lines)

@@ -50,6 +50,7 @@ class Exercise:
 class Solution:
     path: Path
     exercises: list[Exercise]
+    needs_lm_base: bool = False  # its notebook loads the language model's cached base (lm.load_base)
 
     @property
     def max_points(self) -> float:
@@ -169,7 +170,28 @@ def load_solution(path) -> Solution:
     ex = exercises_of(nb)
     if not ex:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
-    return Solution(path.resolve(), ex)
+    needs = any(c.cell_type == "code" and re.search(r"\b(load_base|ensure_base)\(", c.source) for c in nb.cells)
+    return Solution(path.resolve(), ex, needs)
+
+
+def missing_lm_base(profile: str) -> str:
+    """Why a notebook loading the language model's base cannot run in a kernel now ('' when it can).
+
+    The kernels see the base's cache read-only: pretraining it there would redo a minute of training per notebook
+    and could not be kept. So the grading user caches it once beforehand."""
+    from .. import lm
+
+    try:
+        if lm.sizes(profile).base is not None:  # a hub id or folder of the user's: from_pretrained finds it or says
+            return ""
+        path = Path(lm.base_source(profile))
+    except Exception as e:  # noqa: BLE001 - an unknown profile: the kernel will say so
+        return f"the language model's base cannot be located: {e}"
+    if (path / "config.json").is_file() and (path / "tokenizer.json").is_file():
+        return ""
+    return (f"the language model's base for the {profile} profile is not cached in {path}: as the grading user, "
+            f"run once: python -c \"from collapse_lab import lm; lm.ensure_base('{profile}')\" (a minute or two; "
+            "or run notebooks/04 once), then grade again")
 
 
 def check_function(ex: Exercise):
@@ -185,25 +207,63 @@ def check_function(ex: Exercise):
 
 
 def _split(text: str) -> tuple[str, str]:
-    """A check's failure text as (message, hint)."""
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    hint = " ".join(ln.strip()[len("hint:"):].strip() for ln in lines if ln.strip().startswith("hint:"))
-    rest = [ln for ln in lines if not ln.strip().startswith("hint:")]
-    return "\n".join(rest), hint
+    """A check's failure text as (message, hint): the ``hint:`` line with its wrapped continuation lines (indented
+    deeper than it) joined into one hint; the other lines are the message."""
+    rest, hint, in_hint, indent = [], [], False, 0
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        body = ln.lstrip()
+        depth = len(ln) - len(body)
+        if body.startswith("hint:"):
+            in_hint, indent = True, depth
+            hint.append(body[len("hint:"):].strip())
+        elif in_hint and depth > indent:
+            hint.append(body.strip())
+        else:
+            in_hint = False
+            rest.append(ln.rstrip())
+    return "\n".join(rest), " ".join(h for h in hint if h)
 
 
-def run_check(check, ex: Exercise, channel, syntax_errors: list[str]) -> Verdict:
+STORE = "__collapse_lab_answers__"  # the learner's answers as they were right after their check cells
+
+
+def checks_in(source: str) -> list[tuple[str, str]]:
+    """(chapter, name) of the check calls in a cell's source (none when it does not parse)."""
+    src = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(src)
+    except (SyntaxError, ValueError):
+        return []
+    return [found[:2] for node in ast.walk(tree) if (found := _check_call(node))]
+
+
+def keep_answer(ex: Exercise) -> str:
+    """The code run in the kernel right after the learner's check cell of ``ex``: it keeps the value of the check's
+    expression then, so an answer variable that a later exercise reuses (``answer = ...``) is graded as it was."""
+    return (f"try:\n    globals().setdefault({STORE!r}, {{}})[{ex.name!r}] = ({ex.expr})\n"
+            "except Exception:\n    pass")
+
+
+def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False) -> Verdict:
     """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
     :class:`remote.OutOfTime` propagate."""
     def fail(message, hint=""):
         return Verdict(ex.name, False, 0.0, ex.points, message, hint)
 
     try:
-        fn = remote.evaluate(channel, ex.expr)
+        # the value kept after the learner's check cell, else (no such cell, or it raised) the value now
+        fn = remote.evaluate(channel, f"{STORE}[{ex.name!r}] if {ex.name!r} in globals().get({STORE!r}, ()) "
+                                      f"else ({ex.expr})" if kept else ex.expr)
     except Exception as e:  # noqa: BLE001 - the learner's NameError etc. (mapped to builtin types)
         msg = f"{type(e).__name__}: {e}"
         if type(e).__name__ == "NameError" and syntax_errors:
             msg = f"SyntaxError in {syntax_errors[0]} (so: {msg})"
+        elif type(e).__name__ == "NameError":
+            return fail(f"{ex.name} is not written yet: {msg} when the check ran",
+                        f"write the cell that defines {ex.expr} (replace `raise NotImplementedError()`), then run "
+                        "the notebook from the top")
         return fail(msg, "run your notebook from the top and fix the first error")
     out = io.StringIO()
     try:
@@ -277,16 +337,22 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     try:
         kernel.start()
         syntax = []
+        wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
+        kept: set[str] = set()
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             content = kernel.run_cell(cell.source, options.timeout, deadline)
             if content.get("status") == "error" and content.get("ename") in SYNTAX:
                 syntax.append(_syntax_error(i, content))
+            for key in checks_in(cell.source):
+                if key in wanted and wanted[key].name not in kept:
+                    kernel.run_cell(keep_answer(wanted[key]), options.timeout, deadline)
+                    kept.add(wanted[key].name)
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
-                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax))
+                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept))
         finally:
             kernel.close_channel(channel)
     except remote.KernelGone as e:
@@ -331,6 +397,8 @@ def _changed(before: dict, after: dict) -> list[str]:
 def _preimport_package() -> None:
     """Unsandboxed, load every module of the package now, so nothing is imported from disk after learner code ran."""
     for m in pkgutil.walk_packages([str(PACKAGE)], "collapse_lab."):
+        if m.name.rsplit(".", 1)[-1] == "__main__":  # `python -m collapse_lab`: importing it runs the command line
+            continue
         try:
             importlib.import_module(m.name)
         except Exception:  # noqa: BLE001 - an optional dependency missing: that module cannot be used anyway
@@ -397,6 +465,15 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
     elif bwrap_path() is None:
         log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
             "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
+    if any(sol.needs_lm_base for sol in sols.values()):
+        no_base = missing_lm_base(options.profile)
+        if no_base:
+            log(f"collapse-lab check: {no_base}")
+            for s in subs:
+                if s.status == "graded" and s.solution is not None and s.solution.needs_lm_base:
+                    s.status, s.reason = "error", no_base
+                    s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded: the language model's base "
+                                          "is not cached (see the submission's error)") for ex in s.solution.exercises]
     watched = [PACKAGE, sols_dir, *{s.path for s in sols.values()}]
     if not sandbox_on:
         _preimport_package()

@@ -174,6 +174,7 @@ class Remote:
         st["next"] = None
         value, dec = self._result(reply, enc.slots)
         _sync_back(reply.get("back"), enc.slots, dec)
+        _lists_back(reply.get("lists"), args, kwargs, dec)
         gens = [s for s in enc.slots if isinstance(s, np.random.Generator)]
         states = reply.get("gens")
         if not (isinstance(states, list) and len(states) == len(gens)):
@@ -232,18 +233,23 @@ def proxy(channel: Channel, hid: int, kind: str, name: str, is_callable: bool):
 
 
 def _reference(x):
-    """A collapse_lab function or class as an argument: sent by qualified name."""
+    """A collapse_lab module-level function or class (also a private one, or one wrapped by functools such as
+    ``lru_cache``) as an argument: sent by qualified name, only when that name leads back to this very object."""
     if isinstance(x, Remote):
         return {"$h": x._hid}
     if isinstance(x, RemoteClass):
         return {"$h": x._r._hid}
     mod = getattr(x, "__module__", None) or ""
-    qual = getattr(x, "__qualname__", "")
-    if (inspect.isfunction(x) or inspect.isclass(x) or inspect.isbuiltin(x)) and (
-            mod == "collapse_lab" or mod.startswith("collapse_lab.")) and "<" not in qual:
-        return {"$q": f"{mod}:{qual}"}
+    qual = getattr(x, "__qualname__", None)
+    if (callable(x) and isinstance(mod, str) and isinstance(qual, str) and "<" not in qual
+            and (mod == "collapse_lab" or mod.startswith("collapse_lab."))):
+        found = sys.modules.get(mod)
+        for part in qual.split("."):
+            found = getattr(found, part, None)
+        if found is x:
+            return {"$q": f"{mod}:{qual}"}
     raise wire.WireError(f"a {type(x).__qualname__} cannot be passed to the learner's code in the grader's kernel "
-                         "(plain data and collapse_lab functions or classes only)")
+                         "(plain data and module-level collapse_lab functions or classes only)")
 
 
 def _sync_back(back, slots, dec) -> None:
@@ -277,6 +283,29 @@ def _sync_back(back, slots, dec) -> None:
                         target.copy_(new.to(target.dtype))
         except wire.WireError as e:
             raise RemoteError(f"an argument came back as no plain data: {e}") from None
+
+
+def _lists_back(lists, args, kwargs, dec) -> None:
+    """Give the caller's list arguments the contents the learner's function left in them (sorted, popped...)."""
+    if not lists:
+        return
+    if not isinstance(lists, list):
+        raise RemoteError("malformed reply")
+    for item in lists:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise RemoteError("malformed reply")
+        key, enc = item
+        target = (args[key] if type(key) is int and 0 <= key < len(args) else
+                  kwargs.get(key) if isinstance(key, str) else None)
+        if type(target) is not list:
+            raise RemoteError("malformed reply: a list argument")
+        try:
+            new = dec(enc)
+        except wire.WireError as e:
+            raise RemoteError(f"a list argument came back as no plain data: {e}") from None
+        if not isinstance(new, list):
+            raise RemoteError("malformed reply: a list argument")
+        target[:] = new
 
 
 def _with_grads(value, grads, slots, dec):

@@ -91,9 +91,13 @@ class Server:
         before = [s.copy() if isinstance(s, np.ndarray) else s.detach().clone() if _is_tensor(s) else None
                   for s in slots]
         leaves = [s for s in slots if _is_tensor(s) and s.requires_grad]
+        # lists passed as arguments: what a call did to them (sort, append, pop, item assignment) goes back
+        lists = [(i, x, list(x)) for i, x in [*enumerate(args), *kw.items()] if type(x) is list]
         rng0 = _global_rng()
         result = fn(*args, **kw)
         changed = _global_rng() != rng0
+        relisted = [[i, self.encode(x)] for i, x, b in lists
+                    if len(x) != len(b) or any(u is not v for u, v in zip(x, b))]
         back = []
         for i, (s, b) in enumerate(zip(slots, before)):
             if isinstance(s, np.ndarray):
@@ -109,7 +113,7 @@ class Server:
             got = torch.autograd.grad(result.reshape(()), leaves, allow_unused=True)
             grads = [None if g is None else Encoder.tensor(g) for g in got]
         return {"ok": self.encode(result), "back": back, "gens": [Encoder()(g.bit_generator.state) for g in gens],
-                "rng": bool(changed), "grads": grads}
+                "rng": bool(changed), "grads": grads, "lists": relisted}
 
     def answer(self, req):
         op = req["op"]

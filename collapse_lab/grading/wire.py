@@ -69,7 +69,9 @@ class Encoder:
             return x if x == x and x not in (float("inf"), float("-inf")) else {"$f": repr(x)}
         if isinstance(x, list):
             return [self(v, depth + 1) for v in x]
-        if isinstance(x, tuple):  # a namedtuple travels as a tuple
+        if isinstance(x, tuple) and _named(type(x)):  # a collapse_lab NamedTuple (loop.Family) keeps its type
+            return {"$nt": [_name_of(type(x)), [self(v, depth + 1) for v in x]]}
+        if isinstance(x, tuple):  # another namedtuple travels as a tuple
             return {"$t": [self(v, depth + 1) for v in x]}
         if isinstance(x, dict):
             return {"$d": [[self(k, depth + 1), self(v, depth + 1)] for k, v in x.items()]}
@@ -168,6 +170,13 @@ class Decoder:
                     raise WireError("dict keys must be numbers, strings or tuples")
                 out[k] = self(v, depth + 1)
             return out
+        if tag == "$nt":
+            name, values = _list(body, 2)
+            cls = _named_class(name)
+            values = [self(v, depth + 1) for v in _list(values)]
+            if len(values) != len(cls._fields):
+                raise WireError(f"{name} takes {len(cls._fields)} fields; got {len(values)}")
+            return tuple.__new__(cls, values)
         if tag == "$f":
             if body not in ("nan", "inf", "-inf"):
                 raise WireError(f"bad float {body!r}")
@@ -210,6 +219,30 @@ class Decoder:
             if out is not NotImplemented:
                 return out
         raise WireError(f"unknown tag {tag!r}")
+
+
+def _named(t) -> bool:
+    """A NamedTuple class defined at module level in the collapse_lab package."""
+    mod = getattr(t, "__module__", "") or ""
+    return (issubclass(t, tuple) and isinstance(getattr(t, "_fields", None), tuple)
+            and (mod == "collapse_lab" or mod.startswith("collapse_lab.")) and "<" not in t.__qualname__)
+
+
+def _name_of(t) -> str:
+    return f"{t.__module__}:{t.__qualname__}"
+
+
+def _named_class(name):
+    """The collapse_lab NamedTuple class called ``name`` ("module:qualname"), from modules already imported."""
+    if not isinstance(name, str) or name.count(":") != 1:
+        raise WireError("bad NamedTuple name")
+    mod, qual = name.split(":")
+    obj = sys.modules.get(mod) if mod == "collapse_lab" or mod.startswith("collapse_lab.") else None
+    for part in qual.split("."):
+        obj = getattr(obj, part, None)
+    if not (isinstance(obj, type) and _named(obj) and _name_of(obj) == name):
+        raise WireError(f"not a collapse_lab NamedTuple: {name}")
+    return obj
 
 
 def _list(x, n=None):

@@ -1,0 +1,117 @@
+"""Every chapter grades through the grader: solutions get full marks, exercises nothing, wrong answers what they get
+when checked in the notebook.
+
+Two parts. The remote proxies in one process (the kernel's shim on a thread): for each exercise, correct answers and
+the wrong answers most likely to behave differently through a proxy (mutation, random state, gradients, objects
+returned, lists) get the same verdict and the same hint as when the check calls them directly. Then one sandboxed
+batch grades every solution and exercise notebook of the course (slow: it runs every notebook in the quick
+profile).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from collapse_lab.grading import grader, remote, shim, wire
+from collapse_lab.grading.kernel import bwrap_path
+
+import test_wrong_answers as answers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
+
+# the wrong answers that lean on what a proxy must carry across: in-place changes, rng, gradients, returned objects
+RISKY = ("place", "global", "fixed", "shuffle", "no_grad", "detach", "numpy", "float", "sorted", "pops", "keyword",
+         "history", "sklearn", "list")
+
+
+def _cases():
+    out = []
+    for e in answers.RIGHT:
+        out.append((e, "right", next(iter(answers.RIGHT[e]))))
+        wrongs = list(answers.WRONG[e])
+        picked = [w for w in wrongs if any(k in w for k in RISKY)] or wrongs[:1]
+        out += [(e, "wrong", w) for w in picked[:4]]
+    return out
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """The kernel's side on a thread, its namespace, and the grader's channel to it."""
+    ns = {}
+    a, b = socket.socketpair()
+    t = threading.Thread(target=shim.Server(ns).loop, args=(b,), daemon=True)
+    t.start()
+    yield ns, remote.Channel(a, timeout=120, deadline=float("inf"), on_timeout=lambda: None)
+    wire.send(a, {"op": "bye"})
+    t.join(5)
+
+
+def _verdict(check, fn) -> tuple[bool, str]:
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(fn)
+    except AssertionError as e:
+        return False, grader._split(str(e))[1]
+    return True, ""
+
+
+@pytest.mark.parametrize("exercise,kind,label", CASES, ids=[f"{e}:{k}:{lbl}" for e, k, lbl in CASES])
+def test_a_proxied_answer_gets_the_local_verdict(kernel, exercise, kind, label):
+    ns, channel = kernel
+    fn = (answers.RIGHT if kind == "right" else answers.WRONG)[exercise][label]
+    check = answers._check(exercise)
+    here = _verdict(check, fn)
+    ns["answer"] = fn
+    there = _verdict(check, remote.evaluate(channel, "answer"))
+    assert here[0] == (kind == "right")
+    assert there == here
+
+
+def test_hints_wrapped_over_lines_are_joined():
+    text = ("f(1)\n  expected: 2\n  got:      3\n  hint: a long hint that the check wrapped\n        over two lines"
+            "\n  more help: checks.ch1.hint('f')")
+    message, hint = grader._split(text)
+    assert hint == "a long hint that the check wrapped over two lines"
+    assert "more help" in message and "over two lines" not in message
+
+
+def test_missing_language_model_base_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLLAPSE_LAB_CACHE", str(tmp_path))
+    why = grader.missing_lm_base("quick")
+    assert str(tmp_path) in why and "ensure_base('quick')" in why
+    sol = grader.load_solution(ROOT / "solutions" / "04_language_model_collapse.ipynb")
+    assert sol.needs_lm_base
+    assert not grader.load_solution(ROOT / "solutions" / "01_sampling_loses_the_tails.ipynb").needs_lm_base
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
+def test_every_chapter_grades_in_one_sandboxed_batch(tmp_path):
+    if grader.missing_lm_base("quick"):
+        pytest.skip("the language model's base is not cached (lm.ensure_base('quick'))")
+    sols = sorted((ROOT / "solutions").glob("0*.ipynb"))
+    exs = sorted((ROOT / "exercises").glob("0*.ipynb"))
+    assert len(sols) == len(exs) >= 5
+    subs = grader.grade_batch(sols + exs, options=grader.Options(profile="quick", timeout=600,
+                                                                 notebook_timeout=1200, workdir=tmp_path),
+                              log=lambda m: None)
+    for s in subs[:len(sols)]:
+        assert s.status == "graded", (s.path.name, s.reason)
+        assert s.points == s.max_points > 0, (s.path.name, [(v.exercise, v.message) for v in s.verdicts if not v.passed])
+    for s in subs[len(sols):]:
+        assert s.status == "graded", (s.path.name, s.reason)
+        assert s.points == 0 and s.verdicts, s.path.name
+        for v in s.verdicts:  # a function "not written yet", a conceptual question left as None "not answered yet"
+            assert "not written yet" in v.message or "not answered yet" in v.message, (s.path.name, v.exercise,
+                                                                                       v.message, v.hint)
+            assert v.hint, (s.path.name, v.exercise)
