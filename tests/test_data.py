@@ -108,7 +108,7 @@ def test_text_files_refused_when_empty_short_or_binary(tmp_path, monkeypatch):
     folder = tmp_path / "wikitext-2"
     folder.mkdir()
     monkeypatch.setenv("COLLAPSE_LAB_DATA", str(tmp_path))
-    for content, why in ((b"", "holds 0 bytes"), (b"short text\n", "holds 11 bytes"),
+    for content, why in ((b"", "holds 0 bytes"), (b"short text\n", "holds 11 bytes"), (b"x" * 999, "holds 999 bytes"),
                          (b"\xff\xfe" * 20_000, "is not UTF-8 text")):
         (folder / "valid.txt").write_bytes(content)
         with pytest.raises(data.CorruptData, match=why) as e:
