@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import gmm, loop
-from .core import Hints, call, close, exercise, expect, last_call, number, passed, rng_contract, show, unchanged
+from .core import (Hints, call, close, exercise, expect, last_call, letters, number, passed, rng_contract, show,
+                   unchanged)
 
 hint = Hints("ch2", {
     "l2_distance": "one helper for the double sum over the components of two mixtures, used three "
@@ -350,12 +351,7 @@ _SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "funct
 def isolated_sources(answer) -> None:
     """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates."""
     want = "".join(letter for letter, _ in _ISOLATED)
-    ok_type = isinstance(answer, str)
-    expect(ok_type, "your answer is a string of letters", f"a str of {len(want)} letters S, E or A, e.g. 'SSEAA'",
-           answer if not callable(answer) else "a function", "assign a string such as 'SSEAA', not a function")
-    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
-    expect(len(got) == len(want) and set(got) <= set(_SOURCE_NAMES), "five letters, each S, E or A",
-           f"{len(want)} letters from S, E, A", answer, "one letter per experiment, in the order of the list")
+    got = letters(answer, want, "SEA", "experiment", "SSEAA")
     wrong = [i for i in range(len(want)) if got[i] != want[i]]
     expect(not wrong, f"experiments {[i + 1 for i in wrong]} isolate a different error source",
            "the source that remains when the other two are switched off", got,

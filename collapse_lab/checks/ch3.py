@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import Hints, call, call_with_grads, close, exercise, expect, last_call, passed, show, unchanged
+from .core import (Hints, call, call_with_grads, close, exercise, expect, last_call, letters, passed, show,
+                   unchanged)
 
 hint = Hints("ch3", {
     "vae_loss": "both terms with torch operations on the tensors passed in (no .item(), float(), numpy or "
@@ -208,11 +209,7 @@ _STAGES = (
 def collapse_stage(answer) -> None:
     """``answer``: a string of four letters E / L, early or late collapse for each observation of the exercise."""
     want = "".join(letter for letter, _ in _STAGES)
-    expect(isinstance(answer, str), "your answer is a string of letters", f"a str of {len(want)} letters E or L",
-           answer if not callable(answer) else "a function", "assign a string such as 'EELL', not a function")
-    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
-    expect(len(got) == len(want) and set(got) <= {"E", "L"}, "four letters, each E or L",
-           f"{len(want)} letters from E, L", answer, "one letter per observation, in the order of the list")
+    got = letters(answer, want, "EL", "observation", "EELL")
     wrong = [i for i in range(len(want)) if got[i] != want[i]]
     expect(not wrong, f"observations {[i + 1 for i in wrong]} are a different stage of collapse",
            "E where the rare parts fade while the bulk looks right, L where the whole distribution narrows", got,

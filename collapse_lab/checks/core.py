@@ -33,6 +33,18 @@ class CheckFailed(AssertionError):
     """A check failed: the message says what was expected, what came back, and a hint."""
 
 
+def letters(answer, want: str, allowed: str, unit: str, example: str) -> str:
+    """A conceptual answer given as a string of letters (one per ``unit``), checked for type and form against
+    ``want``; returns it upper-cased with spaces, commas, semicolons and dashes dropped."""
+    choices = ", ".join(allowed)
+    expect(isinstance(answer, str), "your answer is a string of letters", f"a str of {len(want)} letters {choices}",
+           answer if not callable(answer) else "a function", f"assign a string such as {example!r}, not a function")
+    got = "".join(ch for ch in answer.upper() if not ch.isspace() and ch not in ",;-")
+    expect(len(got) == len(want) and set(got) <= set(allowed), f"{len(want)} letters, each {choices}",
+           f"{len(want)} letters from {choices}", answer, f"one letter per {unit}, in the order of the list")
+    return got
+
+
 def passed(message: str) -> None:
     """Print the one line of a passing check (wrapped to :data:`WIDTH` characters when longer)."""
     print(textwrap.fill(f"{MARK} {message}", WIDTH, subsequent_indent="  ", break_on_hyphens=False))
