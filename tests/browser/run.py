@@ -541,22 +541,21 @@ def main(argv=None) -> int:
                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                           "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
                 page = Page(context, lab)
-                for rel in notebooks:
-                    log(f"chapter {rel}")
+                def attempt(step, rel, shot):
+                    """One notebook's steps; a crash is a failed check with a screenshot, and the run goes on."""
                     try:
-                        run_chapter(page, report, rel)
+                        step(page, report, rel)
                     except Exception as e:
                         report.check(False, f"{rel}: ran to the end", f"{type(e).__name__}: {e}")
                         traceback.print_exc()
-                        page.shot(f"{Path(rel).stem.split('_')[0]}-aborted")
+                        page.shot(f"{shot}-aborted")
+
+                for rel in notebooks:
+                    log(f"chapter {rel}")
+                    attempt(run_chapter, rel, Path(rel).stem.split("_")[0])
                 if not args.no_exercise:
                     log(f"exercise {EXERCISE}")
-                    try:
-                        run_exercise(page, report, EXERCISE)
-                    except Exception as e:
-                        report.check(False, f"{EXERCISE}: ran to the end", f"{type(e).__name__}: {e}")
-                        traceback.print_exc()
-                        page.shot("exercise-aborted")
+                    attempt(run_exercise, EXERCISE, "exercise")
                 bad = [m for m in page.console_errors if "model not found" in m]
                 report.check(not bad, "browser console: no widget model missing", "; ".join(bad[:3]))
                 context.close()
