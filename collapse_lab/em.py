@@ -201,7 +201,7 @@ def _prec_chol(covs):
 
 
 def _estep(xt, xxt, weights, means, pc):
-    """Mean log-likelihood (C,) and log responsibilities (C, k, n), from the points xt (C, d, n), their products
+    """Mean log-likelihood (C,) and responsibilities (C, k, n), from the points xt (C, d, n), their products
     xxt (C, d*d, n) and the parameters.
 
     The squared Mahalanobis distance ``(x - mu)^T P (x - mu)`` (``P = pc pc^T``, the precision) is expanded as
@@ -220,9 +220,11 @@ def _estep(xt, xxt, weights, means, pc):
     lp += const[:, :, None]
     top = lp.max(1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
-    norm = top + np.log(np.exp(lp - top).sum(1, keepdims=True))  # (C, 1, n)
-    lp -= norm
-    return norm[:, 0].mean(-1), lp
+    lp -= top
+    np.exp(lp, out=lp)  # one exponential per point and component: the responsibilities, then their sum
+    total = lp.sum(1, keepdims=True)  # (C, 1, n)
+    lp /= total
+    return (top[:, 0] + np.log(total[:, 0])).mean(-1), lp
 
 
 def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: float = TOL, max_iter: int = MAX_ITER,
@@ -289,8 +291,8 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
         sub = active.size < C
         xa, xxa = (x[active], xx[active]) if sub else (x, xx)
         xta, xxta = (xt[active], xxt[active]) if sub else (xt, xxt)
-        ll, log_resp = _estep(xta, xxta, weights[active], means[active], pc[active])
-        nk, m, c = _params(xa, xxa, np.exp(log_resp), reg_covar)
+        ll, resp = _estep(xta, xxta, weights[active], means[active], pc[active])
+        nk, m, c = _params(xa, xxa, resp, reg_covar)
         weights[active], means[active], covs[active] = nk / nk.sum(1, keepdims=True), m, c
         pc[active] = _prec_chol(c)
         change = ll - loglik[active]

@@ -37,6 +37,7 @@ Definitions used throughout (the notebook explains them):
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from contextlib import contextmanager
 from typing import NamedTuple, Sequence
@@ -45,7 +46,7 @@ import numpy as np
 
 from . import em, loop
 from .profiles import pick
-from .runtime import as_rng, progress
+from .runtime import as_rng, in_threads, progress, threads
 from . import validate
 from .validate import integer as _int
 
@@ -411,6 +412,28 @@ def mode_mass(model, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
     return inside.mean(-1) @ model.weights
 
 
+def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
+    """:func:`mode_mass` of C mixtures at once: ``weights`` (C, K), ``means`` (C, K, d), ``covs`` (C, K, d, d)
+    (e.g. the fields of a batch of fits, :class:`collapse_lab.em.Fit`) -> (C, K_ref), the same numbers as one
+    :func:`mode_mass` call per mixture (the same fixed draws)."""
+    from scipy.stats import chi2
+
+    ref = _as_mixture(ref, "ref")
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
+    w, m, c = (np.asarray(v, dtype=float) for v in (weights, means, covs))
+    d = ref.dim
+    if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
+        raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
+                         f"{w.shape}, {m.shape}, {c.shape}")
+    z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
+    r2 = chi2.ppf(level, d)
+    x = m[:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(c), -1, -2)  # (C, K, n, d)
+    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
+    inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)], 1)  # (C, J, K, n)
+    return np.einsum("cjk,ck->cj", inside.mean(-1), w)
+
+
 def lost_generation(mass, original: float, below: float = LOST_BELOW):
     """First generation (index into ``mass``) where ``mass[g] < below * original``; None if it never happens.
 
@@ -597,42 +620,64 @@ def _seeds(seeds) -> list:
     return seeds
 
 
-def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, desc="chains"):
+def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, measure=None,
+             desc="chains"):
     """Many ``replace`` chains of the GMM advanced together: one batched EM (:func:`collapse_lab.em.fit`) per
     generation for all chains still running.
 
     Chain i starts from ``reals[i]`` (n, d) (the same n for all) and draws from ``np.random.default_rng([seeds[i],
     2])`` exactly what :func:`experiment` draws, so each chain is the chain ``experiment(seed=seeds[i], ...)``
     runs alone (the same numbers to rounding). ``init``: ``"kmeans"`` or ``"warm"`` (as :func:`family`).
-    ``callback(g, i, model, train)`` after each fit; a True return stops chain i. Returns nothing.
+    ``callback(g, i, model, train)`` after each fit; a True return stops chain i. With ``measure`` (a function of
+    a batch of fits, :class:`collapse_lab.em.Fit`, returning one value per chain), the callback is
+    ``callback(g, i, model, train, value)``: one vectorised measurement for the batch instead of one per chain.
+    The chains are split into :func:`~collapse_lab.runtime.threads` groups advanced on parallel threads (a chain's
+    numbers do not depend on its group). Returns nothing.
     """
     if init not in ("kmeans", "warm"):
         raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r}")
     _int("generations", generations, 0)
     x = np.stack([np.asarray(r, dtype=float) for r in reals])
     rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
-    active = list(range(len(x)))
-    models: dict = {}
-    for g in progress(range(generations + 1), desc=desc):
-        if not active:
-            break
-        states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
-        if init == "warm" and g > 0:
-            prev = [models[i] for i in active]
-            start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
-                     np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
-            f = em.fit(x[active], k, states, init="warm", start=start)
-        else:
-            f = em.fit(x[active], k, states)
-        keep = []
-        for j, i in enumerate(active):
-            models[i] = Mixture(*f.chain(j))
-            if callback is None or not callback(g, i, models[i], x[i]):
-                keep.append(i)
-        active = keep
-        if g < generations:
-            for i in active:
-                x[i] = sample(models[i], x.shape[1], rngs[i])
+    groups = [g for g in np.array_split(np.arange(len(x)), min(threads(), len(x))) if g.size]
+    bar = progress(total=(generations + 1) * len(groups), desc=desc)
+
+    def run(group):
+        active = [int(i) for i in group]
+        models: dict = {}
+        for g in range(generations + 1):
+            if not active:
+                break
+            states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
+            if init == "warm" and g > 0:
+                prev = [models[i] for i in active]
+                start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
+                         np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
+                f = em.fit(x[active], k, states, init="warm", start=start)
+            else:
+                f = em.fit(x[active], k, states)
+            values = None if measure is None else measure(f)
+            keep = []
+            for j, i in enumerate(active):
+                models[i] = Mixture(*f.chain(j))
+                if callback is None:
+                    stop = False
+                elif measure is None:
+                    stop = callback(g, i, models[i], x[i])
+                else:
+                    stop = callback(g, i, models[i], x[i], values[j])
+                if not stop:
+                    keep.append(i)
+            active = keep
+            if g < generations:
+                for i in active:
+                    x[i] = sample(models[i], x.shape[1], rngs[i])
+            bar.update()
+
+    try:
+        in_threads(run, groups)
+    finally:
+        bar.close()
 
 
 def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING, full=False,
@@ -641,7 +686,8 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
     fitted together by the batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
 
     Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance`` and
-    ``mass_j`` only). ``seconds`` is the batch's time per generation divided by the number of chains.
+    ``mass_j`` only). ``seconds``: the time of the generation's batch so far (its fit, then the metrics of the
+    chains recorded before) divided by the chains recorded: about the cost per chain.
     """
     import time
 
@@ -661,15 +707,18 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
                                      "family": f"gmm k={k} {init}"}))
         hs[-1].meta["_metrics"] = ms
     keep = {int(g) for g in keep}
-    clock = [time.perf_counter(), -1, 0]  # start of the generation, its number, chains in it
+    clocks: dict = {}  # per thread (a group of chains): start of the generation, its number, chains in it
 
-    def record(g, i, model, train):
+    def record(g, i, model, train, mass):
+        clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0, set()])
         if g != clock[1]:
-            clock[:] = [time.perf_counter(), g, sum(1 for h in hs if len(h) == g)]
+            clock[:] = [time.perf_counter(), g, 0, set()]
+        clock[3].add(i)
+        clock[2] = len(clock[3])
         h = hs[i]
         row = {"generation": g, "n_train": len(train)}
         for name, f in h.meta["_metrics"].items():
-            v = f(model, train)
+            v = dict(enumerate(mass)) if name == "mass" else f(model, train)
             if isinstance(v, dict):
                 row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
             else:
@@ -682,6 +731,7 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
 
     with one_thread():
         lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record,
+                 measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
                  desc=f"{len(seeds)} chains, N = {n}")
     for h, (_, test) in zip(hs, pairs):
         del h.meta["_metrics"]
@@ -702,15 +752,16 @@ def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile
     names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
     rows = [{"seed": sd, "generation": None, "lost": (), "first": "none"} for sd in seeds]
 
-    def stop(g, i, model, train):
-        lost = tuple(int(j) for j in np.flatnonzero(mode_mass(model, ref) < LOST_BELOW * orig))
+    def stop(g, i, model, train, mass):
+        lost = tuple(int(j) for j in np.flatnonzero(mass < LOST_BELOW * orig))
         if lost:
             rows[i].update(generation=g, lost=lost, first=names[lost[0]] if len(lost) == 1 else "tie")
         return bool(lost)
 
     with one_thread():
         lockstep([data(sd, n=n, n_test=1, ref=ref)[0] for sd in seeds], generations, seeds=seeds, k=k, init=init,
-                 callback=stop, desc=f"{len(seeds)} seeds")
+                 callback=stop, measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
+                 desc=f"{len(seeds)} seeds")
     return rows
 
 

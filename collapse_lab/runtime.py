@@ -57,6 +57,33 @@ def device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+def threads() -> int:
+    """Threads for work split into fixed blocks (chains of a batch): ``COLLAPSE_LAB_THREADS`` if set, else the cores
+    this process may use. The blocks, not the threads, decide the random streams, so the numbers do not change."""
+    env = os.environ.get("COLLAPSE_LAB_THREADS", "")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"COLLAPSE_LAB_THREADS must be an int >= 1; got {env!r}")
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def in_threads(fn, *iterables) -> list:
+    """``[fn(*args) for args in zip(*iterables)]``, run on :func:`threads` threads (numpy releases the GIL in its
+    array loops, so blocks of a few hundred thousand numbers run in parallel). Results in input order."""
+    jobs = list(zip(*iterables))
+    n = min(threads(), len(jobs))
+    if n <= 1:
+        return [fn(*a) for a in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda a: fn(*a), jobs))
+
+
 _silenced = 0  # depth of nested ``silenced()`` blocks
 
 

@@ -137,3 +137,24 @@ def test_gmm_fit_is_sklearns():
     g = _sklearn(x, 3, state)
     np.testing.assert_allclose(m.means, g.means_, atol=1e-8)
     np.testing.assert_allclose(m.covs, g.covariances_, atol=1e-8)
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_lockstep_numbers_do_not_depend_on_the_threads(monkeypatch, threads):
+    """Chains are split into one group per thread; a chain's numbers must not depend on its group."""
+    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "2")
+    ref = gmm.experiments([0, 1, 2, 3, 4], n=100, generations=6, profile="quick")
+    monkeypatch.setenv("COLLAPSE_LAB_THREADS", threads)
+    got = gmm.experiments([0, 1, 2, 3, 4], n=100, generations=6, profile="quick")
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(a["distance"], b["distance"], rtol=1e-12)
+        np.testing.assert_allclose(a["mass_2"], b["mass_2"], rtol=1e-12)
+
+
+def test_mode_masses_equal_mode_mass_per_mixture():
+    fits = em.fit(np.stack([gmm.sample(gmm.TEACHING, 200, np.random.default_rng(s)) for s in range(4)]), 3, 0)
+    batch = gmm.mode_masses(fits.weights, fits.means, fits.covs)
+    for c in range(4):
+        np.testing.assert_allclose(batch[c], gmm.mode_mass(gmm.Mixture(*fits.chain(c))), rtol=1e-12)
+    with pytest.raises(ValueError, match="shapes"):
+        gmm.mode_masses(fits.weights[0], fits.means, fits.covs)

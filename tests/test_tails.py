@@ -221,3 +221,26 @@ def test_categorical_check_fails_wrong_answers(wrong):
 def test_expected_lost_check_fails_wrong_answers(wrong):
     with pytest.raises(AssertionError):
         ch1.expected_lost(wrong)
+
+
+def test_tail_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
+    """More than CHAIN_BLOCK chains run in blocks with their own streams: the same numbers on 1 or 3 threads."""
+    monkeypatch.setattr(tails, "CHAIN_BLOCK", 30)
+    runs = []
+    for n in ("1", "3"):
+        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        runs.append(tails.tail_chains("student-t", "kde", 20, 5, 100, seed=3, at=[1, 5]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1][0], runs[1][1][0])
+    assert runs[0][0].shape == (2, 100) and runs[0][1][0].shape == (100, 20)
+    centres = runs[0][1][0]
+    assert not np.allclose(np.sort(centres[:30], 1), np.sort(centres[30:60], 1))  # each block its own stream
+
+
+def test_threads_setting_is_checked(monkeypatch):
+    from collapse_lab import runtime
+    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "0")
+    with pytest.raises(ValueError, match="COLLAPSE_LAB_THREADS"):
+        runtime.threads()
+    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "4")
+    assert runtime.threads() == 4
