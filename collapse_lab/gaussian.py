@@ -27,9 +27,13 @@ import numpy as np
 from scipy import optimize, special
 
 from . import loop, metrics, profiles
-from .runtime import as_rng, progress
+from .runtime import as_rng, blocks, in_threads, progress
 from . import validate
 from .validate import integer as _int
+
+# chains per block of fast_chains on threads: fixed, so the numbers do not depend on the cores; the quick and
+# standard sizes fit in one block
+CHAIN_BLOCK = 25000
 
 SIZES = {
     # M: samples per generation; chains, generations: the fast-sampler figures; direct_*: the direct sampler's
@@ -240,21 +244,33 @@ def fast_chains(M: int, generations: int, chains: int, seed=0, *, mean: float = 
 
     Starts from the original N(mean, var) at n = 0. ``record``: the fits n to keep (default all, 0..generations);
     pass a few values for big runs (10,000 chains x 1,000 generations x every n would be 160 MB).
-    Cost: O(chains) per generation, independent of M.
+    Cost: O(chains) per generation, independent of M. More than :data:`CHAIN_BLOCK` chains run in blocks of
+    that size on threads, each block with its own stream spawned from ``seed`` (the same numbers on any machine).
     """
     M, generations, chains, mean, var, ddof = _chain_args(M, generations, chains, mean, var, ddof)
     keep = _record(generations, record)
-    rng = as_rng(seed)
-    mu, v = np.full(chains, mean), np.full(chains, var)
-    means, vars_ = np.empty((keep.size, chains)), np.empty((keep.size, chains))
-    j = 0
-    for g in range(generations + 1):
-        if g > 0:
-            mu, v = step(mu, v, M, rng, ddof)
-        if j < keep.size and keep[j] == g:
-            means[j], vars_[j] = mu, v
-            j += 1
-    return Chains(keep, means, vars_)
+
+    def run(size, rng):
+        mu, v = np.full(size, mean), np.full(size, var)
+        means, vars_ = np.empty((keep.size, size)), np.empty((keep.size, size))
+        sd, z = np.empty(size), np.empty(size)
+        j = 0
+        for g in range(generations + 1):
+            if g > 0:  # step(), in place: the same draws in the same order, without re-checking its arguments
+                np.divide(v, M, out=sd)
+                np.sqrt(sd, out=sd)
+                rng.standard_normal(out=z)
+                sd *= z
+                mu += sd
+                v *= rng.chisquare(M - 1, size=size)
+                v /= M - ddof
+            if j < keep.size and keep[j] == g:
+                means[j], vars_[j] = mu, v
+                j += 1
+        return means, vars_
+
+    parts = in_threads(run, *zip(*blocks(chains, CHAIN_BLOCK, as_rng(seed))))
+    return Chains(keep, np.concatenate([p[0] for p in parts], 1), np.concatenate([p[1] for p in parts], 1))
 
 
 def direct_chains(M: int, generations: int, chains: int, seed=0, *, mean: float = 0.0, var: float = 1.0,

@@ -71,6 +71,15 @@ def threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.random.Generator]]:
+    """Split ``n`` independent chains into blocks of ``size`` (the last one smaller): ``[(block size, its random
+    stream), ...]``. One block keeps ``rng`` itself, so work up to ``size`` draws what it drew before it was split;
+    more blocks get streams spawned from ``rng``. The split depends on ``n`` and ``size`` only, never on the cores,
+    so :func:`in_threads` over the blocks gives the same numbers on every machine."""
+    sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    return list(zip(sizes, [rng] if len(sizes) == 1 else rng.spawn(len(sizes))))
+
+
 def in_threads(fn, *iterables) -> list:
     """``[fn(*args) for args in zip(*iterables)]``, run on :func:`threads` threads (numpy releases the GIL in its
     array loops, so blocks of a few hundred thousand numbers run in parallel). Results in input order."""

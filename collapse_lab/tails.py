@@ -33,7 +33,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from . import loop, metrics, profiles
-from .runtime import as_rng, in_threads, progress, threads
+from .runtime import as_rng, blocks, in_threads, progress, threads
 from . import validate
 from .validate import integer as _int
 
@@ -51,6 +51,11 @@ SIZES = {
               "survival_chains": 5000, "survival_generations": 1000, "experiment_generations": 1000,
               "tail_M": 100, "tail_chains": 20000, "tail_n": (1, 10, 30, 100, 300, 1000), "explore_chains": 400},
 }
+
+
+# chains per block when many chains run on threads (tail_chains, survival): a fixed size, so the numbers do not
+# depend on the cores; the quick and standard sizes fit in one block
+CHAIN_BLOCK = 2500
 
 
 def sizes(profile: str | None = None):
@@ -120,20 +125,30 @@ def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
 
     Returns shape (generations + 1, K); row 0 is ``p > 0``. Many chains are refitted together with one
     ``multinomial`` call per generation: a chain is a row of a (chains, K) array (vectorised numpy: a python loop
-    over chains through loop.run would be ~100x slower for the same numbers).
+    over chains through loop.run would be ~100x slower for the same numbers); more than :data:`CHAIN_BLOCK` chains
+    run in blocks on threads, as in :func:`tail_chains`.
     """
     p, M = _probs(p), _int("M", M, 1)
     generations, chains = _int("generations", generations, 0), _int("chains", chains, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,); got {p.shape}")
-    rng = as_rng(seed)
-    q = np.tile(p, (chains, 1))
-    out = np.empty((generations + 1, p.size))
-    out[0] = p > 0
-    for g in progress(range(1, generations + 1), desc="categorical chains"):
-        q = rng.multinomial(M, q) / M
-        out[g] = (q > 0).mean(axis=0)
-    return out
+    parts = blocks(chains, CHAIN_BLOCK, as_rng(seed))
+    bar = progress(total=generations * len(parts), desc="categorical chains")
+
+    def run(size, rng):
+        q = np.tile(p, (size, 1))
+        alive = np.empty((generations + 1, p.size))
+        alive[0] = size * (p > 0)
+        for g in range(1, generations + 1):
+            q = rng.multinomial(M, q) / M
+            alive[g] = (q > 0).sum(axis=0)
+            bar.update()
+        return alive
+
+    try:
+        return sum(in_threads(run, *zip(*parts))) / chains
+    finally:
+        bar.close()
 
 
 def tv(p, q) -> float:
@@ -357,9 +372,6 @@ def model_pdf(model, x) -> np.ndarray:
     return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * w)).mean(1)
 
 
-CHAIN_BLOCK = 2500  # chains per block of tail_chains: a fixed size, so the numbers do not depend on the cores
-
-
 def tail_chains(distribution: str, model: str, M: int, generations: int, chains: int, seed=0, at=None):
     """Run ``chains`` refit chains and track the surviving tail fraction.
 
@@ -394,9 +406,8 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
     rows = {g: [g] for g in range(1, generations + 1)} if at is None else {}
     for i, g in enumerate(at or ()):
         rows.setdefault(g, []).append(i)
-    sizes_ = [CHAIN_BLOCK] * (chains // CHAIN_BLOCK) + ([chains % CHAIN_BLOCK] if chains % CHAIN_BLOCK else [])
-    rngs = [rng] if len(sizes_) == 1 else rng.spawn(len(sizes_))
-    bar = progress(total=generations * len(sizes_), desc=f"{distribution} · {model}")
+    parts = blocks(chains, CHAIN_BLOCK, rng)
+    bar = progress(total=generations * len(parts), desc=f"{distribution} · {model}")
 
     def run(size, r):
         out = np.ones((generations + 1, size)) if at is None else np.empty((len(at), size))
@@ -411,7 +422,7 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
         return out, m
 
     try:
-        parts = in_threads(run, sizes_, rngs)
+        parts = in_threads(run, *zip(*parts))
     finally:
         bar.close()
     if len(parts) == 1:

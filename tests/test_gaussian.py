@@ -77,10 +77,11 @@ def test_expected_w2_first_steps_and_small_n_limit():
     assert g.expected_w2(1, 20) == pytest.approx(1 / 20 + 2 - 2 * g.c_factor(20), rel=1e-12)
     # about 1.5 n/M for n << M
     assert g.expected_w2(10, 10000) == pytest.approx(1.5 * 10 / 10000, rel=1e-3)
-    # ML variant against a simulation
+    # ML variant against a simulation, within 4 standard errors of its mean (the variance after 30 fits is
+    # heavy-tailed: its mean over 40,000 chains still wanders by 2-4%)
     c = g.fast_chains(20, 30, 40000, seed=1, ddof=0, record=[30])
-    assert c.w2()[-1].mean() == pytest.approx(g.expected_w2(30, 20, ddof=0), rel=0.03)
-    assert c.var[-1].mean() == pytest.approx(g.expected_var(30, 20, ddof=0), rel=0.03)
+    for sim, exact in ((c.w2()[-1], g.expected_w2(30, 20, ddof=0)), (c.var[-1], g.expected_var(30, 20, ddof=0))):
+        assert abs(sim.mean() - exact) < 4 * sim.std() / np.sqrt(sim.size), (sim.mean(), exact)
 
 
 def test_expected_std_decays_while_variance_does_not():
@@ -288,3 +289,15 @@ def test_w2_and_c_factor_checks():
             ch1.c_factor(wrong)
     with pytest.raises(AssertionError, match="not written yet"):
         ch1.c_factor(lambda M: (_ for _ in ()).throw(NotImplementedError()))
+
+
+def test_fast_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
+    monkeypatch.setattr(g, "CHAIN_BLOCK", 40)
+    runs = []
+    for n in ("1", "3"):
+        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        runs.append(g.fast_chains(20, 30, 100, seed=2, record=[0, 30]))
+    np.testing.assert_array_equal(runs[0].var, runs[1].var)
+    np.testing.assert_array_equal(runs[0].mean, runs[1].mean)
+    assert runs[0].var.shape == (2, 100) and np.all(runs[0].var[0] == 1.0)
+    assert not np.allclose(np.sort(runs[0].var[1, :40]), np.sort(runs[0].var[1, 40:80]))

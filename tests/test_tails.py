@@ -244,3 +244,14 @@ def test_threads_setting_is_checked(monkeypatch):
         runtime.threads()
     monkeypatch.setenv("COLLAPSE_LAB_THREADS", "4")
     assert runtime.threads() == 4
+
+
+def test_survival_in_blocks_does_not_depend_on_the_threads(monkeypatch):
+    monkeypatch.setattr(tails, "CHAIN_BLOCK", 30)
+    p = np.full(50, 1 / 50)
+    runs = []
+    for n in ("1", "3"):
+        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        runs.append(tails.survival(p, 20, 10, 100, seed=5))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].shape == (11, 50) and np.all(runs[0][0] == 1) and np.all(np.diff(runs[0], axis=0) <= 0)
