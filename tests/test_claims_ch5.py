@@ -9,7 +9,7 @@ rows but the robust replace > accumulate, and their chains are covered by tests/
 import numpy as np
 import pytest
 
-from collapse_lab import gaussian, gmm, mitigation as mi
+from collapse_lab import gaussian, gmm, loop, mitigation as mi
 
 SEEDS = range(5)
 Q = mi.sizes("quick")
@@ -79,7 +79,7 @@ def test_real_fraction_sweep_gaussian(block):
     for f in (0.0, 0.1, 0.5):
         vals = []
         for i in range(k):
-            h = gaussian.experiment(mi.loop.policy("mix", fraction=f), generations=g, seed=block * k + i)
+            h = gaussian.experiment(loop.policy("mix", fraction=f), generations=g, seed=block * k + i)
             vals.append(np.mean(h["distance"][-last:]))
             starts.append(h["distance"][0])
         d[f] = np.mean(vals)

@@ -1,0 +1,346 @@
+"""The chapter's experiments: one chain, many chains in lockstep on the batched EM, the N-sweep, the error sources
+and the paper's reference setting."""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from .. import em, loop
+from ..runtime import in_threads, progress, threads
+from ..validate import integer as _int
+from .fitting import family, fit, one_thread
+from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold
+from .mixture import _as_mixture, l2, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
+from .sizes import sizes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# experiments
+
+
+def data(seed: int = 0, n: int | None = None, n_test: int | None = None, ref=TEACHING, profile=None):
+    """Real training points (n, d) and held-out real points (n_test, d) from ``ref``; independent streams of ``seed``."""
+    _int("seed", seed, 0)
+    s = sizes(profile)
+    n = s.N if n is None else n
+    n_test = s.n_test if n_test is None else n_test
+    _int("n", n, 1)
+    _int("n_test", n_test, 1)
+    return (sample(ref, n, np.random.default_rng([seed, 0])), sample(ref, n_test, np.random.default_rng([seed, 1])))
+
+
+def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=None, k=3, init="kmeans",
+               n_init=1, keep=None, ref=TEACHING, full=True) -> loop.History:
+    """The chapter's chain: EM on N points of the teaching mixture, sample N, refit, ``generations`` times.
+
+    Parameters
+    ----------
+    policy : a :func:`loop.policy` name or object (``replace``: the model's own samples only).
+    generations : int >= 0; default ``sizes().generations``.
+    seed : int >= 0; the same seed gives the same numbers (real data, held-out data and the chain).
+    n : real points per generation; default ``sizes().N``.
+    k, init, n_init : the EM fitted each generation (see :func:`fit`; ``k`` != 3 is the expressivity experiment,
+        ``init="warm"`` removes the random restarts of EM).
+    keep : generations whose fitted :class:`Mixture` is kept in ``history.models``; default ``sizes().snapshots``.
+    ref : the original mixture (default :data:`TEACHING`).
+    full : False records only ``distance`` and ``mass_j`` (faster: what the many-seeds study needs).
+
+    Returns
+    -------
+    :class:`loop.History` with ``distance`` (L2 to ``ref``), and with ``full``: ``loglik``, ``tail``,
+    ``weight_j``, ``det_j``, ``mass_j``; ``meta`` holds ``original_mass``, ``lost`` (mode -> generation or None),
+    ``tau``.
+    """
+    s = sizes(profile)
+    generations = s.generations if generations is None else generations
+    _int("generations", generations, 0)
+    ref = _as_mixture(ref, "ref")
+    real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
+    keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
+    ms = metrics(ref, test)
+    if not full:
+        ms = {"distance": ms["distance"], "mass": ms["mass"]}
+    with one_thread():
+        h = loop.run(family(k, init, n_init), real, generations, policy=policy, metrics=ms,
+                     seed=np.random.default_rng([seed, 2]), keep=keep, desc=f"gmm k={k} seed {seed}")
+    _annotate(h, ref, test)
+    return h
+
+
+def _annotate(h, ref, test):
+    orig = mode_mass(ref, ref)
+    h.meta.update(original_mass=[float(x) for x in orig], tau=tail_threshold(ref, test))
+    h.meta["lost"] = {j: lost_generation(h[f"mass_{j}"], float(orig[j])) for j in range(ref.k)}
+
+
+class _Lost(Exception):
+    pass
+
+
+def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> dict:
+    """Run the chain of ``experiment(seed=seed, n=n, k=k, init=init)`` until the first mode is lost.
+
+    Stops at the first generation where some mode's mass is below ``LOST_BELOW`` of the original (or after
+    ``generations``, default ``sizes().seed_generations``; ``n`` defaults to ``sizes().seed_N``). Returns
+    ``{"seed", "generation" (None if nothing was lost), "lost" (tuple of mode indices lost at that generation),
+    "first" (the mode name, "tie" when several are lost together, "none")}``.
+    """
+    s = sizes(profile)
+    generations = s.seed_generations if generations is None else generations
+    n = s.seed_N if n is None else n
+    _int("generations", generations, 0)
+    ref = _as_mixture(ref, "ref")
+    real, _ = data(seed, n=n, n_test=1, ref=ref)
+    orig = mode_mass(ref, ref)
+    hit = {}
+
+    def stop(g, model, history):
+        lost = np.flatnonzero(mode_mass(model, ref) < LOST_BELOW * orig)
+        if lost.size:
+            hit.update(generation=g, lost=tuple(int(j) for j in lost))
+            raise _Lost
+
+    with one_thread():
+        try:
+            loop.run(family(k, init), real, generations, seed=np.random.default_rng([seed, 2]), callback=stop,
+                     desc=f"seed {seed}")
+        except _Lost:
+            pass
+    names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
+    if not hit:
+        return {"seed": seed, "generation": None, "lost": (), "first": "none"}
+    first = names[hit["lost"][0]] if len(hit["lost"]) == 1 else "tie"
+    return {"seed": seed, **hit, "first": first}
+
+
+def _seeds(seeds) -> list:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        _int("seeds", seeds, 1)
+        seeds = range(int(seeds))
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must be an int >= 1 or a non-empty list of seeds")
+    for v in seeds:
+        _int("seeds[i]", v, 0)
+    return seeds
+
+
+def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, measure=None,
+             desc="chains"):
+    """Many ``replace`` chains of the GMM advanced together: one batched EM (:func:`collapse_lab.em.fit`) per
+    generation for all chains still running.
+
+    Chain i starts from ``reals[i]`` (n, d) (the same n for all) and draws from ``np.random.default_rng([seeds[i],
+    2])`` exactly what :func:`experiment` draws, so each chain is the chain ``experiment(seed=seeds[i], ...)``
+    runs alone (the same numbers to rounding). ``init``: ``"kmeans"`` or ``"warm"`` (as :func:`family`).
+    ``callback(g, i, model, train)`` after each fit; a True return stops chain i. With ``measure`` (a function of
+    a batch of fits, :class:`collapse_lab.em.Fit`, returning one value per chain), the callback is
+    ``callback(g, i, model, train, value)``: one vectorised measurement for the batch instead of one per chain.
+    The chains are split into :func:`~collapse_lab.runtime.threads` groups advanced on parallel threads (a chain's
+    numbers do not depend on its group). Returns nothing.
+    """
+    if init not in ("kmeans", "warm"):
+        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r}")
+    _int("generations", generations, 0)
+    x = np.stack([np.asarray(r, dtype=float) for r in reals])
+    rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
+    groups = [g for g in np.array_split(np.arange(len(x)), min(threads(), len(x))) if g.size]
+    bar = progress(total=(generations + 1) * len(groups), desc=desc)
+
+    def run(group):
+        active = [int(i) for i in group]
+        models: dict = {}
+        for g in range(generations + 1):
+            if not active:
+                break
+            states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
+            if init == "warm" and g > 0:
+                prev = [models[i] for i in active]
+                start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
+                         np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
+                f = em.fit(x[active], k, states, init="warm", start=start)
+            else:
+                f = em.fit(x[active], k, states)
+            values = None if measure is None else measure(f)
+            keep = []
+            for j, i in enumerate(active):
+                models[i] = Mixture(*f.chain(j))
+                if callback is None:
+                    stop = False
+                elif measure is None:
+                    stop = callback(g, i, models[i], x[i])
+                else:
+                    stop = callback(g, i, models[i], x[i], values[j])
+                if not stop:
+                    keep.append(i)
+            active = keep
+            if g < generations:
+                for i in active:
+                    x[i] = sample(models[i], x.shape[1], rngs[i])
+            bar.update()
+
+    try:
+        in_threads(run, groups)
+    finally:
+        bar.close()
+
+
+def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING, full=False,
+                profile=None) -> list[loop.History]:
+    """:func:`experiment` (``replace`` policy) for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains
+    fitted together by the batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
+
+    Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance`` and
+    ``mass_j`` only). ``seconds``: the time of the generation's batch so far (its fit, then the metrics of the
+    chains recorded before) divided by the chains recorded: about the cost per chain.
+    """
+    import time
+
+    seeds = _seeds(seeds)
+    s = sizes(profile)
+    generations = s.generations if generations is None else generations
+    _int("generations", generations, 0)
+    n = s.N if n is None else n
+    ref = _as_mixture(ref, "ref")
+    pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
+    hs = []
+    for sd, (real, test) in zip(seeds, pairs):
+        ms = metrics(ref, test)
+        if not full:
+            ms = {"distance": ms["distance"], "mass": ms["mass"]}
+        hs.append(loop.History(meta={"policy": repr(loop.policy("replace")), "n": int(n), "generations": generations,
+                                     "family": f"gmm k={k} {init}"}))
+        hs[-1].meta["_metrics"] = ms
+    keep = {int(g) for g in keep}
+    clocks: dict = {}  # per thread (a group of chains): start of the generation, its number, chains in it
+
+    def record(g, i, model, train, mass):
+        clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0, set()])
+        if g != clock[1]:
+            clock[:] = [time.perf_counter(), g, 0, set()]
+        clock[3].add(i)
+        clock[2] = len(clock[3])
+        h = hs[i]
+        row = {"generation": g, "n_train": len(train)}
+        for name, f in h.meta["_metrics"].items():
+            v = dict(enumerate(mass)) if name == "mass" else f(model, train)
+            if isinstance(v, dict):
+                row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
+            else:
+                row[name] = float(v)
+        row["seconds"] = (time.perf_counter() - clock[0]) / max(1, clock[2])
+        h.append(row)
+        if g in keep:
+            h.models[g] = model
+        return False
+
+    with one_thread():
+        lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record,
+                 measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
+                 desc=f"{len(seeds)} chains, N = {n}")
+    for h, (_, test) in zip(hs, pairs):
+        del h.meta["_metrics"]
+        _annotate(h, ref, test)
+    return hs
+
+
+def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> list[dict]:
+    """:func:`first_loss` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains advanced together by
+    the batched EM (the same rows as one :func:`first_loss` call per seed, to rounding)."""
+    seeds = _seeds(seeds)
+    s = sizes(profile)
+    generations = s.seed_generations if generations is None else generations
+    n = s.seed_N if n is None else n
+    _int("generations", generations, 0)
+    ref = _as_mixture(ref, "ref")
+    orig = mode_mass(ref, ref)
+    names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
+    rows = [{"seed": sd, "generation": None, "lost": (), "first": "none"} for sd in seeds]
+
+    def stop(g, i, model, train, mass):
+        lost = tuple(int(j) for j in np.flatnonzero(mass < LOST_BELOW * orig))
+        if lost:
+            rows[i].update(generation=g, lost=lost, first=names[lost[0]] if len(lost) == 1 else "tie")
+        return bool(lost)
+
+    with one_thread():
+        lockstep([data(sd, n=n, n_test=1, ref=ref)[0] for sd in seeds], generations, seeds=seeds, k=k, init=init,
+                 callback=stop, measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
+                 desc=f"{len(seeds)} seeds")
+    return rows
+
+
+def count_first(rows) -> dict:
+    """How often each mode was lost first: ``{name: count}`` over ``MODES`` plus ``"tie"`` and ``"none"``."""
+    out = {name: 0 for name in (*MODES, "tie", "none")}
+    for r in rows:
+        if r.get("first") not in out:
+            raise ValueError(f"rows must come from first_loss(); got first={r.get('first')!r}")
+        out[r["first"]] += 1
+    return out
+
+
+def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations: int | None = None,
+          profile=None) -> dict:
+    """The N-sweep: ``{N: [History, ...]}`` (``seeds`` chains per N, distance and masses only)."""
+    s = sizes(profile)
+    ns = tuple(s.sweep_N if ns is None else ns)
+    seeds = s.sweep_seeds if seeds is None else seeds
+    generations = s.sweep_generations if generations is None else generations
+    _int("seeds", seeds, 1)
+    for v in ns:
+        _int("ns[i]", v, 10)
+    return {N: experiments(seeds, generations=generations, n=N, profile=profile) for N in progress(ns, desc="N-sweep")}
+
+
+def trend(ns, values) -> tuple[float, float]:
+    """Least-squares line ``log10(value) = a + b log10(N)``: returns ``(a, b)`` (``b``: the power-law exponent)."""
+    x, y = np.log10(np.asarray(ns, dtype=float)), np.log10(np.asarray(values, dtype=float))
+    if x.shape != y.shape or x.size < 2 or not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+        raise ValueError("ns and values must be positive, finite and of the same length >= 2")
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
+    """The paper's three error sources, each isolated in one fit-only experiment (no generational loop).
+
+    - ``expressivity``: ``{k: L2}`` for k = 1..4 components, best of 10 EM restarts on ``n_big`` points (so the
+      other two errors are small): k < 3 cannot reach the truth.
+    - ``approximation``: L2 of the k = 3 fit on the same ``n_big`` points from ``init_seeds`` single k-means starts
+      (array): only the start changes, so the spread is EM's local optima.
+    - ``statistical``: ``{N: mean L2}`` of the k = 3 fit started at the truth (no local-optimum error) on N fresh
+      points, ``stat_reps`` repetitions: shrinks like N^-1/2 and never reaches 0.
+    - ``best``: the best L2 seen on the ``n_big`` points.
+    """
+    _int("seed", seed, 0)
+    s = sizes(profile)
+    ref = _as_mixture(ref, "ref")
+    big = sample(ref, s.n_big, np.random.default_rng([seed, 3]))
+    rng = np.random.default_rng([seed, 4])
+    with one_thread():
+        expr = {kk: l2(fit(big, kk, rng, n_init=10), ref) for kk in progress(range(1, 5), desc="expressivity")}
+        approx = np.array([l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref)
+                           for i in progress(range(s.init_seeds), desc="initialisations")])
+        stat = {}
+        for N in progress(s.stat_N, desc="statistical"):
+            d = [l2(fit(sample(ref, N, rng), ref.k, rng, init="warm", start=ref), ref) for _ in range(s.stat_reps)]
+            stat[N] = float(np.mean(d))
+    return {"expressivity": expr, "approximation": approx, "statistical": stat,
+            "best": float(min(min(expr.values()), approx.min()))}
+
+
+def paper(generations=None, seed: int = 0, profile=None) -> loop.History:
+    """The paper's reference setting in one call: sklearn EM (full covariance, tol 1e-5, max_iter 2000), 2
+    components, N = 1000 per generation, fit -> sample 1000 -> refit, on the 2-mode mixture :data:`PAPER`.
+
+    Runs to the last snapshot of ``sizes().paper_snapshots`` (0, 50, 100, 150, 200, 350, 2000 in the paper profile;
+    divided by 10 in standard and by 50 in quick) unless ``generations`` is given; the snapshot models are kept in
+    ``history.models``. Columns as :func:`experiment` (``distance`` is the L2 distance to :data:`PAPER`).
+    """
+    s = sizes(profile)
+    generations = s.paper_snapshots[-1] if generations is None else generations
+    return experiment(generations=generations, seed=seed, profile=profile, n=s.paper_N, k=2,
+                      keep=s.paper_snapshots, ref=PAPER)

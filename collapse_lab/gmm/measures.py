@@ -1,0 +1,175 @@
+"""Following the modes of the original mixture through the fits, and the held-out measures of a fitted mixture."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from .. import validate
+from ..validate import integer as _int
+from .mixture import _as_mixture, density, l2, LEVEL, logpdf, LOST_BELOW, _points, TEACHING
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# following the modes
+
+
+def match(ref, model) -> np.ndarray:
+    """For each mode j of ``ref`` the index of the ``model`` component matched to it, or -1 when none is left.
+
+    Hungarian assignment (``scipy.optimize.linear_sum_assignment``) minimising the sum of squared Euclidean
+    distances between matched means: each fitted component serves at most one original mode, so two modes merged
+    into one broad component cannot both claim it. Returns an int array (K_ref,).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    ref, model = _as_mixture(ref, "ref"), _as_mixture(model, "model")
+    cost = ((ref.means[:, None, :] - model.means[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    out = np.full(ref.k, -1)
+    out[rows] = cols
+    return out
+
+
+def tracked(ref, model, level: float = LEVEL) -> dict:
+    """Weight and covariance determinant of the component that represents each mode of ``ref``.
+
+    Mode j's representative is its :func:`match` partner, provided the partner's mean lies inside mode j's
+    ``level`` ellipse; otherwise (a spare component EM uses elsewhere, or no partner at all) the mode has no
+    representative: weight 0 and det NaN. Returns ``{"weight": (K_ref,), "det": (K_ref,)}``.
+    """
+    from scipy.stats import chi2
+
+    ref, model = _as_mixture(ref, "ref"), _as_mixture(model, "model")
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
+    j = match(ref, model)
+    k = np.maximum(j, 0)
+    diff = model.means[k] - ref.means
+    m2 = np.einsum("ji,jil,jl->j", diff, np.linalg.inv(ref.covs), diff)
+    ok = (j >= 0) & (m2 <= chi2.ppf(level, ref.dim))
+    w = np.where(ok, model.weights[k], 0.0)
+    det = np.where(ok, np.linalg.det(model.covs[k]), np.nan)
+    return {"weight": w, "det": det}
+
+
+_Z = np.random.default_rng(20240724).standard_normal((4096, 2))  # fixed draws: mode_mass is deterministic
+
+
+def mode_mass(model, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
+    """Probability ``model`` gives to each mode's ``level`` ellipse of ``ref``, shape (K_ref,).
+
+    Mode j's ellipse: ``{x : (x - mu_j)^T Sigma_j^-1 (x - mu_j) <= chi2_d(level)}`` under the reference mixture.
+    Computed per fitted component from 4096 fixed standard-normal draws mapped through its Cholesky factor (the
+    same draws every call: deterministic, and no grid to outgrow when a component shrinks).
+    """
+    from scipy.stats import chi2
+
+    model, ref = _as_mixture(model, "model"), _as_mixture(ref, "ref")
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
+    d = ref.dim
+    if model.dim != d:
+        raise ValueError(f"model and ref must have the same dimension; got {model.dim} and {d}")
+    z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
+    r2 = chi2.ppf(level, d)
+    x = model.means[:, None, :] + z @ np.swapaxes(np.linalg.cholesky(model.covs), 1, 2)  # (K, n, d)
+    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))  # (J, d, d): |(x - mu) Li|^2 = Mahalanobis^2
+    inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)])  # (J, K, n)
+    return inside.mean(-1) @ model.weights
+
+
+def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
+    """:func:`mode_mass` of C mixtures at once: ``weights`` (C, K), ``means`` (C, K, d), ``covs`` (C, K, d, d)
+    (e.g. the fields of a batch of fits, :class:`collapse_lab.em.Fit`) -> (C, K_ref), the same numbers as one
+    :func:`mode_mass` call per mixture (the same fixed draws)."""
+    from scipy.stats import chi2
+
+    ref = _as_mixture(ref, "ref")
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
+    w, m, c = (np.asarray(v, dtype=float) for v in (weights, means, covs))
+    d = ref.dim
+    if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
+        raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
+                         f"{w.shape}, {m.shape}, {c.shape}")
+    z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
+    r2 = chi2.ppf(level, d)
+    x = m[:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(c), -1, -2)  # (C, K, n, d)
+    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
+    inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)], 1)  # (C, J, K, n)
+    return np.einsum("cjk,ck->cj", inside.mean(-1), w)
+
+
+def lost_generation(mass, original: float, below: float = LOST_BELOW):
+    """First generation (index into ``mass``) where ``mass[g] < below * original``; None if it never happens.
+
+    ``mass``: 1-D sequence, a mode's mass per generation (e.g. a ``mass_j`` column); ``original``: the mass the
+    original distribution puts there (> 0); ``below``: the fraction in (0, 1) that counts as lost.
+    """
+    m = validate.array("mass", mass, min_size=0)
+    if m.ndim != 1:
+        raise ValueError(f"mass must be a 1-D sequence of masses per generation; got shape {m.shape}")
+    if not (isinstance(original, (int, float, np.floating)) and original > 0):
+        raise ValueError(f"original must be a number > 0; got {original!r}")
+    if not (isinstance(below, (int, float, np.floating)) and 0 < below < 1):
+        raise ValueError(f"below must be a number in (0, 1); got {below!r}")
+    hit = np.flatnonzero(m < below * original)
+    return int(hit[0]) if hit.size else None
+
+
+def weight_sd(w, n: int, g):
+    """Standard deviation of a mode's weight after ``g`` generations of pure resampling of ``n`` points.
+
+    Each generation the mode's count is Binomial(n, w): the weight keeps its mean and gains variance
+    ``w (1 - w) / n`` scaled by what is left; after g generations ``Var = w (1 - w) (1 - (1 - 1/n)^g)``
+    (Wright-Fisher drift). ``w`` in [0, 1] and ``g >= 0`` broadcast.
+    """
+    w, g = validate.array("w", w, min_size=1), validate.array("g", g, min_size=1)
+    _int("n", n, 1)
+    if np.any((w < 0) | (w > 1)) or np.any(g < 0):
+        raise ValueError("w must lie in [0, 1] and g must be >= 0")
+    out = np.sqrt(w * (1 - w) * (1 - (1 - 1 / n) ** g))
+    return float(out) if out.ndim == 0 else out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# held-out measures
+
+
+def heldout_loglik(model, x) -> float:
+    """Mean log-likelihood (nats per point) of held-out real points ``x`` (m, d) under ``model``."""
+    return float(np.mean(logpdf(_as_mixture(model, "model"), x)))
+
+
+def tail_threshold(ref, x, q: float = 0.01) -> float:
+    """``tau``: the ``q``-quantile of the reference density over points ``x`` drawn from it.
+
+    Below ``tau`` the reference mixture keeps a fraction ``q`` of its points: its own "almost no density" region.
+    """
+    validate.number("q", q, 0, 1, lo_open=True, hi_open=True)
+    return float(np.quantile(density(ref, x), q))
+
+
+def tail_fraction(model, x, tau: float) -> float:
+    """Fraction of held-out real points ``x`` (m, d) where ``model``'s density is below ``tau`` (> 0)."""
+    validate.number("tau", tau, 0, lo_open=True)
+    return float(np.mean(density(_as_mixture(model, "model"), x) < tau))
+
+
+def metrics(ref, test, tau: float | None = None) -> dict:
+    """Per-generation metrics for :func:`loop.run` against reference ``ref`` with held-out real points ``test``.
+
+    Columns: ``distance`` (:func:`l2`), ``loglik``, ``tail`` (with ``tau``, default :func:`tail_threshold`),
+    ``weight_j``, ``det_j`` (:func:`tracked`) and ``mass_j`` (:func:`mode_mass`) for each mode j of ``ref``.
+    """
+    ref = _as_mixture(ref, "ref")
+    test = _points(test, ref.dim, "test")
+    tau = tail_threshold(ref, test) if tau is None else tau
+    return {
+        "distance": lambda m, _: l2(m, ref),
+        "loglik": lambda m, _: heldout_loglik(m, test),
+        "tail": lambda m, _: tail_fraction(m, test, tau),
+        "weight": lambda m, _: dict(enumerate(tracked(ref, m)["weight"])),
+        "det": lambda m, _: dict(enumerate(tracked(ref, m)["det"])),
+        "mass": lambda m, _: dict(enumerate(mode_mass(m, ref))),
+    }

@@ -1,0 +1,56 @@
+"""Chapter 2's sizes per profile: the teaching chain, the many-seeds count, the N-sweep, the error sources."""
+from __future__ import annotations
+
+
+
+from ..profiles import pick
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sizes
+
+_PAPER_SNAPSHOTS = (0, 50, 100, 150, 200, 350, 2000)
+
+
+def _scaled(factor):
+    return tuple(int(round(g * factor)) for g in _PAPER_SNAPSHOTS)
+
+
+SIZES = {
+    "quick": {
+        "N": 200, "n_test": 2000, "generations": 60, "snapshots": (0, 5, 15, 30, 60),
+        "seeds": 20, "seed_generations": 100, "seed_N": 100,
+        "sweep_N": (100, 300, 1000), "sweep_seeds": 3, "sweep_generations": 50,
+        "n_big": 5000, "init_seeds": 20, "stat_N": (100, 300, 1000, 3000), "stat_reps": 5,
+        "paper_N": 1000, "paper_snapshots": _scaled(1 / 50),
+        "explore_N": (200, 100, 1000), "explore_generations": (40, 20, 100),
+    },
+    "standard": {
+        "N": 500, "n_test": 5000, "generations": 300, "snapshots": (0, 25, 50, 100, 200, 300),
+        "seeds": 60, "seed_generations": 400, "seed_N": 500,
+        "sweep_N": (100, 300, 1000, 3000), "sweep_seeds": 4, "sweep_generations": 150,
+        "n_big": 20000, "init_seeds": 50, "stat_N": (100, 300, 1000, 3000, 10000), "stat_reps": 10,
+        "paper_N": 1000, "paper_snapshots": _scaled(1 / 10),
+        "explore_N": (500, 250, 2000), "explore_generations": (100, 50, 300),
+    },
+    "paper": {
+        "N": 1000, "n_test": 10000, "generations": 2000, "snapshots": (0, 50, 100, 150, 200, 350, 2000),
+        "seeds": 100, "seed_generations": 2000, "seed_N": 1000,
+        "sweep_N": (100, 300, 1000, 3000, 10000), "sweep_seeds": 10, "sweep_generations": 1000,
+        "n_big": 100000, "init_seeds": 100, "stat_N": (100, 300, 1000, 3000, 10000, 30000), "stat_reps": 20,
+        "paper_N": 1000, "paper_snapshots": _PAPER_SNAPSHOTS,
+        "explore_N": (1000, 250, 3000), "explore_generations": (200, 50, 1000),
+    },
+}
+
+
+def sizes(profile: str | None = None):
+    """The chapter's sizes for ``profile`` (default: the active one) as attributes, e.g. ``sizes().N``.
+
+    ``N`` real points per generation, ``n_test`` held-out real points, ``generations`` and ``snapshots`` of the
+    teaching chain; ``seeds`` x ``seed_generations`` (at ``seed_N``) for the many-seeds count; ``sweep_*`` for the
+    N-sweep; ``n_big``, ``init_seeds``, ``stat_N``, ``stat_reps`` for the three error sources; ``paper_N`` and
+    ``paper_snapshots`` for the paper's reference setting (its 0..2000 snapshots scaled by 1/50 in quick, 1/10 in
+    standard); ``explore_*`` the explorer's choices.
+    """
+    return pick(SIZES, profile)

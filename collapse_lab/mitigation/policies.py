@@ -1,0 +1,186 @@
+"""The same data policies on every family of the course: the cross-family table and the real-fraction sweep."""
+from __future__ import annotations
+
+import math
+import time
+from importlib import import_module
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .. import loop
+from ..runtime import progress
+from ..validate import integer as _int, number as _num
+from .sizes import sizes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. the cross-family table and the real-fraction sweep
+
+# The chapter modules the table and the sweep use when they are importable and expose experiment(); a module that
+# is missing or broken is skipped (and reported by available_families), so nothing here needs editing when one lands.
+FAMILIES = ("gaussian", "gmm", "vae", "lm")
+
+TABLE_POLICIES = {"replace": "replace", "accumulate": "accumulate", "mix 10%": ("mix", 0.1), "anchor": ("anchor", 1)}
+
+
+def make_policy(spec):
+    """A loop policy from a table spec: a name, ``('mix', fraction)``, ``('anchor', k)`` or a policy object."""
+    if isinstance(spec, tuple):
+        if len(spec) != 2 or spec[0] not in ("mix", "anchor"):
+            raise ValueError(f"policy spec must be ('mix', fraction) or ('anchor', k); got {spec!r}")
+        return loop.policy(spec[0], fraction=spec[1]) if spec[0] == "mix" else loop.policy(spec[0], k=spec[1])
+    return loop.policy(spec)
+
+
+def available_families(names: Sequence[str] = FAMILIES) -> tuple[dict, dict]:
+    """Import each chapter module of ``names``; return ({name: module with experiment()}, {name: why skipped})."""
+    if isinstance(names, str) or not all(isinstance(x, str) for x in names):
+        raise TypeError(f"names must be a list of module names such as {FAMILIES}; got {names!r}")
+    found, skipped = {}, {}
+    for name in names:
+        try:
+            mod = import_module(f"collapse_lab.{name}")
+        except Exception as e:  # a chapter still being written must not break this one
+            skipped[name] = f"{type(e).__name__}: {e}".splitlines()[0]
+            continue
+        if callable(getattr(mod, "experiment", None)):
+            found[name] = mod
+        else:
+            skipped[name] = "no experiment() function"
+    return found, skipped
+
+
+def _distance_only(mod) -> dict:
+    """``{"full": False}`` for a family whose experiment can skip the metrics other than ``distance`` (the GMM's
+    held-out likelihood and tail columns cost more than its fit); the table and the sweep read only ``distance``."""
+    import inspect
+
+    return {"full": False} if "full" in inspect.signature(mod.experiment).parameters else {}
+
+
+def _final(h, column="distance", last: int = 1) -> float:
+    return float(np.mean(np.asarray(h[column], dtype=float)[-last:]))
+
+
+def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | None = None, seeds=None,
+                 generations=None, profile: str | None = None, family_profiles: Mapping | None = None,
+                 last: int = 1) -> list[dict]:
+    """One row per family: its final ``distance`` under each policy (mean over seeds), plus its start.
+
+    Parameters
+    ----------
+    families : chapter module names (default :data:`FAMILIES`, those importable); each needs
+        ``experiment(policy, *, generations, seed, profile) -> History`` with a ``distance`` column.
+    policies : column label -> policy spec (default :data:`TABLE_POLICIES`: replace, accumulate, mix 10%, anchor).
+    seeds : int (seeds 0..seeds-1 for every family) or mapping family -> int; default the profile's ``table_seeds``
+        (1 for families it does not list).
+    generations : int or mapping family -> int | None (None: the family's own default); default the profile's.
+    profile : the profile of this chapter's sizes, passed on to each family's experiment ...
+    family_profiles : ... except for the families listed here (family -> profile); default the profile's
+        ``table_profiles`` (in ``standard``, the VAE and the language model run their ``quick`` sizes).
+    last : average the distance over the last ``last`` generations (1 = the final generation).
+
+    Returns
+    -------
+    list of dicts: ``family``, ``generations``, ``seeds``, ``start`` (generation-0 distance), one key per policy
+    label, ``profile`` and ``seconds``. Families that failed are listed in the rows with ``error`` set.
+    """
+    sz = sizes(profile)
+    if policies is not None and not isinstance(policies, Mapping):
+        raise TypeError(f"policies must be a mapping column label -> policy spec; got {type(policies).__name__}")
+    if family_profiles is not None and not isinstance(family_profiles, Mapping):
+        raise TypeError(f"family_profiles must be a mapping family -> profile; got {type(family_profiles).__name__}")
+    family_profiles = dict(sz.table_profiles if family_profiles is None else family_profiles)
+    policies = dict(TABLE_POLICIES if policies is None else policies)
+    if not policies:
+        raise ValueError("policies must name at least one policy")
+    specs = {label: make_policy(spec) for label, spec in policies.items()}
+    found, skipped = available_families(FAMILIES if families is None else families)
+    seeds = sz.table_seeds if seeds is None else seeds
+    generations = sz.table_generations if generations is None else generations
+    last = _int("last", last, 1)
+    rows = []
+    for name, mod in found.items():
+        k = _int("seeds", seeds.get(name, 1) if isinstance(seeds, Mapping) else seeds, 1)
+        g = generations.get(name) if isinstance(generations, Mapping) else generations
+        prof = family_profiles.get(name, profile)
+        row = {"family": name, "profile": prof or sz.profile, "generations": g, "seeds": k, "start": math.nan}
+        t0 = time.perf_counter()
+        try:
+            for label, pol in specs.items():
+                vals, starts = [], []
+                for seed in range(k):
+                    h = mod.experiment(pol, generations=g, seed=seed, profile=prof, **_distance_only(mod))
+                    vals.append(_final(h, "distance", last))
+                    starts.append(float(h["distance"][0]))
+                    row["generations"] = int(h["generation"][-1])
+                row[label] = float(np.mean(vals))
+                row["start"] = float(np.mean(starts))
+        except Exception as e:  # keep the other rows; say what broke
+            row["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    for name, why in skipped.items():
+        rows.append({"family": name, "error": f"skipped ({why})"})
+    return rows
+
+
+def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, seeds: int | None = None,
+                   generations: int | None = None, profile: str | None = None, last: int | None = None) -> dict:
+    """Final distance to the original when a fraction f of every training set is fresh real data (``mix``).
+
+    Parameters
+    ----------
+    family : a chapter module name with ``experiment`` (e.g. ``'gaussian'``, ``'gmm'``).
+    fractions : real fractions in [0, 1]; default the profile's ``sweep_fractions`` (0, 1%, 5%, 10%, 25%, 50%).
+    seeds : replications averaged per fraction; default the profile's ``sweep_seeds[family]`` (else 1).
+    generations : default the profile's ``sweep_generations[family]`` (None = the family's default).
+    last : average the distance over the last ``last`` generations of each run (default the profile's
+        ``sweep_last``, capped by the run's length): with real data the chain settles into a stationary
+        band, and averaging over it gives the band's level rather than one noisy endpoint.
+
+    Returns
+    -------
+    dict with ``fractions`` (array), ``distance`` (mean final distance per fraction), ``se`` (standard error over
+    seeds, nan with one seed), ``start`` (mean generation-0 distance) and ``generations``.
+    """
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a chapter module name such as 'gaussian'; got {family!r}")
+    found, skipped = available_families([family])
+    if family not in found:
+        raise ValueError(f"family {family!r} is not available: {skipped.get(family)}")
+    mod = found[family]
+    sz = sizes(profile)
+    fractions = sz.sweep_fractions if fractions is None else fractions
+    fr = np.asarray([_num("fractions[i]", f, 0, 1) for f in fractions])
+    if fr.size == 0:
+        raise ValueError("fractions must hold at least one value in [0, 1]")
+    seeds = _int("seeds", sz.sweep_seeds.get(family, 1) if seeds is None else seeds, 1)
+    if generations is None:
+        generations = sz.sweep_generations.get(family)
+    last = _int("last", sz.sweep_last if last is None else last, 1)
+    dist, se, starts, gens = [], [], [], None
+    for f in progress(fr, desc=f"{family} · real fraction"):
+        vals = []
+        for seed in range(seeds):
+            h = mod.experiment(loop.policy("mix", fraction=float(f)), generations=generations, seed=seed,
+                               profile=profile, **_distance_only(mod))
+            vals.append(_final(h, "distance", last))
+            starts.append(float(h["distance"][0]))
+            gens = int(h["generation"][-1])
+        dist.append(np.mean(vals))
+        se.append(np.std(vals, ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else math.nan)
+    return {"fractions": fr, "distance": np.asarray(dist), "se": np.asarray(se), "start": float(np.mean(starts)),
+            "generations": gens, "family": family}
+
+
+def minimal_fraction(sweep: Mapping, tol: float):
+    """The smallest swept real fraction whose final distance is <= ``tol`` (None when none is)."""
+    tol = _num("tol", tol, 0)
+    if not isinstance(sweep, Mapping) or "fractions" not in sweep or "distance" not in sweep:
+        raise TypeError("sweep must be the dict fraction_sweep returns (keys 'fractions' and 'distance')")
+    for f, d in sorted(zip(sweep["fractions"], sweep["distance"])):
+        if d <= tol:
+            return float(f)
+    return None
