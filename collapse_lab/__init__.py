@@ -11,7 +11,7 @@ Notebooks explain and plot; the reusable, tested logic lives here, one module pe
 - ``plots``, ``widgets``  figures and the interactive explorers
 - ``checks``    the functions exercise cells call, grouped by chapter
 - ``exercises`` exercises/ generated from solutions/, and grading a learner's notebook
-- ``tails``, ``gaussian``, ``gmm``, ``vae``, ``lm``  one module per model family
+- ``tails``, ``gaussian``, ``gmm``, ``vae``, ``lm``  one module per model family (``lm``: a package of concept files)
 - ``cli``       the ``collapse-lab`` command
 """
 from importlib import import_module as _import_module

@@ -1,0 +1,163 @@
+"""The generational chain of chapter 4 on :func:`collapse_lab.loop.run`: the language-model family, one chain
+per setting, a branch of a chain with another decoding, and the experiment chapter 5 compares policies with."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import lm, loop
+from ..runtime import as_rng, seed_all
+from ..validate import integer as _int, number as _num
+from .protocol import DECODINGS, REPETITION_PENALTY, SETTINGS, _setting
+from .text import _blocks_tensor
+
+
+def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str = "beam",
+           repetition_penalty: float = REPETITION_PENALTY, gen_batch: int = 128, state: dict | None = None):
+    """The language-model family for :func:`collapse_lab.loop.run`.
+
+    ``fit(blocks, rng)``: a fresh copy of ``base`` fine-tuned on ``blocks`` (n, 64) for ``epochs`` epochs.
+    ``sample(model, n, rng)``: ``n`` new 64-token blocks: ``model`` continues ``n`` of the ``prompts`` (the real
+    blocks; all of them, in order, when ``n == len(prompts)``, else a random subset), by ``decoding``.
+    ``state`` (optional dict) receives the last synthetic set under ``"sample"``, for the metrics.
+    """
+    prompts = _blocks_tensor(prompts, "prompts")
+    _int("epochs", epochs, 1), _int("batch", batch, 1), _num("lr", lr, 0, lo_open=True)
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
+    _num("repetition_penalty", repetition_penalty, 1.0)
+    state = {} if state is None else state
+
+    def fit(x, rng):
+        return lm.finetune(base, x, epochs=epochs, batch=batch, lr=lr, seed=int(rng.integers(2**31)))
+
+    def sample(model, n, rng):
+        n = _int("n", n, 0)
+        if n > len(prompts):
+            raise ValueError(f"n must be <= the number of prompts {len(prompts)}; got {n}")
+        pick = np.arange(n) if n == len(prompts) else np.sort(rng.choice(len(prompts), n, replace=False))
+        out = lm.generate(model, prompts[pick], decoding=decoding, repetition_penalty=repetition_penalty,
+                          batch=gen_batch, seed=int(rng.integers(2**31)), desc=f"writing ({decoding})")
+        state["sample"] = out
+        return out
+
+    return loop.Family(fit=fit, sample=sample, name=f"OPT ({decoding})")
+
+
+def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, profile=None,
+          decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, policy=None, epochs=None,
+          keep=(), callback=None, start=None, rng=None, ref=None, seq_ppl=None, parts=None) -> loop.History:
+    """One generational chain of the chapter: a :class:`~collapse_lab.loop.History` with one row per generation.
+
+    Parameters
+    ----------
+    setting : ``'a'`` (5 epochs, ``replace``) or ``'b'`` (10 epochs, ``mix`` 10%); ``'replace'``/``'mix'`` alias them.
+    generations : generations after generation 0 (default: the profile's).
+    seed : int seed of every random choice (policy draws, batch order, dropout, sampling).
+    decoding : ``'beam'`` (5-way beam search) or ``'sample'`` (ancestral sampling).
+    repetition_penalty : >= 1 (default 2.0, the paper's text).
+    policy, epochs : override the setting's data policy (a name or a ``loop.Policy``) and epochs per generation.
+    keep, callback, start : passed to :func:`collapse_lab.loop.run` (kept models, per-generation hook, resume).
+    rng : the numpy Generator to draw from (default: a new one from ``seed``); to resume exactly, pass the
+        generator's state saved after the last finished generation.
+    ref : the generation-0 model that scores every training set (default: generation 0 of this chain).
+    seq_ppl : dict generation -> list to fill (default: a new one), kept in ``history.meta['seq_ppl']``.
+    parts : ``(base, tok, corpus)`` already loaded (default: :func:`setup`, loaded once per process).
+
+    Columns: ``test_ppl`` = ``distance`` (perplexity of the real test blocks), ``train_ppl_*`` (summaries of the
+    per-block perplexities of the generation's training data under the generation-0 model; every value in
+    ``meta['seq_ppl']``), and :func:`diversity` of the text the generation was trained on (gen 0: the real text;
+    later: what the previous generation wrote). ``history.models[0]`` is the generation-0 model.
+    """
+    s = lm.sizes(profile)
+    setting = _setting(setting)
+    gens = s.generations if generations is None else _int("generations", generations, 0)
+    seed = _int("seed", seed, 0)
+    if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
+        raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
+    base, tok, c = parts if parts is not None else lm.setup(s.profile)
+    st = SETTINGS[setting]
+    epochs = st["epochs"] if epochs is None else _int("epochs", epochs, 1)
+    pol = loop.policy(st["policy"] if policy is None else policy)
+    state: dict = {}
+    fam = lm.family(base, c.train, epochs=epochs, batch=s.batch, lr=s.lr, decoding=decoding,
+                    repetition_penalty=repetition_penalty, gen_batch=s.gen_batch, state=state)
+    holder = {"ref": ref}
+    seq = {} if seq_ppl is None else seq_ppl
+    if start is not None and ref is None:
+        raise ValueError("resuming (start=...) needs ref=, the generation-0 model")
+
+    def test_ppl(model, train):
+        return lm.perplexity(model, c.test)
+
+    def train_ppl(model, train):
+        if holder["ref"] is None:  # generation 0 scores every later training set
+            holder["ref"] = model
+        v = lm.seq_perplexity(holder["ref"], train)
+        holder["seq"] = v.tolist()
+        return {"mean": v.mean(), "median": np.median(v), "p05": np.quantile(v, 0.05), "p95": np.quantile(v, 0.95)}
+
+    def text(model, train):
+        return lm.diversity(state.pop("sample", c.train))
+
+    def after(g, model, h):
+        r = h.rows[-1]
+        for k in [k for k in r if k.startswith("text_")]:
+            r[k[5:]] = r.pop(k)
+        r["distance"] = r["test_ppl"]
+        seq[g] = holder.pop("seq")
+        if callback is not None:
+            callback(g, model, h)
+
+    seed_all(seed)
+    rng = as_rng(seed) if rng is None else rng
+    label = st["label"] if policy is None else f"{pol!r}, {epochs} epochs"
+    h = loop.run(fam, c.train, gens, policy=pol, seed=rng, keep=keep, callback=after, start=start,
+                 metrics={"test_ppl": test_ppl, "train_ppl": train_ppl, "text": text},
+                 desc=f"{label} · {decoding}")
+    h.meta.update({"setting": setting, "decoding": decoding, "repetition_penalty": repetition_penalty,
+                   "epochs": epochs, "profile": s.profile, "seed": seed, "seq_ppl": seq, "label": label})
+    h.models.setdefault(0, holder["ref"])
+    return h
+
+
+def branch(history, *, decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, seed: int = 0,
+           parts=None) -> loop.History:
+    """The chain of ``history`` run again from its generation-0 model with another decoding or repetition penalty.
+
+    ``history`` must come from :func:`chain` with generation 0 kept (``keep=(0, ...)``), so both chains share their
+    generation 0 and differ only in how every later generation writes its text (the penalty or decoding is on for
+    the whole new chain). Same setting, epochs, policy and profile as ``history``; generation 0's row and
+    per-block perplexities are copied from it. Returns a :class:`~collapse_lab.loop.History` of generations
+    0..G (G = the generations of ``history``).
+    """
+    if not isinstance(history, loop.History) or "setting" not in history.meta:
+        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
+    if 0 not in history.models or history.models[0] is None:
+        raise ValueError("history must keep its generation-0 model: run lm.chain(..., keep=(0,))")
+    m = history.meta
+    gens = int(history["generation"][-1])
+    if gens < 1:
+        raise ValueError("history must have at least one generation after generation 0")
+    if m.get("label") != SETTINGS[m["setting"]]["label"]:
+        raise ValueError("history must be a chain of setting 'a' or 'b' with its own policy (no policy= override)")
+    m0 = history.models[0]
+    h = lm.chain(m["setting"], generations=gens, seed=seed, profile=m["profile"], decoding=decoding,
+                 repetition_penalty=repetition_penalty, epochs=m["epochs"], start=(0, m0, []), ref=m0,
+                 seq_ppl={0: m["seq_ppl"][0]}, parts=parts)
+    out = loop.History(history.rows[:1] + h.rows, meta=h.meta)
+    out.models[0] = m0
+    return out
+
+
+def experiment(policy="replace", *, generations=None, seed=0, profile=None) -> loop.History:
+    """The chapter's headline chain under data policy ``policy``; ``distance`` = mean test perplexity.
+
+    Every policy trains 5 epochs per generation (setting (a)'s budget) so that only the data policy differs;
+    ``'replace'`` is setting (a) itself. ``policy``: ``'replace'``, ``'accumulate'``, ``'mix'`` (10% real),
+    ``'anchor'`` (1 real block added) or a ``loop.Policy``.
+    """
+    if isinstance(policy, str) and policy not in loop.POLICIES:
+        raise ValueError(f"policy must be one of {loop.POLICIES} or a loop.Policy; got {policy!r}")
+    pol = loop.policy(policy)
+    return lm.chain("a", generations=generations, seed=seed, profile=profile, policy=pol,
+                    epochs=SETTINGS["a"]["epochs"])

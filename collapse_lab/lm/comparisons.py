@@ -1,0 +1,58 @@
+"""Measurements around the chain: the repetition penalty's effect on the text a model writes, and several models
+continuing the same prompts side by side."""
+from __future__ import annotations
+
+from .. import lm
+from ..runtime import progress
+from ..validate import integer as _int, number as _num
+from .protocol import REPETITION_PENALTY
+from .text import _blocks_tensor
+
+
+def ablation(model, prompts, penalties=(1.0, 2.0, 3.0), *, decoding: str = "beam", batch: int = 128, seed: int = 0,
+             refit=None) -> list[dict]:
+    """The repetition penalty's effect: one row per penalty, measured on ``model``'s continuations of ``prompts``.
+
+    Columns: ``penalty``; ``repeat_4`` (share of 4-grams that repeat an earlier 4-gram of the same continuation);
+    :func:`diversity`; ``ppl_self`` (mean per-block perplexity of the continuations under ``model``: low = the text
+    the model finds most likely). ``refit(blocks) -> test perplexity`` (optional) adds ``next_test_ppl``: the
+    test perplexity of a next generation fine-tuned on those continuations.
+    """
+    if isinstance(penalties, (str, bytes)) or not hasattr(penalties, "__iter__"):
+        raise TypeError(f"penalties must be a list of numbers >= 1; got {penalties!r}")
+    penalties = [_num("penalties", p, 1.0) for p in penalties]
+    if not penalties:
+        raise ValueError("penalties must hold at least one number >= 1")
+    rows = []
+    for p in progress(penalties, desc="repetition penalty"):
+        x = lm.generate(model, prompts, decoding=decoding, repetition_penalty=p, batch=batch, seed=seed)
+        rows.append({"penalty": p, "repeat_4": lm.repeat_share(x, 4), **lm.diversity(x),
+                     "ppl_self": float(lm.seq_perplexity(model, x).mean())})
+        if refit is not None:
+            rows[-1]["next_test_ppl"] = float(refit(x))
+    return rows
+
+
+def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition_penalty=REPETITION_PENALTY,
+                 seed=0, width: int = 300) -> list[dict]:
+    """The same prompts continued by each model: a list of dicts ``{"prompt": ..., label: continuation, ...}``."""
+    p = _blocks_tensor(prompts, "prompts")
+    labels = list(labels or [f"model {i}" for i in range(len(models))])
+    if len(labels) != len(models) or not models:
+        raise ValueError(f"labels must name each of the {len(models)} models; got {labels!r}")
+    outs = [lm.generate(m, p, decoding=decoding, repetition_penalty=repetition_penalty, seed=seed) for m in models]
+    return [{"prompt": tok.decode(p[i])[-width:], **{lab: tok.decode(o[i])[:width] for lab, o in zip(labels, outs)}}
+            for i in range(len(p))]
+
+
+def print_side_by_side(rows, width: int = 110) -> None:
+    """Print :func:`side_by_side` rows, one block per prompt, in lines of at most ``width`` characters."""
+    import textwrap
+
+    width = _int("width", width, 40)
+    for i, r in enumerate(rows):
+        print(textwrap.fill(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}", width,
+                            subsequent_indent="    "))
+        for k, v in r.items():
+            if k != "prompt":
+                print(textwrap.fill(f"  [{k}] {' '.join(v.split())}", width, subsequent_indent="      "))
