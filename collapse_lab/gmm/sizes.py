@@ -36,7 +36,7 @@ SIZES = {
     "paper": {
         "N": 1000, "n_test": 10000, "generations": 2000, "snapshots": (0, 50, 100, 150, 200, 350, 2000),
         "seeds": 100, "seed_generations": 2000, "seed_N": 1000,
-        "sweep_N": (100, 300, 1000, 3000, 10000), "sweep_seeds": 10, "sweep_generations": 1000,
+        "sweep_N": (100, 300, 1000, 3000, 10000), "sweep_seeds": 10, "sweep_generations": 500,
         "n_big": 100000, "init_seeds": 100, "stat_N": (100, 300, 1000, 3000, 10000, 30000), "stat_reps": 20,
         "paper_N": 1000, "paper_snapshots": _PAPER_SNAPSHOTS,
         "explore_N": (1000, 250, 3000), "explore_generations": (200, 50, 1000),
