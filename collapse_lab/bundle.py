@@ -12,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import validate
+
 # What a student gets, relative to the course root; folders are copied whole (minus caches).
 FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml", "Makefile")
 FOLDERS = ("collapse_lab", "binder")
@@ -29,7 +31,7 @@ def student(dest, root=".") -> list[Path]:
     ``notebooks/`` and ``exercises/`` (outputs cleared), ``docs/`` without the instructor documents, the package
     and its set-up files, and ``README.md`` for students. ``solutions/`` is never copied.
     """
-    root, dest = Path(root), Path(dest)
+    root, dest = validate.path("root", root, kind="dir"), validate.path("dest", dest, kind="dir")
     if not (root / "notebooks").is_dir() or not (root / "exercises").is_dir():
         raise ValueError(f"root must be the course folder (with notebooks/ and exercises/); got {root.resolve()}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -107,7 +109,7 @@ def student_readme(root=".") -> str:
     README's set-up, data and licence sections (no grading, no development notes)."""
     from .course import describe
 
-    root = Path(root)
+    root = validate.path("root", root, kind="dir", must_exist=True)
     readme = (root / "README.md").read_text(encoding="utf-8") if (root / "README.md").is_file() else ""
     sections = _sections(readme)
     intro = sections[0][1].strip() if sections else ""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import validate
 from .profiles import active_profile
 from .runtime import progress
 
@@ -164,8 +165,22 @@ def _write_records(out: Path, records: dict) -> None:
     (out / "course.json").write_text(json.dumps(records, indent=1, sort_keys=True))
 
 
+def _notebook(name: str, nb):
+    """``nb`` checked to be a notebook as nbformat reads it (a mapping with a list of ``cells``)."""
+    if not (hasattr(nb, "get") and isinstance(nb.get("cells"), list)):
+        raise validate.ArgumentError(f"{name} must be a notebook (nbformat.read(path, as_version=4)); got "
+                                     f"{type(nb).__name__}")
+    return nb if isinstance(nb, nbformat.NotebookNode) else nbformat.from_dict(nb)
+
+
+def _depth(depth) -> int:
+    return validate.integer("depth", depth, 0, 100)
+
+
 def failed(rows: list[dict]) -> list[dict]:
     """The rows of chapters that failed."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        raise validate.ArgumentError(f"rows must be a list of dicts (the rows build() returns); got {rows!r:.80}")
     return [r for r in rows if r.get("status") != "passed"]
 
 
@@ -182,7 +197,7 @@ def mathjax_source() -> Path | None:
 
 def install_mathjax(out) -> bool:
     """Copy MathJax into ``out/mathjax`` (once); False (pages then fall back to the CDN) when it is not installed."""
-    src, dest = mathjax_source(), Path(out) / MATHJAX_DIR
+    src, dest = mathjax_source(), validate.path("out", out, kind="dir") / MATHJAX_DIR
     if src is None:
         print("note: jupyter-server-mathjax is not installed; the pages load MathJax from the internet")
         return False
@@ -196,6 +211,7 @@ def install_mathjax(out) -> bool:
 
 def mathjax_url(depth: int = 0) -> str:
     """The MathJax URL for a page ``depth`` folders below the build folder (the CDN when no local copy exists)."""
+    depth = _depth(depth)
     if mathjax_source() is None:
         return f"https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config={MATHJAX_CONFIG}"
     return "../" * depth + f"{MATHJAX_DIR}/MathJax.js?config={MATHJAX_CONFIG}"
@@ -218,6 +234,7 @@ def notebook_html(nb, depth: int = 0) -> str:
     """A notebook as a standalone HTML page whose math renders offline (see :func:`install_mathjax`)."""
     from nbconvert import HTMLExporter
 
+    nb, depth = _notebook("nb", nb), _depth(depth)
     body, _ = HTMLExporter(mathjax_url=mathjax_url(depth)).from_notebook_node(nb)
     # require.js (from a CDN) only serves live widgets, which a built page never has (COLLAPSE_LAB_STATIC=1):
     # without it the page loads nothing from the internet
@@ -236,6 +253,7 @@ def describe(nb) -> dict:
     line) containing "objective"; ``time``: the line that states the expected time (a line with "time" and
     "min" or "hour"), or "".
     """
+    nb = _notebook("nb", nb)
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
     lines = "\n".join(md).splitlines()
     title, summary, objectives, time_line = "", "", [], ""
@@ -360,7 +378,11 @@ def _count_exercises(nb) -> int:
 def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     """Write ``out/index.html``: one card per lecture notebook of ``notebooks_dir`` (title, summary, objectives,
     figure thumbnails, minutes, status, links to the executed chapter and its exercises) and the instructor guide."""
-    src, out = Path(notebooks_dir), Path(out)
+    src = validate.path("notebooks_dir", notebooks_dir, kind="dir", must_exist=True)
+    out = validate.path("out", out, kind="dir")
+    profile = active_profile(profile)
+    if not isinstance(records, dict):
+        raise validate.ArgumentError(f"records must be a dict notebook name -> row; got {type(records).__name__}")
     root = src.resolve().parent
     exercises_dir = root / "exercises"
     guide = _write_guide(root / "docs" / "instructors.md", out)
@@ -481,9 +503,11 @@ def lab_command(root=".", chapter: str | None = None, extra=()) -> list[str]:
     import importlib.util
     import sys
 
-    root = Path(root).resolve()
+    root = validate.path("root", root, kind="dir").resolve()
     if not (root / "notebooks").is_dir():
         raise ValueError(f"root must be the course folder (the one with notebooks/); got {root}")
+    if isinstance(extra, (str, bytes)) or not all(isinstance(a, str) for a in extra):
+        raise validate.ArgumentError(f"extra must be a list of str (more JupyterLab arguments); got {extra!r:.80}")
     if importlib.util.find_spec("jupyterlab") is None:
         raise ValueError("JupyterLab is not installed here: pip install 'jupyterlab>=4' (or pip install '.[lab]')")
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]

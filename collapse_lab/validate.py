@@ -114,3 +114,22 @@ def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 
         raise ArgumentError(f"{name} must hold finite numbers; got {bad.size} NaN/inf value(s), the first at flat "
                             f"index {int(bad[0])} ({a.ravel()[bad[0]]})")
     return a
+
+
+def path(name: str, value, *, kind: str | None = None, must_exist: bool = False):
+    """``value`` as a ``pathlib.Path``: a str or os.PathLike, non-empty. ``kind``: ``"dir"`` or ``"file"`` (what
+    it must be if it exists, and must exist as with ``must_exist``)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
+        raise ArgumentError(f"{name} must be a path (a non-empty str or pathlib.Path); got {value!r:.80}")
+    p = Path(value)
+    what = {"dir": "a folder", "file": "a file", None: "a path"}[kind]
+    if must_exist and not p.exists():
+        raise ArgumentError(f"{name} must be {what} that exists; {str(p)!r} does not")
+    if p.exists() and kind == "dir" and not p.is_dir():
+        raise ArgumentError(f"{name} must be {what}; {str(p)!r} is a file")
+    if p.exists() and kind == "file" and p.is_dir():
+        raise ArgumentError(f"{name} must be {what}; {str(p)!r} is a folder")
+    return p
