@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import validate
+
 ROOT = Path(__file__).resolve().parent.parent  # the course root when installed in editable mode
 
 MNIST_FILES = {
@@ -99,6 +101,10 @@ def find(name: str, files: Sequence[str]) -> Path:
 
 
 def download_dir(name: str) -> Path:
+    """Where a data set called ``name`` ('mnist', 'wikitext-2') is downloaded: $COLLAPSE_LAB_DATA/name, else
+    ./data/name."""
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise validate.ArgumentError(f"name must be a data set folder name such as 'mnist'; got {name!r:.60}")
     env = os.environ.get("COLLAPSE_LAB_DATA")
     return Path(env) / name if env else Path.cwd() / "data" / name
 
@@ -212,7 +218,8 @@ def wikitext(split: str = "valid") -> str:
 
 def read_text(path, min_bytes: int = MIN_TEXT_BYTES) -> str:
     """A UTF-8 text file as one string; a binary, damaged, empty or undersized file is refused naming its path."""
-    path = Path(path)
+    path = validate.path("path", path, kind="file")
+    min_bytes = validate.integer("min_bytes", min_bytes, 0)
     try:
         raw = path.read_bytes()
     except OSError as e:

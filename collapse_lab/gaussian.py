@@ -200,6 +200,7 @@ class Chains(NamedTuple):
 
     def w2(self, mu: float = 0.0, s2: float = 1.0) -> np.ndarray:
         """W2^2 of every recorded fit to the original N(mu, s2), shape (T, chains)."""
+        mu, s2 = validate.number("mu", mu), validate.number("s2", s2, 0)
         return metrics.w2_gaussian(self.mean, self.var, mu, s2)
 
 

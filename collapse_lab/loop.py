@@ -49,17 +49,33 @@ class Family(NamedTuple):
 # data of any kind: numpy arrays, torch tensors, lists
 
 
-def size(data) -> int:
-    """Number of examples in ``data`` (length of the first axis)."""
+def size(data, name: str = "data") -> int:
+    """Number of examples in ``data`` (length of the first axis); ``name`` is the argument named in errors."""
+    if isinstance(data, (str, bytes, dict, set)) or getattr(data, "ndim", 1) == 0:
+        raise validate.ArgumentError(f"{name} must be a numpy array, torch tensor or list of examples; got "
+                                     f"{type(data).__name__}")
     try:
         return len(data)
     except TypeError:
-        raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(data).__name__}") from None
+        raise validate.ArgumentError(f"{name} must be a numpy array, torch tensor or list of examples; got "
+                                     f"{type(data).__name__}") from None
 
 
 def take(data, idx):
-    """Examples ``idx`` (an integer array) of ``data``."""
-    idx = np.asarray(idx, dtype=np.int64)
+    """Examples ``idx`` (a 1-D array of ints in [-n, n), n = size(data)) of ``data``."""
+    n = size(data)
+    if isinstance(idx, bool) or idx is None or isinstance(idx, (str, bytes, float)):
+        raise validate.ArgumentError(f"idx must be a 1-D array of example indices; got {idx!r:.60}")
+    try:
+        idx = np.asarray(idx)
+    except (TypeError, ValueError):
+        raise validate.ArgumentError(f"idx must be a 1-D array of example indices; got {type(idx).__name__}") from None
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise validate.ArgumentError(f"idx must be a 1-D array of ints; got shape {idx.shape}, dtype {idx.dtype}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise validate.ArgumentError(f"idx must hold indices in [-{n}, {n}) (data has {n} examples); got "
+                                     f"{int(idx.min())}..{int(idx.max())}")
     if isinstance(data, np.ndarray):
         return data[idx]
     if isinstance(data, (list, tuple)):
@@ -75,7 +91,9 @@ def take(data, idx):
 
 def concat(parts: Sequence):
     """Join several data sets of the same kind along the first axis."""
-    parts = [p for p in parts if size(p) > 0] or list(parts[:1])
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise validate.ArgumentError(f"parts must be a non-empty list of data sets; got {parts!r:.60}")
+    parts = [p for i, p in enumerate(parts) if size(p, f"parts[{i}]") > 0] or list(parts[:1])
     first = parts[0]
     if isinstance(first, np.ndarray):
         return np.concatenate(parts, axis=0)
@@ -100,11 +118,23 @@ class Policy:
 
     def n_synthetic(self, n_real: int) -> int:
         """How many samples the previous generation writes, given ``n_real`` real examples."""
-        return n_real
+        return validate.integer("n_real", n_real, 0)
 
     def build(self, real, synthetic_sets: list, rng: np.random.Generator):
         """The next training set from the real data and the synthetic sets so far (oldest first)."""
         raise NotImplementedError
+
+    @staticmethod
+    def check(real, synthetic_sets, rng) -> None:
+        """``build``'s arguments: ``real`` data, a non-empty list of synthetic data sets, a numpy Generator."""
+        size(real, "real")
+        if not isinstance(synthetic_sets, (list, tuple)) or not synthetic_sets:
+            raise validate.ArgumentError(f"synthetic_sets must be a non-empty list of data sets (oldest first); "
+                                         f"got {synthetic_sets!r:.60}")
+        for i, d in enumerate(synthetic_sets):
+            size(d, f"synthetic_sets[{i}]")
+        if not isinstance(rng, np.random.Generator):
+            raise validate.ArgumentError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
 
     def __repr__(self):
         return self.name
@@ -116,6 +146,7 @@ class Replace(Policy):
     name = "replace"
 
     def build(self, real, synthetic_sets, rng):
+        self.check(real, synthetic_sets, rng)
         return synthetic_sets[-1]
 
 
@@ -126,6 +157,7 @@ class Accumulate(Policy):
     keeps_history = True
 
     def build(self, real, synthetic_sets, rng):
+        self.check(real, synthetic_sets, rng)
         return concat([real, *synthetic_sets])
 
 
@@ -136,17 +168,20 @@ class Mix(Policy):
     fraction: float = 0.1
 
     def __post_init__(self):
-        if not isinstance(self.fraction, (int, float)) or not 0.0 <= self.fraction <= 1.0:
+        if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)) \
+                or not 0.0 <= self.fraction <= 1.0:
             raise ValueError(f"fraction must be a number in [0, 1]; got {self.fraction!r}")
         self.name = f"mix {self.fraction:.0%}"
 
     def n_real(self, n_real: int) -> int:
-        return int(round(self.fraction * n_real))
+        """Real examples kept of ``n_real``: the fraction, rounded."""
+        return int(round(self.fraction * validate.integer("n_real", n_real, 0)))
 
     def n_synthetic(self, n_real):
         return n_real - self.n_real(n_real)
 
     def build(self, real, synthetic_sets, rng):
+        self.check(real, synthetic_sets, rng)
         k = self.n_real(size(real))
         keep = take(real, rng.choice(size(real), size=k, replace=False))
         return concat([keep, synthetic_sets[-1]])
@@ -164,6 +199,7 @@ class Anchor(Policy):
         self.name = f"anchor {self.k}"
 
     def build(self, real, synthetic_sets, rng):
+        self.check(real, synthetic_sets, rng)
         k = min(int(self.k), size(real))
         keep = take(real, rng.choice(size(real), size=k, replace=False))
         return concat([keep, synthetic_sets[-1]])

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collapse_lab import gaussian, gmm, lm, loop, metrics, mitigation, runtime, tails, vae, validate
+from collapse_lab import bundle, course, data, gaussian, gmm, lm, loop, metrics, mitigation, runtime, tails, vae, validate
 
 BAD_VALUES = [None, "x", float("nan"), float("inf"), -float("inf"), -1, 0, -2.5, 10**12, -10**12, True, 3.5, [],
               np.array([]), np.zeros((2, 3, 4)), [1.0, float("nan")], {"a": 1}, (1, 2, 3)]
@@ -230,3 +230,27 @@ def test_cli_refuses_bad_paths_in_one_line_before_any_work(args, tmp_path, capsy
         assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"collapse-lab {args[0]}: error:") and "\n" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: loop.take(np.arange(5.0), None), "idx"),
+    (lambda: loop.take(np.arange(5.0), [0, 7]), "idx"),
+    (lambda: loop.take([], [0]), "idx"),
+    (lambda: loop.concat(None), "parts"),
+    (lambda: loop.concat([np.ones(2), "x"]), "parts[1]"),
+    (lambda: loop.policy("mix").build(np.arange(10.0), None, np.random.default_rng(0)), "synthetic_sets"),
+    (lambda: loop.policy("mix").build(None, [np.ones(9)], np.random.default_rng(0)), "real"),
+    (lambda: loop.policy("anchor").build(np.arange(10.0), [np.ones(9)], None), "rng"),
+    (lambda: loop.policy("replace").n_synthetic(-1), "n_real"),
+    (lambda: data.read_text(None), "path"),
+    (lambda: data.download_dir(""), "name"),
+    (lambda: gaussian.fast_chains(10, 2, 3).w2(mu=None), "mu"),
+    (lambda: course.describe(None), "nb"),
+    (lambda: course.mathjax_url(-1), "depth"),
+    (lambda: course.failed(None), "rows"),
+    (lambda: bundle.student_readme(None), "root"),
+])
+def test_entry_points_name_the_bad_argument(call, name):
+    with pytest.raises((TypeError, ValueError)) as e:
+        call()
+    assert name in str(e.value), str(e.value)

@@ -79,6 +79,8 @@ def base_spec(s: SimpleNamespace) -> dict:
     import tokenizers
     import transformers
 
+    if not all(hasattr(s, a) for a in ("model", "pretrain")):
+        raise TypeError(f"s must be the chapter's sizes, lm.sizes(profile); got {type(s).__name__}")
     return {"model": s.model, "pretrain": s.pretrain, "block": BLOCK, "text": "wikitext-2 valid, first half",
             "version": lm.TRAINER_VERSION, "code": lm.trainer_code(), "torch": _torch().__version__,
             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}

@@ -45,7 +45,10 @@ def amp_dtype(dev) -> object:
     """The autocast dtype on ``dev``: bf16 on a CUDA GPU that supports it, else fp16 on CUDA; None (float32) on
     CPU, where the course's numbers are computed. ``$COLLAPSE_LAB_AMP=0`` turns mixed precision off."""
     torch = _torch()
-    dev = torch.device(dev)
+    try:
+        dev = torch.device(dev)
+    except (TypeError, RuntimeError, ValueError):
+        raise ValueError(f"dev must be a torch device or a name such as 'cpu' or 'cuda:0'; got {dev!r:.60}") from None
     if dev.type != "cuda" or os.environ.get("COLLAPSE_LAB_AMP", "1").strip() == "0":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

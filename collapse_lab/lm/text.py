@@ -49,6 +49,10 @@ def blocks(ids, size: int = BLOCK) -> np.ndarray:
 
 def spread(x, n: int | None):
     """``n`` rows of ``x`` evenly spaced over it (all rows when ``n`` is None): a fixed, seed-free subset."""
+    if not hasattr(x, "__getitem__") or not hasattr(x, "__len__") or isinstance(x, (str, bytes, dict)):
+        raise ValueError(f"x must be an array or tensor of rows; got {type(x).__name__}")
+    if n is not None:
+        n = _int("n", n, 1)
     if n is None or n >= len(x):
         return x
     n = _int("n", n, 1)
