@@ -6,7 +6,7 @@ Both fit ``--chains`` data sets of N points drawn from chapter 2's teaching mixt
 (full covariances, tol 1e-5, max_iter 2000, a k-means start), single-threaded (as chapter 2 runs them).
 sklearn fits one data set per call; the batched EM fits all of them in one call. Prints
 milliseconds per fit for each, the speed-up, and that both reach the same mean log-likelihood on average; then
-the batched EM with the chains split into one group per core on threads (``COLLAPSE_LAB_THREADS``), as
+the batched EM with the chains split into one group per core on threads (``COLLAPSE_LAB_WORKERS``), as
 chapter 2's chains run.
 """
 import argparse
@@ -51,9 +51,9 @@ def main(argv=None):
     print(f"collapse_lab.em.fit, all in one batch:    {per_ours:8.3f} ms per fit "
           f"(EM iterations per fit: median {np.median(f.n_iter):.0f}, max {f.n_iter.max()})")
     print(f"speed-up per fit: {per_sk / per_ours:.1f}x (one core each)")
-    from collapse_lab.runtime import in_threads, threads
+    from collapse_lab.runtime import in_threads, workers
 
-    groups = np.array_split(np.arange(args.chains), threads())
+    groups = np.array_split(np.arange(args.chains), workers())
     with gmm.one_thread():
         par = []
         for _ in range(args.repeat):
@@ -61,7 +61,7 @@ def main(argv=None):
             in_threads(lambda g: em.fit(x[g], args.k, [int(i) for i in g]), groups)
             par.append(time.perf_counter() - t)
     per_par = min(par) / args.chains * 1e3
-    print(f"collapse_lab.em.fit, {len(groups)} groups on {threads()} threads (as chapter 2 runs its chains): "
+    print(f"collapse_lab.em.fit, {len(groups)} groups on {workers()} threads (as chapter 2 runs its chains): "
           f"{per_par:.3f} ms per fit, {per_sk / per_par:.1f}x sklearn on one core")
     gap = np.abs(np.array(ll_sk) - f.loglik).max()
     print(f"same random_state, same fits: largest log-likelihood difference over the {args.chains} fits {gap:.1e}")

@@ -57,13 +57,13 @@ def device(prefer: str | None = None) -> str:
     return "cpu"
 
 
-def threads() -> int:
-    """Threads for work split into fixed blocks (chains of a batch): ``COLLAPSE_LAB_THREADS`` if set, else the cores
+def workers() -> int:
+    """Threads for work split into fixed blocks (chains of a batch): ``COLLAPSE_LAB_WORKERS`` if set, else the cores
     this process may use. The blocks, not the threads, decide the random streams, so the numbers do not change."""
-    env = os.environ.get("COLLAPSE_LAB_THREADS", "")
+    env = os.environ.get("COLLAPSE_LAB_WORKERS", "")
     if env:
         if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"COLLAPSE_LAB_THREADS must be an int >= 1; got {env!r}")
+            raise ValueError(f"COLLAPSE_LAB_WORKERS must be an int >= 1; got {env!r}")
         return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -81,10 +81,10 @@ def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.ra
 
 
 def in_threads(fn, *iterables) -> list:
-    """``[fn(*args) for args in zip(*iterables)]``, run on :func:`threads` threads (numpy releases the GIL in its
+    """``[fn(*args) for args in zip(*iterables)]``, run on :func:`workers` threads (numpy releases the GIL in its
     array loops, so blocks of a few hundred thousand numbers run in parallel). Results in input order."""
     jobs = list(zip(*iterables))
-    n = min(threads(), len(jobs))
+    n = min(workers(), len(jobs))
     if n <= 1:
         return [fn(*a) for a in jobs]
     from concurrent.futures import ThreadPoolExecutor

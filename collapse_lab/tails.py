@@ -33,7 +33,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from . import loop, metrics, profiles
-from .runtime import as_rng, blocks, in_threads, progress, threads
+from .runtime import as_rng, blocks, in_threads, progress, workers
 from . import validate
 from .validate import integer as _int
 
@@ -386,7 +386,7 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
     All chains advance together as rows of a (chains, M) array: vectorised numpy, because loop.run handles one
     chain at a time and thousands of chains through it would cost ~100x more python overhead for the same
     computation. More than :data:`CHAIN_BLOCK` chains are split into blocks of that size, each with its own random
-    stream spawned from ``seed``, run on :func:`~collapse_lab.runtime.threads` threads (the same numbers whatever
+    stream spawned from ``seed``, run on :func:`~collapse_lab.runtime.workers` threads (the same numbers whatever
     the number of cores; up to :data:`CHAIN_BLOCK` chains use ``seed``'s stream directly).
     """
     _dist(distribution)
@@ -399,7 +399,7 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
             raise ValueError("at must list at least one fit n in 1..generations")
     # the fractions kept, plus a few (block, M) arrays per thread at work
     validate.fits_memory("tail_chains", 8 * (float(len(at) if at else generations + 1) * chains
-                                             + 6 * float(M) * min(chains, CHAIN_BLOCK * threads())))
+                                             + 6 * float(M) * min(chains, CHAIN_BLOCK * workers())))
     rng = as_rng(seed)
     lo, hi = tail_bounds(distribution)
     fit = FITS[model]

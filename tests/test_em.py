@@ -142,9 +142,9 @@ def test_gmm_fit_is_sklearns():
 @pytest.mark.parametrize("threads", ["1", "3"])
 def test_lockstep_numbers_do_not_depend_on_the_threads(monkeypatch, threads):
     """Chains are split into one group per thread; a chain's numbers must not depend on its group."""
-    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "2")
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
     ref = gmm.experiments([0, 1, 2, 3, 4], n=100, generations=6, profile="quick")
-    monkeypatch.setenv("COLLAPSE_LAB_THREADS", threads)
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", threads)
     got = gmm.experiments([0, 1, 2, 3, 4], n=100, generations=6, profile="quick")
     for a, b in zip(ref, got):
         np.testing.assert_allclose(a["distance"], b["distance"], rtol=1e-12)

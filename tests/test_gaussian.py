@@ -295,7 +295,7 @@ def test_fast_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
     monkeypatch.setattr(g, "CHAIN_BLOCK", 40)
     runs = []
     for n in ("1", "3"):
-        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
         runs.append(g.fast_chains(20, 30, 100, seed=2, record=[0, 30]))
     np.testing.assert_array_equal(runs[0].var, runs[1].var)
     np.testing.assert_array_equal(runs[0].mean, runs[1].mean)

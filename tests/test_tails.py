@@ -228,7 +228,7 @@ def test_tail_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
     monkeypatch.setattr(tails, "CHAIN_BLOCK", 30)
     runs = []
     for n in ("1", "3"):
-        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
         runs.append(tails.tail_chains("student-t", "kde", 20, 5, 100, seed=3, at=[1, 5]))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1][0], runs[1][1][0])
@@ -239,11 +239,11 @@ def test_tail_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
 
 def test_threads_setting_is_checked(monkeypatch):
     from collapse_lab import runtime
-    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "0")
-    with pytest.raises(ValueError, match="COLLAPSE_LAB_THREADS"):
-        runtime.threads()
-    monkeypatch.setenv("COLLAPSE_LAB_THREADS", "4")
-    assert runtime.threads() == 4
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "0")
+    with pytest.raises(ValueError, match="COLLAPSE_LAB_WORKERS"):
+        runtime.workers()
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "4")
+    assert runtime.workers() == 4
 
 
 def test_survival_in_blocks_does_not_depend_on_the_threads(monkeypatch):
@@ -251,7 +251,7 @@ def test_survival_in_blocks_does_not_depend_on_the_threads(monkeypatch):
     p = np.full(50, 1 / 50)
     runs = []
     for n in ("1", "3"):
-        monkeypatch.setenv("COLLAPSE_LAB_THREADS", n)
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
         runs.append(tails.survival(p, 20, 10, 100, seed=5))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert runs[0].shape == (11, 50) and np.all(runs[0][0] == 1) and np.all(np.diff(runs[0], axis=0) <= 0)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import em, loop
-from ..runtime import in_threads, progress, threads
+from ..runtime import in_threads, progress, workers
 from ..validate import integer as _int
 from .fitting import family, fit, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold
@@ -138,7 +138,7 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     ``callback(g, i, model, train)`` after each fit; a True return stops chain i. With ``measure`` (a function of
     a batch of fits, :class:`collapse_lab.em.Fit`, returning one value per chain), the callback is
     ``callback(g, i, model, train, value)``: one vectorised measurement for the batch instead of one per chain.
-    The chains are split into :func:`~collapse_lab.runtime.threads` groups advanced on parallel threads (a chain's
+    The chains are split into :func:`~collapse_lab.runtime.workers` groups advanced on parallel threads (a chain's
     numbers do not depend on its group). Returns nothing.
     """
     if init not in ("kmeans", "warm"):
@@ -146,7 +146,7 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     _int("generations", generations, 0)
     x = np.stack([np.asarray(r, dtype=float) for r in reals])
     rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
-    groups = [g for g in np.array_split(np.arange(len(x)), min(threads(), len(x))) if g.size]
+    groups = [g for g in np.array_split(np.arange(len(x)), min(workers(), len(x))) if g.size]
     bar = progress(total=(generations + 1) * len(groups), desc=desc)
 
     def run(group):
