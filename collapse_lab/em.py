@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import validate
 from .validate import integer as _int, number as _num
 
 TOL, MAX_ITER, REG_COVAR = 1e-5, 2000, 1e-6  # the paper's tolerance and cap; sklearn's default reg_covar
@@ -51,6 +52,7 @@ class Fit(NamedTuple):
 
     def chain(self, c: int) -> tuple:
         """``(weights, means, covs)`` of chain ``c``."""
+        c = _int("c", c, 0, len(self.weights) - 1)
         return self.weights[c], self.means[c], self.covs[c]
 
 
@@ -66,9 +68,16 @@ def _states(random_state, c):
     elif random_state is None:
         seeds = [None] * c
     elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if not 0 <= random_state <= 2**32 - c:
+            raise validate.ArgumentError(f"random_state must be an int in [0, 2**32 - {c}] (chain i gets it + i); got "
+                                         f"{random_state}")
         seeds = [int(random_state) + i for i in range(c)]
     else:
         raise TypeError(f"random_state must be an int, None or a list of ints; got {type(random_state).__name__}")
+    for r in seeds:
+        if not (r is None or isinstance(r, np.random.RandomState)
+                or (isinstance(r, (int, np.integer)) and not isinstance(r, bool) and 0 <= r < 2**32)):
+            raise validate.ArgumentError(f"random_state must hold ints in [0, 2**32), RandomStates or None; got {r!r}")
     shared = np.random.RandomState(0)
     for r in seeds:
         if isinstance(r, np.random.RandomState):
@@ -173,7 +182,7 @@ def kmeans_labels(x, k: int, random_state=None) -> np.ndarray:
 
 
 def _as_batch(x):
-    x = np.asarray(x, dtype=float)
+    x = validate.array("x", x, ndim=(2, 3))
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1] < 1 or x.shape[2] < 1:
@@ -274,6 +283,8 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
     x = x - shift
     xx = _outer(x)
     xt, xxt = np.ascontiguousarray(np.swapaxes(x, 1, 2)), np.ascontiguousarray(np.swapaxes(xx, 1, 2))
+    if start is not None and not (isinstance(init, str) and init == "warm"):
+        raise validate.ArgumentError("start is used with init='warm' only; pass init='warm' or leave start out")
     if isinstance(init, str) and init == "kmeans":
         labels = kmeans_labels(x, k, random_state)
         resp = (labels[:, :, None] == np.arange(k)).astype(float)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collapse_lab import bundle, course, data, gaussian, gmm, lm, loop, metrics, mitigation, runtime, tails, vae, validate
+from collapse_lab import bundle, course, data, em, gaussian, gmm, lm, loop, metrics, mitigation, runtime, tails, vae, validate
 
 BAD_VALUES = [None, "x", float("nan"), float("inf"), -float("inf"), -1, 0, -2.5, 10**12, -10**12, True, 3.5, [],
               np.array([]), np.zeros((2, 3, 4)), [1.0, float("nan")], {"a": 1}, (1, 2, 3)]
@@ -251,6 +251,30 @@ def test_cli_refuses_bad_paths_in_one_line_before_any_work(args, tmp_path, capsy
     (lambda: bundle.student_readme(None), "root"),
 ])
 def test_entry_points_name_the_bad_argument(call, name):
+    with pytest.raises((TypeError, ValueError)) as e:
+        call()
+    assert name in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: gmm.experiments(None, generations=2, n=20), "seeds"),
+    (lambda: gmm.experiments(10**12, generations=2, n=20), "seeds"),
+    (lambda: gmm.experiment(generations=2, n=20, init=np.array([])), "init"),
+    (lambda: gmm.experiment(generations=2, n=20, keep="abc"), "keep"),
+    (lambda: gmm.experiment(generations=2, n=20, full=None), "full"),
+    (lambda: gmm.data(n=20, n_test=20, ref=None), "ref"),
+    (lambda: gmm.lockstep(None, 2, seeds=[0, 1]), "reals"),
+    (lambda: gmm.lockstep([np.zeros((5, 2))], 2, seeds=[0], callback="abc"), "callback"),
+    (lambda: gmm.count_first(None), "rows"),
+    (lambda: gmm.sweep(ns=float("nan"), seeds=1, generations=2), "ns"),
+    (lambda: gmm.extent(pad=None), "pad"),
+    (lambda: gmm.plot_density(gmm.PAPER, ax="abc"), "ax"),
+    (lambda: gmm.trend("abc", [1.0, 0.5]), "ns"),
+    (lambda: em.fit("abc", 2), "x"),
+    (lambda: em.fit(np.random.default_rng(0).normal(size=(30, 2)), 2, -1), "random_state"),
+    (lambda: em.fit(np.random.default_rng(0).normal(size=(30, 2)), 2, 0, start="abc"), "start"),
+])
+def test_mixture_entry_points_name_the_bad_argument(call, name):
     with pytest.raises((TypeError, ValueError)) as e:
         call()
     assert name in str(e.value), str(e.value)

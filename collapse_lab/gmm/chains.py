@@ -7,10 +7,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import em, loop
+from .. import em, loop, validate
 from ..runtime import in_threads, progress, workers
 from ..validate import integer as _int
-from .fitting import family, fit, one_thread
+from .fitting import family, fit, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold
 from .mixture import _as_mixture, l2, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
 from .sizes import sizes
@@ -28,6 +28,7 @@ def data(seed: int = 0, n: int | None = None, n_test: int | None = None, ref=TEA
     n_test = s.n_test if n_test is None else n_test
     _int("n", n, 1)
     _int("n_test", n_test, 1)
+    ref = _as_mixture(ref, "ref")
     return (sample(ref, n, np.random.default_rng([seed, 0])), sample(ref, n_test, np.random.default_rng([seed, 1])))
 
 
@@ -57,6 +58,7 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     generations = s.generations if generations is None else generations
     _int("generations", generations, 0)
     ref = _as_mixture(ref, "ref")
+    _options(init, keep, full)
     real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
     ms = metrics(ref, test)
@@ -92,6 +94,7 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
     n = s.seed_N if n is None else n
     _int("generations", generations, 0)
     ref = _as_mixture(ref, "ref")
+    _options(init)
     real, _ = data(seed, n=n, n_test=1, ref=ref)
     orig = mode_mass(ref, ref)
     hit = {}
@@ -117,14 +120,28 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
 
 def _seeds(seeds) -> list:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        _int("seeds", seeds, 1)
-        seeds = range(int(seeds))
+        seeds = range(validate.count("seeds", seeds))
+    elif not isinstance(seeds, (list, tuple, range, np.ndarray)):
+        raise validate.ArgumentError(f"seeds must be an int >= 1 or a non-empty list of seeds; got {seeds!r:.60}")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must be an int >= 1 or a non-empty list of seeds")
     for v in seeds:
         _int("seeds[i]", v, 0)
     return seeds
+
+
+def _options(init=None, keep=(), full=True) -> None:
+    """The chain options shared by the experiments: ``init`` a name of :data:`INITS`, ``keep`` generations (ints
+    >= 0), ``full`` a bool."""
+    if init is not None and not (isinstance(init, str) and init in INITS):
+        raise validate.ArgumentError(f"init must be one of {INITS}; got {init!r:.60}")
+    if keep is not None and (isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__")
+                             or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) and g >= 0
+                                        for g in keep)):
+        raise validate.ArgumentError(f"keep must be a list of generations (ints >= 0); got {keep!r:.60}")
+    if not isinstance(full, (bool, np.bool_)):
+        raise validate.ArgumentError(f"full must be True or False; got {full!r:.60}")
 
 
 def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, measure=None,
@@ -141,10 +158,22 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     The chains are split into :func:`~collapse_lab.runtime.workers` groups advanced on parallel threads (a chain's
     numbers do not depend on its group). Returns nothing.
     """
-    if init not in ("kmeans", "warm"):
-        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r}")
+    if not (isinstance(init, str) and init in ("kmeans", "warm")):
+        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r:.60}")
     _int("generations", generations, 0)
-    x = np.stack([np.asarray(r, dtype=float) for r in reals])
+    for name, f in (("callback", callback), ("measure", measure)):
+        if f is not None and not callable(f):
+            raise validate.ArgumentError(f"{name} must be a function or None; got {type(f).__name__}")
+    if not isinstance(reals, (list, tuple, np.ndarray)) or len(reals) == 0:
+        raise validate.ArgumentError(f"reals must be a non-empty list of (n, d) data sets; got {reals!r:.60}")
+    x = np.stack([validate.array(f"reals[{i}]", r, ndim=2) for i, r in enumerate(reals)]) \
+        if len({np.shape(r) for r in reals}) == 1 else None
+    if x is None:
+        raise validate.ArgumentError(f"reals must be data sets of one shape (n, d); got shapes "
+                                     f"{sorted({np.shape(r) for r in reals})}")
+    seeds = _seeds(seeds)
+    if len(seeds) != len(x):
+        raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(x)}); got {len(seeds)}")
     rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
     groups = [g for g in np.array_split(np.arange(len(x)), min(workers(), len(x))) if g.size]
     bar = progress(total=(generations + 1) * len(groups), desc=desc)
@@ -204,6 +233,7 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
     _int("generations", generations, 0)
     n = s.N if n is None else n
     ref = _as_mixture(ref, "ref")
+    _options(init, keep, full)
     pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
     hs = []
     for sd, (real, test) in zip(seeds, pairs):
@@ -255,6 +285,7 @@ def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile
     n = s.seed_N if n is None else n
     _int("generations", generations, 0)
     ref = _as_mixture(ref, "ref")
+    _options(init)
     orig = mode_mass(ref, ref)
     names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
     rows = [{"seed": sd, "generation": None, "lost": (), "first": "none"} for sd in seeds]
@@ -274,6 +305,8 @@ def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile
 
 def count_first(rows) -> dict:
     """How often each mode was lost first: ``{name: count}`` over ``MODES`` plus ``"tie"`` and ``"none"``."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        raise validate.ArgumentError(f"rows must be the list of dicts first_losses() returns; got {rows!r:.60}")
     out = {name: 0 for name in (*MODES, "tie", "none")}
     for r in rows:
         if r.get("first") not in out:
@@ -286,10 +319,14 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
           profile=None) -> dict:
     """The N-sweep: ``{N: [History, ...]}`` (``seeds`` chains per N, distance and masses only)."""
     s = sizes(profile)
+    if ns is not None and (isinstance(ns, (str, bytes)) or not hasattr(ns, "__iter__")):
+        raise validate.ArgumentError(f"ns must be a list of sample sizes N; got {ns!r:.60}")
     ns = tuple(s.sweep_N if ns is None else ns)
+    if not ns:
+        raise validate.ArgumentError("ns must hold at least one sample size N")
     seeds = s.sweep_seeds if seeds is None else seeds
     generations = s.sweep_generations if generations is None else generations
-    _int("seeds", seeds, 1)
+    validate.count("seeds", seeds)
     for v in ns:
         _int("ns[i]", v, 10)
     return {N: experiments(seeds, generations=generations, n=N, profile=profile) for N in progress(ns, desc="N-sweep")}
@@ -297,7 +334,10 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
 
 def trend(ns, values) -> tuple[float, float]:
     """Least-squares line ``log10(value) = a + b log10(N)``: returns ``(a, b)`` (``b``: the power-law exponent)."""
-    x, y = np.log10(np.asarray(ns, dtype=float)), np.log10(np.asarray(values, dtype=float))
+    ns, values = validate.array("ns", ns, ndim=1), validate.array("values", values, ndim=1)
+    if np.any(ns <= 0) or np.any(values <= 0):
+        raise validate.ArgumentError("ns and values must be positive (their logarithms are fitted)")
+    x, y = np.log10(ns), np.log10(values)
     if x.shape != y.shape or x.size < 2 or not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
         raise ValueError("ns and values must be positive, finite and of the same length >= 2")
     b, a = np.polyfit(x, y, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from .mixture import _as_mixture, density, _points, TEACHING
 
 
@@ -13,6 +14,7 @@ from .mixture import _as_mixture, density, _points, TEACHING
 
 def extent(ref=TEACHING, pad: float = 3.5) -> tuple[float, float, float, float]:
     """Plot limits ``(x0, x1, y0, y1)`` around a 2-D mixture: every mean +- ``pad`` of its largest sd."""
+    pad = validate.number("pad", pad, 0, lo_open=True)
     ref = _as_mixture(ref, "ref")
     if ref.dim != 2:
         raise ValueError(f"ref must be a 2-D mixture; got dimension {ref.dim}")
@@ -30,6 +32,13 @@ def plot_density(mix, ax=None, ref=TEACHING, points=None, title: str | None = No
     import matplotlib.pyplot as plt
 
     mix, ref = _as_mixture(mix, "mix"), _as_mixture(ref, "ref")
+    if ax is not None and not hasattr(ax, "contour"):
+        raise validate.ArgumentError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise validate.ArgumentError(f"title must be a str or None; got {type(title).__name__}")
+    n = validate.integer("n", n, 2, 2000)
+    if points is not None:
+        points = validate.array("points", points, ndim=2)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     x0, x1, y0, y1 = extent(ref)
