@@ -245,7 +245,12 @@ class History:
     """
 
     def __init__(self, rows: list[dict] | None = None, models: dict | None = None, meta: dict | None = None):
-        self.rows = list(rows or [])
+        if rows is not None and (not isinstance(rows, (list, tuple)) or not all(isinstance(r, Mapping) for r in rows)):
+            raise validate.ArgumentError(f"rows must be a list of dicts (one per generation); got {rows!r:.60}")
+        for name, d in (("models", models), ("meta", meta)):
+            if d is not None and not isinstance(d, Mapping):
+                raise validate.ArgumentError(f"{name} must be a dict or None; got {type(d).__name__}")
+        self.rows = [dict(r) for r in rows or []]
         self.models = dict(models or {})
         self.meta = dict(meta or {})
 
@@ -267,10 +272,15 @@ class History:
         return np.array([r.get(col, math.nan) for r in self.rows])
 
     def append(self, row: Mapping[str, Any]) -> None:
+        if not isinstance(row, Mapping):
+            raise validate.ArgumentError(f"row must be a dict column -> value; got {type(row).__name__}")
         self.rows.append(dict(row))
 
     def last(self, col: str):
-        return self.rows[-1][col]
+        """The value of column ``col`` in the last row."""
+        if not self.rows:
+            raise ValueError("the history is empty: no last row")
+        return self[col][-1] if col not in self.rows[-1] else self.rows[-1][col]
 
     def to_csv(self, path) -> None:
         cols = self.columns
@@ -293,7 +303,16 @@ class History:
         return self.table(max_rows=12)
 
     def table(self, cols: Sequence[str] | None = None, max_rows: int | None = None, digits: int = 4) -> str:
-        """The history as an aligned text table (every column, or ``cols``)."""
+        """The history as an aligned text table (every column, or ``cols``); ``max_rows`` shows the first and last
+        rows only; ``digits`` significant digits of floats."""
+        if cols is not None and (isinstance(cols, (str, bytes)) or not hasattr(cols, "__iter__")
+                                 or not all(isinstance(c, str) for c in cols)):
+            raise validate.ArgumentError(f"cols must be a list of column names; got {cols!r:.60}")
+        if cols is not None and not list(cols):
+            raise validate.ArgumentError("cols must name at least one column (or be None: every column)")
+        if max_rows is not None:
+            max_rows = validate.integer("max_rows", max_rows, 2)
+        digits = validate.integer("digits", digits, 1, 17)
         cols = list(cols or self.columns)
         rows = self.rows
         if max_rows is not None and len(rows) > max_rows:

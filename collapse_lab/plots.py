@@ -47,6 +47,16 @@ def over_generations(history, columns, ax=None, logy: bool = False, label_prefix
 
     if isinstance(columns, str):
         columns = [columns]
+    if not hasattr(history, "__getitem__") or isinstance(history, (str, bytes)):
+        raise ValueError(f"history must be a loop.History or a mapping column -> values; got {type(history).__name__}")
+    if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
+        raise ValueError(f"columns must be a column name or a non-empty list of names; got {columns!r:.60}")
+    if ax is not None and not hasattr(ax, "plot"):
+        raise ValueError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
+    if not isinstance(logy, (bool, np.bool_)):
+        raise ValueError(f"logy must be True or False; got {logy!r:.60}")
+    if not isinstance(label_prefix, str):
+        raise ValueError(f"label_prefix must be a str; got {type(label_prefix).__name__}")
     if ax is None:
         _, ax = plt.subplots()
     g = np.asarray(history["generation"])

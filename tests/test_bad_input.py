@@ -278,3 +278,24 @@ def test_mixture_entry_points_name_the_bad_argument(call, name):
     with pytest.raises((TypeError, ValueError)) as e:
         call()
     assert name in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: loop.History(rows=float("nan")), "rows"),
+    (lambda: loop.History(meta="abc"), "meta"),
+    (lambda: loop.History([{"generation": 0, "x": 1.0}]).table(cols=float("nan")), "cols"),
+    (lambda: loop.History([{"generation": 0, "x": 1.0}]).table(digits=None), "digits"),
+    (lambda: loop.History([{"generation": 0, "x": 1.0}]).last(None), "col"),
+    (lambda: mitigation.format_table(None), "rows"),
+    (lambda: mitigation.format_table([{"a": 1.0}], digits=None), "digits"),
+    (lambda: mitigation.first_alert(None, "tail_alert"), "history"),
+    (lambda: mitigation.policy_table(["gaussian"], seeds=10**12, generations=2), "seeds"),
+    (lambda: mitigation.fraction_sweep("gaussian", [0.0, 0.5], seeds=10**12, generations=2), "seeds"),
+    (lambda: mitigation.fraction_sweep("gaussian", float("nan"), seeds=1, generations=2), "fractions"),
+    (lambda: mitigation.Filtered(lambda d: np.ones(len(d), bool)).build(np.zeros((2, 1)), None, None),
+     "synthetic_sets"),
+])
+def test_tables_and_policies_name_the_bad_argument(call, name):
+    with pytest.raises((TypeError, ValueError, KeyError)) as e:
+        call()
+    assert name in str(e.value), str(e.value)

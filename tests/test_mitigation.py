@@ -183,7 +183,7 @@ def test_filtered_policy_follows_the_loop_interface():
     with pytest.raises(TypeError):
         mi.Filtered("no")
     with pytest.raises(ValueError, match="one boolean"):
-        mi.Filtered(lambda d: np.ones(3, bool)).build(np.zeros((2, 1)), [np.zeros((5, 1))], None)
+        mi.Filtered(lambda d: np.ones(3, bool)).build(np.zeros((2, 1)), [np.zeros((5, 1))], np.random.default_rng(0))
     with pytest.raises(ValueError, match="radius"):
         mi.Verifier(np.zeros(3), radius=0)
 

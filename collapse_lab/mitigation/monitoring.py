@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -111,6 +111,16 @@ def first_alert(history, column: str):
     """The first generation whose boolean ``column`` (e.g. ``'tail_alert'``) is true, or None."""
     if not isinstance(column, str):
         raise TypeError(f"column must be a column name such as 'tail_alert'; got {column!r}")
+    if isinstance(history, loop.History):
+        names = history.columns
+    elif isinstance(history, Mapping):
+        names = list(history)
+    else:
+        raise TypeError(f"history must be a loop.History (e.g. Monitor.report's) or a mapping column -> values; "
+                        f"got {type(history).__name__}")
+    if column not in names or "generation" not in names:
+        raise ValueError(f"column must be one of the history's columns {names} (which must include "
+                         f"'generation'); got {column!r}")
     flags = np.asarray(history[column], dtype=bool)
     gens = np.asarray(history["generation"])
     hit = np.flatnonzero(flags)

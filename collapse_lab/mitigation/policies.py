@@ -21,6 +21,8 @@ from .sizes import sizes
 # is missing or broken is skipped (and reported by available_families), so nothing here needs editing when one lands.
 FAMILIES = ("gaussian", "gmm", "vae", "lm")
 
+MAX_SEEDS = 10_000  # replications per cell of the table or the sweep: each is a whole chain
+
 TABLE_POLICIES = {"replace": "replace", "accumulate": "accumulate", "mix 10%": ("mix", 0.1), "anchor": ("anchor", 1)}
 
 
@@ -102,8 +104,10 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
     last = _int("last", last, 1)
     rows = []
     for name, mod in found.items():
-        k = _int("seeds", seeds.get(name, 1) if isinstance(seeds, Mapping) else seeds, 1)
+        k = _int("seeds", seeds.get(name, 1) if isinstance(seeds, Mapping) else seeds, 1, MAX_SEEDS)
         g = generations.get(name) if isinstance(generations, Mapping) else generations
+        if g is not None:
+            g = _int("generations", g, 0)
         prof = family_profiles.get(name, profile)
         row = {"family": name, "profile": prof or sz.profile, "generations": g, "seeds": k, "start": math.nan}
         t0 = time.perf_counter()
@@ -153,12 +157,16 @@ def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, see
     mod = found[family]
     sz = sizes(profile)
     fractions = sz.sweep_fractions if fractions is None else fractions
+    if isinstance(fractions, (str, bytes)) or not hasattr(fractions, "__iter__"):
+        raise TypeError(f"fractions must be a list of real fractions in [0, 1]; got {fractions!r:.60}")
     fr = np.asarray([_num("fractions[i]", f, 0, 1) for f in fractions])
     if fr.size == 0:
         raise ValueError("fractions must hold at least one value in [0, 1]")
-    seeds = _int("seeds", sz.sweep_seeds.get(family, 1) if seeds is None else seeds, 1)
+    seeds = _int("seeds", sz.sweep_seeds.get(family, 1) if seeds is None else seeds, 1, MAX_SEEDS)
     if generations is None:
         generations = sz.sweep_generations.get(family)
+    elif generations is not None:
+        generations = _int("generations", generations, 0)
     last = _int("last", sz.sweep_last if last is None else last, 1)
     dist, se, starts, gens = [], [], [], None
     for f in progress(fr, desc=f"{family} · real fraction"):

@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..validate import integer as _int
+
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -14,8 +16,12 @@ import numpy as np
 
 def format_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3) -> str:
     """Rows (dicts) as an aligned text table; floats with ``digits`` significant digits, missing cells blank."""
-    if isinstance(rows, Mapping) or not all(isinstance(r, Mapping) for r in rows):
-        raise TypeError("rows must be a list of dicts")
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, Mapping) for r in rows):
+        raise TypeError(f"rows must be a list of dicts; got {rows!r:.60}")
+    if columns is not None and (isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__")
+                                or not list(columns)):
+        raise TypeError(f"columns must be a non-empty list of column names (or None: every key); got {columns!r:.60}")
+    digits = _int("digits", digits, 1, 17)
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
 
     def fmt(v):

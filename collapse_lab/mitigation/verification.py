@@ -60,9 +60,11 @@ class Filtered:
         self.accepted: list[float] = []
 
     def n_synthetic(self, n_real: int) -> int:
-        return self.oversample * n_real
+        """Candidates written per generation: ``oversample`` times the real size."""
+        return self.oversample * _int("n_real", n_real, 0)
 
     def build(self, real, synthetic_sets, rng):
+        loop.Policy.check(real, synthetic_sets, rng)
         cand = synthetic_sets[-1]
         mask = np.asarray(self.verifier(cand), dtype=bool)
         if mask.shape != (loop.size(cand),):
