@@ -89,12 +89,7 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
     ``{"seed", "generation" (None if nothing was lost), "lost" (tuple of mode indices lost at that generation),
     "first" (the mode name, "tie" when several are lost together, "none")}``.
     """
-    s = sizes(profile)
-    generations = s.seed_generations if generations is None else generations
-    n = s.seed_N if n is None else n
-    _int("generations", generations, 0)
-    ref = _as_mixture(ref, "ref")
-    _options(init)
+    generations, n, ref = _first_args(profile, generations, n, ref, init)
     real, _ = data(seed, n=n, n_test=1, ref=ref)
     orig = mode_mass(ref, ref)
     hit = {}
@@ -142,6 +137,15 @@ def _options(init=None, keep=(), full=True) -> None:
         raise validate.ArgumentError(f"keep must be a list of generations (ints >= 0); got {keep!r:.60}")
     if not isinstance(full, (bool, np.bool_)):
         raise validate.ArgumentError(f"full must be True or False; got {full!r:.60}")
+
+
+def _first_args(profile, generations, n, ref, init):
+    """The defaults and checks :func:`first_loss` and :func:`first_losses` share: (generations, n, ref)."""
+    s = sizes(profile)
+    generations = _int("generations", s.seed_generations if generations is None else generations, 0)
+    ref = _as_mixture(ref, "ref")
+    _options(init)
+    return generations, s.seed_N if n is None else n, ref
 
 
 def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, measure=None,
@@ -280,12 +284,7 @@ def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile
     """:func:`first_loss` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains advanced together by
     the batched EM (the same rows as one :func:`first_loss` call per seed, to rounding)."""
     seeds = _seeds(seeds)
-    s = sizes(profile)
-    generations = s.seed_generations if generations is None else generations
-    n = s.seed_N if n is None else n
-    _int("generations", generations, 0)
-    ref = _as_mixture(ref, "ref")
-    _options(init)
+    generations, n, ref = _first_args(profile, generations, n, ref, init)
     orig = mode_mass(ref, ref)
     names = MODES if ref is TEACHING else tuple(str(j) for j in range(ref.k))
     rows = [{"seed": sd, "generation": None, "lost": (), "first": "none"} for sd in seeds]
