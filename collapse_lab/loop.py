@@ -283,6 +283,8 @@ class History:
         return self[col][-1] if col not in self.rows[-1] else self.rows[-1][col]
 
     def to_csv(self, path) -> None:
+        """Write the rows to ``path`` as CSV (one column per metric)."""
+        path = validate.path("path", path, kind="file")
         cols = self.columns
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols)
@@ -290,11 +292,15 @@ class History:
             w.writerows(self.rows)
 
     def to_json(self, path) -> None:
+        """Write meta and rows to ``path`` as JSON (read back with :meth:`from_json`)."""
+        path = validate.path("path", path, kind="file")
         with open(path, "w") as f:
             json.dump({"meta": self.meta, "rows": self.rows}, f, indent=1, default=float)
 
     @classmethod
     def from_json(cls, path) -> "History":
+        """A History written by :meth:`to_json`."""
+        path = validate.path("path", path, kind="file", must_exist=True)
         with open(path) as f:
             d = json.load(f)
         return cls(d["rows"], meta=d.get("meta"))

@@ -76,6 +76,11 @@ def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.ra
     stream), ...]``. One block keeps ``rng`` itself, so work up to ``size`` draws what it drew before it was split;
     more blocks get streams spawned from ``rng``. The split depends on ``n`` and ``size`` only, never on the cores,
     so :func:`in_threads` over the blocks gives the same numbers on every machine."""
+    from .validate import integer
+
+    n, size = integer("n", n, 1), integer("size", size, 1)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
     sizes = [size] * (n // size) + ([n % size] if n % size else [])
     return list(zip(sizes, [rng] if len(sizes) == 1 else rng.spawn(len(sizes))))
 

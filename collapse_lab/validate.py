@@ -20,10 +20,11 @@ class ArgumentError(TypeError, ValueError):
 def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int, or :class:`ArgumentError` naming ``name`` and the allowed range ``[lo, hi]``.
 
-    Without ``hi``, sizes and counts are capped at :data:`MAX_INT` (seeds, named ``seed...``, are not): a typo
-    such as ``generations=10**12`` fails at once instead of running for days or allocating terabytes.
+    Without ``hi``, sizes and counts are capped at :data:`MAX_INT` (seed values, named ``seed...``, are not; a
+    count of seeds, ``seeds``, is): a typo such as ``generations=10**12`` fails at once instead of running for days
+    or allocating terabytes.
     """
-    if hi is None and "seed" not in name:
+    if hi is None and ("seed" not in name or name.startswith("seeds")) and not name.startswith("seeds["):
         hi = MAX_INT
     allowed = "an int" + (f" >= {lo}" if lo is not None else "") + (f" and <= {hi}" if hi is not None else "")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -124,6 +125,8 @@ def path(name: str, value, *, kind: str | None = None, must_exist: bool = False)
 
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
         raise ArgumentError(f"{name} must be a path (a non-empty str or pathlib.Path); got {value!r:.80}")
+    if kind not in ("dir", "file", None):
+        raise ArgumentError(f"kind must be 'dir', 'file' or None; got {kind!r}")
     p = Path(value)
     what = {"dir": "a folder", "file": "a file", None: "a path"}[kind]
     if must_exist and not p.exists():

@@ -147,7 +147,7 @@ def tail_threshold(ref, x, q: float = 0.01) -> float:
     Below ``tau`` the reference mixture keeps a fraction ``q`` of its points: its own "almost no density" region.
     """
     validate.number("q", q, 0, 1, lo_open=True, hi_open=True)
-    return float(np.quantile(density(ref, x), q))
+    return float(np.quantile(density(_as_mixture(ref, "ref"), x), q))
 
 
 def tail_fraction(model, x, tau: float) -> float:
