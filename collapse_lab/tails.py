@@ -448,6 +448,15 @@ def tail_table(n: Sequence[int] | None = None, *, M: int | None = None, chains: 
     Returned as a :class:`loop.History` (a plain table) with ``meta`` holding M, chains and seed.
     """
     s = sizes(profile)
+    if isinstance(cases, (str, bytes)) or not hasattr(cases, "__iter__") or not list(cases) or not all(
+            isinstance(c, (tuple, list)) and len(c) == 2 for c in cases):
+        raise ValueError(f"cases must be a non-empty list of (distribution, model) pairs; got {cases!r:.60}")
+    for dist, model in cases:
+        _dist(dist)
+        if model not in MODELS:
+            raise ValueError(f"cases: model must be one of {MODELS}; got {model!r}")
+    if n is not None and (isinstance(n, (str, bytes)) or not hasattr(n, "__iter__")):
+        raise ValueError(f"n must be a non-empty list of ints >= 1 (fits made); got {n!r:.60}")
     n = tuple(s.tail_n if n is None else n)
     if not n or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1 for x in n):
         raise ValueError(f"n must be a non-empty list of ints >= 1 (fits made); got {n!r}")

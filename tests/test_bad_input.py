@@ -299,3 +299,21 @@ def test_tables_and_policies_name_the_bad_argument(call, name):
     with pytest.raises((TypeError, ValueError, KeyError)) as e:
         call()
     assert name in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: lm.plot_chains(None), "histories"),
+    (lambda: lm.plot_seq_ppl(None), "history"),
+    (lambda: lm.side_by_side(None, np.zeros((1, 4), int)), "tok"),
+    (lambda: lm.chain(generations=0, epochs=1, callback="abc", parts=(None, None, None)), "callback"),
+    (lambda: tails.tail_table(n=[1, 2], M=20, chains=3, cases=None), "cases"),
+    (lambda: tails.tail_table(n=[1, 2], M=20, chains=3, cases=[("gaussian", "histogram")]), "model"),
+    (lambda: runtime.blocks(None, 2, np.random.default_rng(0)), "n"),
+    (lambda: runtime.blocks(5, 0, np.random.default_rng(0)), "size"),
+    (lambda: tails.model_pdf(tails.fit_gaussian(np.arange(20.0)), None), "x"),
+    (lambda: loop.History([{"generation": 0}]).to_csv(True), "path"),
+])
+def test_more_entry_points_name_the_bad_argument(call, name):
+    with pytest.raises((TypeError, ValueError)) as e:
+        call()
+    assert name in str(e.value), str(e.value)

@@ -74,6 +74,13 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     seed = _int("seed", seed, 0)
     if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
         raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (generation, model, history) or None; got "
+                        f"{type(callback).__name__}")
+    if ref is not None and not callable(getattr(ref, "forward", None)):
+        raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
+    if seq_ppl is not None and not isinstance(seq_ppl, dict):
+        raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
     base, tok, c = parts if parts is not None else lm.setup(s.profile)
     st = SETTINGS[setting]
     epochs = st["epochs"] if epochs is None else _int("epochs", epochs, 1)

@@ -21,6 +21,9 @@ def ablation(model, prompts, penalties=(1.0, 2.0, 3.0), *, decoding: str = "beam
     if isinstance(penalties, (str, bytes)) or not hasattr(penalties, "__iter__"):
         raise TypeError(f"penalties must be a list of numbers >= 1; got {penalties!r}")
     penalties = [_num("penalties", p, 1.0) for p in penalties]
+    _int("seed", seed, 0)
+    if refit is not None and not callable(refit):
+        raise TypeError(f"refit must be a function blocks -> test perplexity, or None; got {type(refit).__name__}")
     if not penalties:
         raise ValueError("penalties must hold at least one number >= 1")
     rows = []
@@ -36,6 +39,12 @@ def ablation(model, prompts, penalties=(1.0, 2.0, 3.0), *, decoding: str = "beam
 def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition_penalty=REPETITION_PENALTY,
                  seed=0, width: int = 300) -> list[dict]:
     """The same prompts continued by each model: a list of dicts ``{"prompt": ..., label: continuation, ...}``."""
+    if not (hasattr(tok, "decode") and callable(tok.decode)):
+        raise TypeError(f"tok must be a tokenizer with decode() (lm.load_base()'s); got {type(tok).__name__}")
+    width = _int("width", width, 1, 100_000)
+    _int("seed", seed, 0)
+    if labels is not None and (isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__")):
+        raise TypeError(f"labels must be a list of str, one per model; got {labels!r:.60}")
     p = _blocks_tensor(prompts, "prompts")
     labels = list(labels or [f"model {i}" for i in range(len(models))])
     if len(labels) != len(models) or not models:

@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import integer as _int
+
+
+def _axes(ax, title) -> None:
+    if ax is not None and not hasattr(ax, "plot"):
+        raise TypeError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None; got {type(title).__name__}")
+
 
 def plot_chains(histories, ax=None, title="Test perplexity over generations"):
     """Test perplexity against generation for several histories (legend: their ``meta['label']``)."""
     import matplotlib.pyplot as plt
 
+    if not isinstance(histories, (list, tuple)) or not histories \
+            or not all(hasattr(h, "meta") and hasattr(h, "columns") for h in histories):
+        raise TypeError(f"histories must be a non-empty list of lm.chain histories; got {histories!r:.60}")
+    _axes(ax, title)
     if ax is None:
         _, ax = plt.subplots()
     for h in histories:
@@ -27,6 +40,10 @@ def plot_seq_ppl(history, ax=None, bins: int = 40, title=None):
     """Histograms (log-x) of per-block perplexities of each generation's training data under generation 0."""
     import matplotlib.pyplot as plt
 
+    if not (hasattr(history, "meta") and isinstance(history.meta, dict)):
+        raise TypeError(f"history must be an lm.chain history (with meta['seq_ppl']); got {type(history).__name__}")
+    _axes(ax, title)
+    bins = _int("bins", bins, 2, 1000)
     seq = history.meta.get("seq_ppl") or {}
     if not seq:
         raise ValueError("history.meta['seq_ppl'] is empty: run the chain with lm.chain(...)")
