@@ -280,7 +280,8 @@ class History:
         """The value of column ``col`` in the last row."""
         if not self.rows:
             raise ValueError("the history is empty: no last row")
-        return self[col][-1] if col not in self.rows[-1] else self.rows[-1][col]
+        self[col]  # a clear error for a name that is not a column
+        return self.rows[-1].get(col, math.nan)
 
     def to_csv(self, path) -> None:
         """Write the rows to ``path`` as CSV (one column per metric)."""

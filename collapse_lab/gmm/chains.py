@@ -170,11 +170,11 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
             raise validate.ArgumentError(f"{name} must be a function or None; got {type(f).__name__}")
     if not isinstance(reals, (list, tuple, np.ndarray)) or len(reals) == 0:
         raise validate.ArgumentError(f"reals must be a non-empty list of (n, d) data sets; got {reals!r:.60}")
-    x = np.stack([validate.array(f"reals[{i}]", r, ndim=2) for i, r in enumerate(reals)]) \
-        if len({np.shape(r) for r in reals}) == 1 else None
-    if x is None:
+    reals = [validate.array(f"reals[{i}]", r, ndim=2) for i, r in enumerate(reals)]
+    if len({r.shape for r in reals}) != 1:
         raise validate.ArgumentError(f"reals must be data sets of one shape (n, d); got shapes "
-                                     f"{sorted({np.shape(r) for r in reals})}")
+                                     f"{sorted({r.shape for r in reals})}")
+    x = np.stack(reals)
     seeds = _seeds(seeds)
     if len(seeds) != len(x):
         raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(x)}); got {len(seeds)}")

@@ -165,7 +165,7 @@ def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, see
     seeds = _int("seeds", sz.sweep_seeds.get(family, 1) if seeds is None else seeds, 1, MAX_SEEDS)
     if generations is None:
         generations = sz.sweep_generations.get(family)
-    elif generations is not None:
+    else:
         generations = _int("generations", generations, 0)
     last = _int("last", sz.sweep_last if last is None else last, 1)
     dist, se, starts, gens = [], [], [], None
