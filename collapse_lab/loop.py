@@ -208,6 +208,32 @@ class Anchor(Policy):
 POLICIES = ("replace", "accumulate", "mix", "anchor")
 
 
+class Builder:
+    """One chain's next training sets under ``policy``, for chains of numpy data advanced in lockstep.
+
+    ``builder(synthetic, rng)`` returns what ``policy.build(real, synthetic_sets, rng)`` returns, with the same
+    random draws; for the built-in policies it skips build's argument checks and ``accumulate`` appends to the
+    last training set instead of joining every set again, which is what makes hundreds of chains cheap.
+    """
+
+    def __init__(self, policy, real: np.ndarray):
+        self.policy, self.real, self.sets, self.train = policy, real, [], real
+
+    def __call__(self, synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pol, real, kind = self.policy, self.real, type(self.policy)
+        if kind is Replace:
+            self.train = synthetic
+        elif kind is Accumulate:
+            self.train = np.concatenate([self.train, synthetic])
+        elif kind is Mix or kind is Anchor:
+            k = pol.n_real(len(real)) if kind is Mix else min(int(pol.k), len(real))
+            self.train = np.concatenate([real[rng.choice(len(real), size=k, replace=False)], synthetic])
+        else:
+            self.sets = [*self.sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
+            self.train = np.asarray(pol.build(real, self.sets, rng))
+        return self.train
+
+
 def policy(name: str | Policy = "replace", *, fraction: float | None = None, k: int | None = None) -> Policy:
     """A data policy by name: ``'replace'``, ``'accumulate'``, ``'mix'`` (real share ``fraction``, default 0.1,
     the paper's setting), ``'anchor'`` (``k`` real points, default 1).

@@ -67,6 +67,20 @@ def count(name: str, value, lo: int = 1, hi: int = MAX_COUNT) -> int:
     return integer(name, value, lo, hi)
 
 
+def seeds(name: str, value, hi: int = MAX_COUNT) -> list:
+    """A list of seeds (ints >= 0) from an int ``k`` (seeds ``0..k-1``, ``k`` in ``[1, hi]``) or a non-empty list."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return list(range(count(name, value, 1, hi)))
+    if not isinstance(value, (list, tuple, range, np.ndarray)):
+        raise ArgumentError(f"{name} must be an int >= 1 or a non-empty list of seeds; got {value!r:.60}")
+    out = [integer(f"{name}[i]", v, 0) for v in value]
+    if not out:
+        raise ArgumentError(f"{name} must be an int >= 1 or a non-empty list of seeds; got an empty list")
+    if len(out) > hi:
+        raise ArgumentError(f"{name} must hold at most {hi:,} seeds; got {len(out):,}")
+    return out
+
+
 def memory_budget() -> float:
     """The allocation budget in bytes (``COLLAPSE_LAB_MEMORY_BUDGET`` GiB, default 8)."""
     import os

@@ -6,6 +6,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
+from collapse_lab import loop
 from collapse_lab import em, gmm
 
 
@@ -128,6 +129,18 @@ def test_chapter_2_chains_in_lockstep_equal_the_chains_alone():
     np.testing.assert_allclose(warm["loglik"], ref["loglik"], rtol=1e-9)
     assert gmm.first_losses([0, 5], n=100, generations=30, profile="quick") == [
         gmm.first_loss(s, n=100, generations=30, profile="quick") for s in (0, 5)]
+
+
+@pytest.mark.parametrize("policy", ["accumulate", ("mix", 0.25), ("anchor", 2)])
+def test_lockstep_chains_under_every_data_policy_equal_the_chains_alone(policy):
+    pol = loop.policy(policy[0], **({"fraction": policy[1]} if policy[0] == "mix" else {"k": policy[1]})) \
+        if isinstance(policy, tuple) else policy
+    alone = [gmm.experiment(pol, seed=i, n=100, generations=6, full=False, keep=(), profile="quick") for i in (0, 2)]
+    together = gmm.experiments([0, 2], policy=pol, n=100, generations=6, profile="quick")
+    for a, b in zip(alone, together):
+        assert a.columns == b.columns and a.meta == b.meta
+        np.testing.assert_array_equal(a["n_train"], b["n_train"])
+        np.testing.assert_allclose(a["distance"], b["distance"], rtol=1e-9)
 
 
 def test_gmm_fit_is_sklearns():

@@ -301,3 +301,29 @@ def test_fast_chains_in_blocks_do_not_depend_on_the_threads(monkeypatch):
     np.testing.assert_array_equal(runs[0].mean, runs[1].mean)
     assert runs[0].var.shape == (2, 100) and np.all(runs[0].var[0] == 1.0)
     assert not np.allclose(np.sort(runs[0].var[1, :40]), np.sort(runs[0].var[1, 40:80]))
+
+
+@pytest.mark.parametrize("policy", ["replace", "accumulate", loop.policy("mix", fraction=0.2), loop.policy("anchor")])
+def test_experiments_equal_one_experiment_per_seed(policy):
+    together = g.experiments([0, 7], policy=policy, generations=40, profile="quick")
+    for seed, h in zip([0, 7], together):
+        alone = g.experiment(policy, generations=40, seed=seed, profile="quick")
+        assert h.columns == alone.columns and h.meta == alone.meta
+        for col in ("mean", "var", "n_train"):
+            np.testing.assert_array_equal(h[col], alone[col])
+        np.testing.assert_allclose(h["distance"], alone["distance"], rtol=1e-12)
+
+
+def test_experiments_refuse_bad_seeds_and_uneven_policies():
+    with pytest.raises(ValueError, match="seeds"):
+        g.experiments(0)
+    with pytest.raises(ValueError, match=r"seeds\[i\]"):
+        g.experiments([0, -1])
+
+    class Uneven(loop.Replace):
+        def build(self, real, synthetic_sets, rng):
+            return synthetic_sets[-1][: rng.integers(5, 10)]
+
+    with pytest.raises(ValueError, match="different sizes"):
+        g.experiments(4, policy=Uneven(), generations=3, profile="quick")
+

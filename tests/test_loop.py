@@ -64,6 +64,19 @@ def test_mix_keeps_the_chain_closer_than_replace_over_many_seeds():
     assert final("replace") < 0.3 < final(loop.policy("mix", fraction=0.5))
 
 
+@pytest.mark.parametrize("pol", [loop.policy("replace"), loop.policy("accumulate"), loop.policy("mix", fraction=0.3),
+                                 loop.policy("anchor", k=3), loop.policy("anchor", k=50)])
+def test_builder_gives_what_build_gives_with_the_same_draws(pol):
+    real = np.arange(20.0)
+    b, sets = loop.Builder(pol, real), []
+    r1, r2 = np.random.default_rng(4), np.random.default_rng(4)
+    for g in range(4):
+        syn = np.full(pol.n_synthetic(20), 100.0 + g)
+        sets = [*sets, syn] if pol.keeps_history else [syn]
+        np.testing.assert_array_equal(b(syn, r1), pol.build(real, sets, r2))
+    assert r1.random() == r2.random()
+
+
 def test_custom_policy_and_keeps_history():
     class LastTwo:
         keeps_history = True

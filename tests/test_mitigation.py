@@ -295,3 +295,17 @@ def test_anchored_stationary_exact_means_and_simulated_median():
         mi.anchored_stationary(10, ddof=2)
     with pytest.raises(ValueError, match="k"):
         mi.anchored_stationary(10, k=0)
+
+
+def test_gaussian_chain_blocks_give_the_same_numbers_on_any_number_of_threads(monkeypatch):
+    from collapse_lab.mitigation import anchor
+
+    monkeypatch.setattr(anchor, "CHAIN_BLOCK", 7)
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
+    one = mi.gaussian_chain(10, 5, 30, k=1, seed=2)
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "3")
+    three = mi.gaussian_chain(10, 5, 30, k=1, seed=2)
+    for a, b in zip(one, three):
+        assert a.shape == (6, 30)
+        np.testing.assert_array_equal(a, b)
+    assert len({float(x) for x in one[0][0]}) == 30  # every block draws its own numbers

@@ -114,16 +114,7 @@ def first_loss(seed: int = 0, *, n=None, generations=None, k=3, init="kmeans", p
 
 
 def _seeds(seeds) -> list:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = range(validate.count("seeds", seeds))
-    elif not isinstance(seeds, (list, tuple, range, np.ndarray)):
-        raise validate.ArgumentError(f"seeds must be an int >= 1 or a non-empty list of seeds; got {seeds!r:.60}")
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must be an int >= 1 or a non-empty list of seeds")
-    for v in seeds:
-        _int("seeds[i]", v, 0)
-    return seeds
+    return validate.seeds("seeds", seeds)
 
 
 def _options(init=None, keep=(), full=True) -> None:
@@ -149,13 +140,14 @@ def _first_args(profile, generations, n, ref, init):
 
 
 def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans", callback=None, measure=None,
-             desc="chains"):
-    """Many ``replace`` chains of the GMM advanced together: one batched EM (:func:`collapse_lab.em.fit`) per
-    generation for all chains still running.
+             policy="replace", desc="chains"):
+    """Many chains of the GMM advanced together: one batched EM (:func:`collapse_lab.em.fit`) per generation for all
+    chains still running.
 
     Chain i starts from ``reals[i]`` (n, d) (the same n for all) and draws from ``np.random.default_rng([seeds[i],
-    2])`` exactly what :func:`experiment` draws, so each chain is the chain ``experiment(seed=seeds[i], ...)``
-    runs alone (the same numbers to rounding). ``init``: ``"kmeans"`` or ``"warm"`` (as :func:`family`).
+    2])`` exactly what :func:`experiment` draws, so each chain is the chain ``experiment(policy, seed=seeds[i],
+    ...)`` runs alone (the same numbers to rounding). ``init``: ``"kmeans"`` or ``"warm"`` (as :func:`family`);
+    ``policy``: a :func:`loop.policy` that builds training sets of one size in every chain (the built-in ones do).
     ``callback(g, i, model, train)`` after each fit; a True return stops chain i. With ``measure`` (a function of
     a batch of fits, :class:`collapse_lab.em.Fit`, returning one value per chain), the callback is
     ``callback(g, i, model, train, value)``: one vectorised measurement for the batch instead of one per chain.
@@ -174,12 +166,15 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     if len({r.shape for r in reals}) != 1:
         raise validate.ArgumentError(f"reals must be data sets of one shape (n, d); got shapes "
                                      f"{sorted({r.shape for r in reals})}")
-    x = np.stack(reals)
     seeds = _seeds(seeds)
-    if len(seeds) != len(x):
-        raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(x)}); got {len(seeds)}")
+    if len(seeds) != len(reals):
+        raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(reals)}); got "
+                                     f"{len(seeds)}")
+    pol = loop.policy(policy)
+    n, d = reals[0].shape
     rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
-    groups = [g for g in np.array_split(np.arange(len(x)), min(workers(), len(x))) if g.size]
+    builders = [loop.Builder(pol, r.copy()) for r in reals]
+    groups = [g for g in np.array_split(np.arange(len(reals)), min(workers(), len(reals))) if g.size]
     bar = progress(total=(generations + 1) * len(groups), desc=desc)
 
     def run(group):
@@ -188,14 +183,18 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
         for g in range(generations + 1):
             if not active:
                 break
+            if len({builders[i].train.shape for i in active}) != 1:
+                raise ValueError(f"policy {pol!r} built training sets of different sizes in different chains at "
+                                 f"generation {g}; run experiment() once per seed instead")
+            x = np.stack([builders[i].train for i in active])
             states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
             if init == "warm" and g > 0:
                 prev = [models[i] for i in active]
                 start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
-                         np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
-                f = em.fit(x[active], k, states, init="warm", start=start)
+                         np.stack([m.covs for m in prev]) + 1e-6 * np.eye(d))
+                f = em.fit(x, k, states, init="warm", start=start)
             else:
-                f = em.fit(x[active], k, states)
+                f = em.fit(x, k, states)
             values = None if measure is None else measure(f)
             keep = []
             for j, i in enumerate(active):
@@ -203,15 +202,15 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
                 if callback is None:
                     stop = False
                 elif measure is None:
-                    stop = callback(g, i, models[i], x[i])
+                    stop = callback(g, i, models[i], x[j])
                 else:
-                    stop = callback(g, i, models[i], x[i], values[j])
+                    stop = callback(g, i, models[i], x[j], values[j])
                 if not stop:
                     keep.append(i)
             active = keep
             if g < generations:
                 for i in active:
-                    x[i] = sample(models[i], x.shape[1], rngs[i])
+                    builders[i](sample(models[i], pol.n_synthetic(n), rngs[i]), rngs[i])
             bar.update()
 
     try:
@@ -220,13 +219,13 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
         bar.close()
 
 
-def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING, full=False,
-                profile=None) -> list[loop.History]:
-    """:func:`experiment` (``replace`` policy) for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains
-    fitted together by the batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
+def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING,
+                full=False, profile=None) -> list[loop.History]:
+    """:func:`experiment` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains fitted together by the
+    batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
 
     Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance`` and
-    ``mass_j`` only). ``seconds``: the time of the generation's batch so far (its fit, then the metrics of the
+    ``mass_j`` only). ``policy``: see :func:`lockstep`. ``seconds``: the time of the generation's batch so far (its fit, then the metrics of the
     chains recorded before) divided by the chains recorded: about the cost per chain.
     """
     import time
@@ -238,13 +237,14 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
     n = s.N if n is None else n
     ref = _as_mixture(ref, "ref")
     _options(init, keep, full)
+    pol = loop.policy(policy)
     pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
     hs = []
     for sd, (real, test) in zip(seeds, pairs):
         ms = metrics(ref, test)
         if not full:
             ms = {"distance": ms["distance"], "mass": ms["mass"]}
-        hs.append(loop.History(meta={"policy": repr(loop.policy("replace")), "n": int(n), "generations": generations,
+        hs.append(loop.History(meta={"policy": repr(pol), "n": int(n), "generations": generations,
                                      "family": f"gmm k={k} {init}"}))
         hs[-1].meta["_metrics"] = ms
     keep = {int(g) for g in keep}
@@ -271,7 +271,7 @@ def experiments(seeds, *, generations=None, n=None, k=3, init="kmeans", keep=(),
         return False
 
     with one_thread():
-        lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record,
+        lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record, policy=pol,
                  measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
                  desc=f"{len(seeds)} chains, N = {n}")
     for h, (_, test) in zip(hs, pairs):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validate
-from ..runtime import as_rng
+from ..runtime import as_rng, blocks, in_threads
 from ..validate import integer as _int, number as _num
 
 
@@ -62,6 +62,9 @@ def categorical_chain(p_true, M: int, generations: int, chains: int, *, k: int =
     return out
 
 
+CHAIN_BLOCK = 2500  # chains per block of gaussian_chain (the standard profile's 2,000 chains are one block)
+
+
 def gaussian_chain(M: int, generations: int, chains: int, *, k: int = 0, prior: float = 0.0,
                    prior_mean: float = 0.0, prior_var: float = 1.0, ddof: int = 0, seed: int = 0):
     """The 1-D Gaussian chain (truth N(0, 1)) with an anchor of k real points and/or a regularised fit.
@@ -93,15 +96,20 @@ def gaussian_chain(M: int, generations: int, chains: int, *, k: int = 0, prior: 
         v = (((x - m[:, None]) ** 2).sum(1) + prior * prior_var) / (n + prior - ddof)
         return m, v
 
-    means = np.empty((generations + 1, chains))
-    varis = np.empty((generations + 1, chains))
-    means[0], varis[0] = fit(rng.standard_normal((chains, M)))
-    for g in range(1, generations + 1):
-        x = means[g - 1][:, None] + np.sqrt(varis[g - 1])[:, None] * rng.standard_normal((chains, M))
-        if k:
-            x = np.concatenate([x, rng.standard_normal((chains, k))], axis=1)
-        means[g], varis[g] = fit(x)
-    return means, varis
+    def run(size, rng):
+        means = np.empty((generations + 1, size))
+        varis = np.empty((generations + 1, size))
+        means[0], varis[0] = fit(rng.standard_normal((size, M)))
+        for g in range(1, generations + 1):
+            x = means[g - 1][:, None] + np.sqrt(varis[g - 1])[:, None] * rng.standard_normal((size, M))
+            if k:
+                x = np.concatenate([x, rng.standard_normal((size, k))], axis=1)
+            means[g], varis[g] = fit(x)
+        return means, varis
+
+    # fixed blocks of chains, each with its own stream, run on the cores: the same numbers on every machine
+    parts = in_threads(run, *zip(*blocks(chains, CHAIN_BLOCK, rng)))
+    return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
 
 
 def anchored_stationary(M: int, *, k: int = 1, ddof: int = 0, chains: int = 1000, burn: int = 200,
