@@ -33,10 +33,13 @@ SIZES = {
         "paper_N": 1000, "paper_snapshots": _scaled(1 / 10),
         "explore_N": (500, 250, 2000), "explore_generations": (100, 50, 300),
     },
+    # paper: the paper's N = 1,000 and 2,000 generations for the teaching chain and the first-lost count; the N-sweep
+    # (up to N = 10,000) and the error sources inside the chain run 300 generations, which keeps the chapter under
+    # 10 minutes on 2 cores, long enough for every N of the sweep to drift far from its generation-0 error
     "paper": {
         "N": 1000, "n_test": 10000, "generations": 2000, "snapshots": (0, 50, 100, 150, 200, 350, 2000),
         "seeds": 100, "seed_generations": 2000, "seed_N": 1000,
-        "sweep_N": (100, 300, 1000, 3000, 10000), "sweep_seeds": 10, "sweep_generations": 500,
+        "sweep_N": (100, 300, 1000, 3000, 10000), "sweep_seeds": 10, "sweep_generations": 300,
         "n_big": 100000, "init_seeds": 100, "stat_N": (100, 300, 1000, 3000, 10000, 30000), "stat_reps": 20,
         "paper_N": 1000, "paper_snapshots": _PAPER_SNAPSHOTS,
         "explore_N": (1000, 250, 3000), "explore_generations": (200, 50, 1000),
