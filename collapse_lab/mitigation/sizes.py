@@ -15,7 +15,7 @@ SIZES = {
     # sweep_*: the real-fraction sweep; chain_*: the one-real-point chains; verify_*: the verifier experiment;
     # monitor_*: the tail monitor (monitor_n fresh samples per generation, words_M tokens per generation).
     "quick": {"lr_d": 10, "lr_T": 50, "lr_s": 1.0, "lr_n": 20, "lr_reps": 4000, "loop_reps": 200,
-              "table_generations": {"gaussian": 100, "gmm": 50, "vae": 1, "lm": 2},
+              "table_generations": {"gaussian": 100, "gmm": 50, "vae": 1, "lm": 1},
               "table_seeds": {"gaussian": 10, "gmm": 1}, "table_profiles": {},
               "sweep_fractions": (0.0, 0.01, 0.05, 0.1, 0.25, 0.5), "sweep_seeds": {"gaussian": 20, "gmm": 2},
               "sweep_generations": {"gaussian": 100, "gmm": 50}, "sweep_last": 10,
