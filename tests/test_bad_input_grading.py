@@ -133,6 +133,8 @@ CASES = [
                                                          kept=1)), "kept"),
     ("kernel_env-nan", lambda f: (grader.kernel_env, dict(profile=NAN)), "profile"),
     ("kernel_env-unknown", lambda f: (grader.kernel_env, dict(profile="abc")), "profile"),
+    ("missing_lm_base", lambda f: (grader.missing_lm_base, dict(profile=3.5)), "profile"),
+    ("check_writable-folder", lambda f: (gradebook.check_writable, dict(path=f["tmp"] / "no" / "x.csv")), "path"),
     ("student_of", lambda f: (grader.student_of, dict(path=None)), "path"),
     ("grade_batch-paths", lambda f: (grading.grade_batch, dict(paths="abc")), "paths"),
     ("grade_batch-options", lambda f: (grading.grade_batch, dict(paths=[], options={})), "options"),

@@ -96,9 +96,10 @@ def check_writable(path) -> None:
     p = validate.path("path", path)
     parent = p if p.is_dir() else p.parent if str(p.parent) else Path(".")
     if p.exists() and not p.is_dir() and not os.access(p, os.W_OK):
-        raise ValueError(f"cannot write {p}")
+        raise ArgumentError(f"path must be writable; cannot write {p}")
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {p}: folder {parent} does not exist or is not writable")
+        raise ArgumentError(f"path must be writable; cannot write {p}: folder {parent} does not exist or is not "
+                            "writable")
 
 
 def write_long(path, subs: list[Submission]) -> None:

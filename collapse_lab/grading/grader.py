@@ -280,7 +280,10 @@ def missing_lm_base(profile: str) -> str:
     """Why a notebook loading the language model's base cannot run in a kernel now ('' when it can).
 
     The kernels see the base's cache read-only: pretraining it there would redo a minute of training per notebook
-    and could not be kept. So the grading user caches it once beforehand."""
+    and could not be kept. So the grading user caches it once beforehand. ``profile``: one of
+    :data:`collapse_lab.profiles.PROFILES`, or None for the active one."""
+    if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
+        raise ArgumentError(f"profile must be None or one of {PROFILES}; got {profile!r:.60}")
     from .. import lm
 
     try:
