@@ -36,6 +36,8 @@ class RemoteError(Exception):
 
 
 _ERRORS: dict[str, type] = {}
+# The largest handle id: the kernel numbers its objects from 1, and no grading session comes near this many.
+MAX_HANDLE = 10_000_000
 
 
 def _needs(name: str, value, what: str, *attrs: str):
@@ -154,7 +156,7 @@ class Remote:
 
     def __init__(self, channel: Channel, hid: int, name: str):
         _needs("channel", channel, "a Channel", "request")
-        hid, name = integer("hid", hid, 0, 2**62), _str("name", name)
+        hid, name = integer("hid", hid, 0, MAX_HANDLE), _str("name", name)
         object.__setattr__(self, "_channel", channel)
         object.__setattr__(self, "_hid", hid)
         object.__setattr__(self, "__name__", name)
@@ -183,7 +185,7 @@ class Remote:
 
     def _hook(self, tag, body):
         if tag == "$h":
-            if not (isinstance(body, list) and len(body) == 4 and type(body[0]) is int and 0 <= body[0] < 2**62
+            if not (isinstance(body, list) and len(body) == 4 and type(body[0]) is int and 0 <= body[0] <= MAX_HANDLE
                     and body[1] in ("class", "function", "object") and isinstance(body[2], str)
                     and type(body[3]) is bool):
                 raise wire.WireError("bad handle")
@@ -276,7 +278,7 @@ class RemoteClass(type):
 def proxy(channel: Channel, hid: int, kind: str, name: str, is_callable: bool):
     """The grader's stand-in for the kernel's object ``hid`` (an int >= 0) of ``kind`` 'class', 'function' or
     'object', called ``name``."""
-    if kind not in ("class", "function", "object"):
+    if not isinstance(kind, str) or kind not in ("class", "function", "object"):
         raise ArgumentError(f"kind must be 'class', 'function' or 'object'; got {kind!r:.60}")
     _str("name", name), _flag("is_callable", is_callable)
     if kind == "class":

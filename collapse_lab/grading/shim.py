@@ -124,6 +124,9 @@ class Server:
         if not callable(fn):
             raise ArgumentError(f"fn must be callable (the learner's function); got {fn!r:.60} ({type(fn).__name__})")
         _request("req", req, "args", "kw")
+        if not (isinstance(gens, list) and all(isinstance(g, np.random.Generator) for g in gens)):
+            raise ArgumentError(f"gens must be a list of numpy Generators (those req refers to); got {gens!r:.60} "
+                                f"({type(gens).__name__})")
         dec = Decoder(self.hook, gens=gens)
         args, kw = dec(req["args"]), dec(req["kw"])
         slots = dec.slots
