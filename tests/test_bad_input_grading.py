@@ -152,6 +152,7 @@ CASES = [
                                                                        sandbox=f["tmp"])), "solution"),
     ("options-timeout", lambda f: (grading.Options, dict(timeout=0)), "timeout"),
     ("options-notebook_timeout", lambda f: (grading.Options, dict(notebook_timeout=NAN)), "notebook_timeout"),
+    ("options-timeout-inf", lambda f: (grading.Options, dict(timeout=INF)), "timeout"),
     ("options-profile", lambda f: (grading.Options, dict(profile=None)), "profile"),
     ("options-sandbox", lambda f: (grading.Options, dict(sandbox="abc")), "sandbox"),
     ("options-workdir", lambda f: (grading.Options, dict(workdir=True)), "workdir"),

@@ -409,8 +409,9 @@ class Options:
     workdir: Path | None = None  # where sandbox folders are made (default: a new temporary folder)
 
     def __post_init__(self):
-        self.timeout = remote._seconds("timeout", self.timeout)
-        self.notebook_timeout = remote._seconds("notebook_timeout", self.notebook_timeout)
+        # finite: a grading batch always ends (the kernels' sockets and cells get these as time limits)
+        self.timeout = validate.number("timeout", self.timeout, lo=0, lo_open=True)
+        self.notebook_timeout = validate.number("notebook_timeout", self.notebook_timeout, lo=0, lo_open=True)
         if not isinstance(self.profile, str) or self.profile not in PROFILES:
             raise ArgumentError(f"profile must be one of {PROFILES}; got {self.profile!r:.60}")
         if type(self.sandbox) is not bool:
