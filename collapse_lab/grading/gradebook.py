@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from .. import validate
+from ..validate import ArgumentError
 from .grader import Submission
 
 LONG = ["student", "notebook", "exercise", "passed", "points", "max_points", "status", "message", "hint"]
@@ -19,8 +21,28 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def _subs(subs) -> list:
+    """``subs`` when it is a list or tuple of :class:`Submission`."""
+    if not isinstance(subs, (list, tuple)):
+        raise ArgumentError(f"subs must be a list of Submissions (grade_batch's); got {subs!r:.60} "
+                            f"({type(subs).__name__})")
+    for i, s in enumerate(subs):
+        if not isinstance(s, Submission):
+            raise ArgumentError(f"subs must be a list of Submissions (grade_batch's); subs[{i}] is {s!r:.60} "
+                                f"({type(s).__name__})")
+    return subs
+
+
+def _str(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise ArgumentError(f"{name} must be a str; got {value!r:.60} ({type(value).__name__})")
+    return value
+
+
 def long_rows(subs: list[Submission]) -> list[dict]:
+    """The rows of the long gradebook (columns :data:`LONG`): one per exercise of each of ``subs``."""
     rows = []
+    _subs(subs)
     for s in subs:
         status = s.status if s.status == "graded" else f"error: {s.reason}"
         if not s.verdicts:
@@ -36,6 +58,7 @@ def long_rows(subs: list[Submission]) -> list[dict]:
 def columns(subs: list[Submission]) -> list[tuple[str, str, str, float]]:
     """(column, notebook, exercise, max points) of the wide gradebook, in order; an exercise name is qualified by its
     notebook's name only when two notebooks share it."""
+    _subs(subs)
     seen: dict[tuple[str, str], float] = {}
     for s in subs:
         if s.solution is not None:
@@ -46,6 +69,7 @@ def columns(subs: list[Submission]) -> list[tuple[str, str, str, float]]:
 
 
 def wide_rows(subs: list[Submission]) -> tuple[list[str], list[dict]]:
+    """The header and rows of the wide gradebook: one row per student, a column per exercise."""
     cols = columns(subs)
     header = ["student"] + [c for c, *_ in cols] + ["total", "max", "status"]
     maxp = sum(p for *_, p in cols)
@@ -68,16 +92,20 @@ def wide_rows(subs: list[Submission]) -> tuple[list[str], list[dict]]:
 
 
 def check_writable(path) -> None:
-    """A ValueError now, before any grading, when ``path`` (a file, or a folder with ``folder``) cannot be written."""
-    p = Path(path)
+    """A ValueError now, before any grading, when ``path`` (a file, or a folder) cannot be written."""
+    p = validate.path("path", path)
     parent = p if p.is_dir() else p.parent if str(p.parent) else Path(".")
     if p.exists() and not p.is_dir() and not os.access(p, os.W_OK):
-        raise ValueError(f"cannot write {p}")
+        raise ArgumentError(f"path must be writable; cannot write {p}")
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {p}: folder {parent} does not exist or is not writable")
+        raise ArgumentError(f"path must be writable; cannot write {p}: folder {parent} does not exist or is not "
+                            "writable")
 
 
 def write_long(path, subs: list[Submission]) -> None:
+    """Write the long gradebook of ``subs`` to the CSV file ``path``."""
+    path = validate.path("path", path, kind="file")
+    _subs(subs)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, LONG)
         w.writeheader()
@@ -85,6 +113,8 @@ def write_long(path, subs: list[Submission]) -> None:
 
 
 def write_wide(path, subs: list[Submission]) -> None:
+    """Write the wide gradebook of ``subs`` to the CSV file ``path``."""
+    path = validate.path("path", path, kind="file")
     header, rows = wide_rows(subs)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, header)
@@ -93,11 +123,14 @@ def write_wide(path, subs: list[Submission]) -> None:
 
 
 def safe_name(student: str) -> str:
+    """``student`` as a file name: letters, digits, '.', '_' and '-' only."""
+    _str("student", student)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
 
 
 def feedback(student: str, subs: list[Submission]) -> str:
     """A student's feedback in Markdown: per notebook, each exercise's verdict, message and hint."""
+    _str("student", student), _subs(subs)
     lines = [f"# Feedback for {student}", ""]
     total = sum(s.points for s in subs)
     maxp = sum(s.max_points for s in subs)
@@ -118,7 +151,9 @@ def feedback(student: str, subs: list[Submission]) -> str:
 
 
 def write_feedback(folder, subs: list[Submission]) -> list[Path]:
-    folder = Path(folder)
+    """Write each student's feedback (:func:`feedback`) to ``folder``/<student>.md; returns the files."""
+    folder = validate.path("folder", folder, kind="dir")
+    _subs(subs)
     folder.mkdir(parents=True, exist_ok=True)
     by: dict[str, list[Submission]] = {}
     for s in subs:
@@ -132,7 +167,9 @@ def write_feedback(folder, subs: list[Submission]) -> list[Path]:
 
 
 def report(s: Submission) -> str:
-    """A text table of one submission for the terminal."""
+    """A text table of one submission ``s`` for the terminal."""
+    if not isinstance(s, Submission):
+        raise ArgumentError(f"s must be a Submission; got {s!r:.60} ({type(s).__name__})")
     if not s.verdicts:
         return f"not graded: {s.reason}"
     w = max([len("exercise")] + [len(v.exercise) for v in s.verdicts])

@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import collapse_lab
+from .. import validate
 from ..checks.core import CheckFailed
+from ..profiles import PROFILES
+from ..validate import ArgumentError
 from . import remote
+from .remote import _needs
 from .kernel import Kernel, bwrap_path, probe_bwrap
 
 PACKAGE = Path(collapse_lab.__file__).resolve().parent
@@ -37,6 +41,21 @@ class BatchStopped(Exception):
     """Unsandboxed, a submission changed the package or a solution on disk: grading stops."""
 
 
+def _text(name: str, value) -> None:
+    if not isinstance(value, str):
+        raise ArgumentError(f"{name} must be a str; got {value!r:.60} ({type(value).__name__})")
+
+
+def _flag(name: str, value) -> None:
+    if type(value) is not bool:
+        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
+
+
+def _list_of(name: str, value, cls) -> None:
+    if not (isinstance(value, list) and all(isinstance(v, cls) for v in value)):
+        raise ArgumentError(f"{name} must be a list of {cls.__name__}; got {value!r:.60} ({type(value).__name__})")
+
+
 @dataclass
 class Exercise:
     name: str
@@ -45,12 +64,30 @@ class Exercise:
     points: float = 1.0
     grade_id: str = ""
 
+    def __post_init__(self):
+        _text("name", self.name)
+        if not self.name.isidentifier():
+            raise ArgumentError(f"name must be a check's name (an identifier); got {self.name!r:.60}")
+        _text("chapter", self.chapter)
+        if not re.fullmatch(r"ch\d+", self.chapter):
+            raise ArgumentError(f"chapter must be 'chN' (a checks module); got {self.chapter!r:.60}")
+        _text("expr", self.expr)
+        if not self.expr.strip():
+            raise ArgumentError("expr must be a Python expression; got an empty str")
+        self.points = validate.number("points", self.points, lo=0)
+        _text("grade_id", self.grade_id)
+
 
 @dataclass
 class Solution:
     path: Path
     exercises: list[Exercise]
     needs_lm_base: bool = False  # its notebook loads the language model's cached base (lm.load_base)
+
+    def __post_init__(self):
+        self.path = validate.path("path", self.path, kind="file")
+        _list_of("exercises", self.exercises, Exercise)
+        _flag("needs_lm_base", self.needs_lm_base)
 
     @property
     def max_points(self) -> float:
@@ -66,6 +103,14 @@ class Verdict:
     message: str
     hint: str = ""
 
+    def __post_init__(self):
+        _text("exercise", self.exercise)
+        _flag("passed", self.passed)
+        self.points = validate.number("points", self.points, lo=0)
+        self.max_points = validate.number("max_points", self.max_points, lo=0)
+        _text("message", self.message)
+        _text("hint", self.hint)
+
 
 @dataclass
 class Submission:
@@ -78,6 +123,19 @@ class Submission:
     seconds: float = 0.0
     max_points: float = 0.0
     solution: Solution | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.path = validate.path("path", self.path)
+        _text("student", self.student)
+        _text("notebook", self.notebook)
+        if not isinstance(self.status, str) or self.status not in ("graded", "error"):
+            raise ArgumentError(f"status must be 'graded' or 'error'; got {self.status!r:.60}")
+        _text("reason", self.reason)
+        _list_of("verdicts", self.verdicts, Verdict)
+        self.seconds = validate.number("seconds", self.seconds, lo=0)
+        self.max_points = validate.number("max_points", self.max_points, lo=0)
+        if self.solution is not None and not isinstance(self.solution, Solution):
+            raise ArgumentError(f"solution must be None or a Solution; got {self.solution!r:.60}")
 
     @property
     def points(self) -> float:
@@ -97,18 +155,32 @@ class Cell:
     source: str
     metadata: dict
 
+    def __post_init__(self):
+        _text("cell_type", self.cell_type)
+        _text("source", self.source)
+        if not isinstance(self.metadata, dict):
+            raise ArgumentError(f"metadata must be a dict; got {self.metadata!r:.60} ({type(self.metadata).__name__})")
+
 
 @dataclass
 class Notebook:
     cells: list[Cell]
 
+    def __post_init__(self):
+        _list_of("cells", self.cells, Cell)
+
 
 def read_notebook(text: str) -> Notebook:
     """The cells of a version-4 notebook's JSON text (plain JSON parsing: nbformat's schema machinery is slow to
     import, and the grader needs only the cells). ValueError when it is not one."""
-    d = json.loads(text)
+    if not isinstance(text, str):
+        raise ArgumentError(f"text must be a str (a notebook's JSON text); got {text!r:.60} ({type(text).__name__})")
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ArgumentError(f"text must be a notebook's JSON text; it is not JSON ({e})"[:400]) from None
     if not isinstance(d, dict) or d.get("nbformat") != 4 or not isinstance(d.get("cells"), list):
-        raise ValueError("not a version-4 notebook (no nbformat 4 and cells)")
+        raise ArgumentError("text must be a version-4 notebook (no nbformat 4 and cells)")
     cells = []
     for c in d["cells"]:
         src = c.get("source", "") if isinstance(c, dict) else None
@@ -116,7 +188,7 @@ def read_notebook(text: str) -> Notebook:
             src = "".join(src)
         md = c.get("metadata", {}) if isinstance(c, dict) else None
         if not isinstance(src, str) or not isinstance(c.get("cell_type"), str) or not isinstance(md, dict):
-            raise ValueError("a cell without a cell_type, source or metadata")
+            raise ArgumentError("text must be a notebook whose cells have a cell_type, source and metadata")
         cells.append(Cell(c["cell_type"], src, md))
     return Notebook(cells)
 
@@ -132,18 +204,47 @@ def _check_call(node):
 
 
 def points_of(cell) -> float:
-    """The points of a check cell: its ``nbgrader.points`` (or ``points``) metadata, 1 by default."""
-    md = cell.metadata
+    """The points of a check cell (a :class:`Cell` or an nbformat cell): its ``nbgrader.points`` (or ``points``)
+    metadata, 1 by default."""
+    md = getattr(cell, "metadata", None)
+    if not isinstance(md, dict) or not isinstance(md.get("nbgrader", {}), dict):
+        raise ArgumentError(f"cell must be a notebook cell with a metadata dict; got {cell!r:.60} "
+                            f"({type(cell).__name__})")
     p = md.get("nbgrader", {}).get("points", md.get("points", 1))
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
-        raise ValueError(f"points must be a number >= 0; got {p!r}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 0 or p == float("inf"):
+        raise ArgumentError(f"cell's points metadata must be a finite number >= 0; got {p!r}")
     return float(p)
 
 
+def _cells(name: str, nb) -> list:
+    """The cells of a notebook (a :class:`Notebook` or an nbformat notebook), each with a str cell_type and source
+    and a metadata dict."""
+    cells = getattr(nb, "cells", None)
+    if not isinstance(cells, list):
+        raise ArgumentError(f"{name} must be a notebook (with a list of cells); got {nb!r:.60} ({type(nb).__name__})")
+    for i, c in enumerate(cells):
+        if not (isinstance(getattr(c, "cell_type", None), str) and isinstance(getattr(c, "source", None), str)
+                and isinstance(getattr(c, "metadata", None), dict)):
+            raise ArgumentError(f"{name} must be a notebook whose cells have a str cell_type and source and a "
+                                f"metadata dict; cell {i + 1} is {c!r:.60}")
+    return cells
+
+
+def _exercise(name: str, ex) -> None:
+    """``ex`` must be an :class:`Exercise` (or have its name, chapter, expr and points)."""
+    if not (isinstance(getattr(ex, "name", None), str) and getattr(ex, "name").isidentifier()
+            and isinstance(getattr(ex, "chapter", None), str) and re.fullmatch(r"ch\d+", ex.chapter)
+            and isinstance(getattr(ex, "expr", None), str) and ex.expr.strip()
+            and isinstance(getattr(ex, "points", None), (int, float)) and not isinstance(ex.points, bool)):
+        raise ArgumentError(f"{name} must be an Exercise (a name, a chapter 'chN', an expr and points); got "
+                            f"{ex!r:.80} ({type(ex).__name__})")
+
+
 def exercises_of(nb) -> list[Exercise]:
-    """The exercises of a solution notebook: one per check cell, in order."""
+    """The exercises of a solution notebook (a :class:`Notebook` or an nbformat notebook): one per check cell, in
+    order."""
     out = []
-    for i, cell in enumerate(nb.cells):
+    for i, cell in enumerate(_cells("nb", nb)):
         if cell.cell_type != "code" or "checks." not in cell.source:
             continue
         src = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
@@ -165,7 +266,8 @@ def exercises_of(nb) -> list[Exercise]:
 
 
 def load_solution(path) -> Solution:
-    path = Path(path)
+    """The exercises of the solution notebook at ``path`` (a file)."""
+    path = validate.path("path", path, kind="file", must_exist=True)
     nb = read_notebook(path.read_text(encoding="utf-8"))
     ex = exercises_of(nb)
     if not ex:
@@ -178,7 +280,10 @@ def missing_lm_base(profile: str) -> str:
     """Why a notebook loading the language model's base cannot run in a kernel now ('' when it can).
 
     The kernels see the base's cache read-only: pretraining it there would redo a minute of training per notebook
-    and could not be kept. So the grading user caches it once beforehand."""
+    and could not be kept. So the grading user caches it once beforehand. ``profile``: one of
+    :data:`collapse_lab.profiles.PROFILES`, or None for the active one."""
+    if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
+        raise ArgumentError(f"profile must be None or one of {PROFILES}; got {profile!r:.60}")
     from .. import lm
 
     try:
@@ -196,6 +301,7 @@ def missing_lm_base(profile: str) -> str:
 
 def check_function(ex: Exercise):
     """The grader's own check function of an exercise (imported now, never reloaded)."""
+    _exercise("ex", ex)
     mod = importlib.import_module(f"collapse_lab.checks.{ex.chapter}")
     fn = getattr(mod, ex.name, None)
     if not callable(fn):
@@ -230,7 +336,9 @@ STORE = "__collapse_lab_answers__"  # the learner's answers as they were right a
 
 
 def checks_in(source: str) -> list[tuple[str, str]]:
-    """(chapter, name) of the check calls in a cell's source (none when it does not parse)."""
+    """(chapter, name) of the check calls in a cell's source (a str; none when it does not parse)."""
+    if not isinstance(source, str):
+        raise ArgumentError(f"source must be a str (a cell's code); got {source!r:.60} ({type(source).__name__})")
     src = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
     try:
         tree = ast.parse(src)
@@ -242,13 +350,23 @@ def checks_in(source: str) -> list[tuple[str, str]]:
 def keep_answer(ex: Exercise) -> str:
     """The code run in the kernel right after the learner's check cell of ``ex``: it keeps the value of the check's
     expression then, so an answer variable that a later exercise reuses (``answer = ...``) is graded as it was."""
+    _exercise("ex", ex)
     return (f"try:\n    globals().setdefault({STORE!r}, {{}})[{ex.name!r}] = ({ex.expr})\n"
             "except Exception:\n    pass")
 
 
 def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False) -> Verdict:
     """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
-    :class:`remote.OutOfTime` propagate."""
+    :class:`remote.OutOfTime` propagate. ``check``: the check function; ``channel``: the kernel's
+    :class:`remote.Channel`; ``syntax_errors``: the notebook's syntax errors (a list of str); ``kept``: whether
+    the value after the learner's check cell was kept (:func:`keep_answer`)."""
+    _needs("check", check, "a check function", "__call__")
+    _exercise("ex", ex)
+    _needs("channel", channel, "a remote.Channel", "request")
+    if not (isinstance(syntax_errors, list) and all(isinstance(e, str) for e in syntax_errors)):
+        raise ArgumentError(f"syntax_errors must be a list of str; got {syntax_errors!r:.60}")
+    if type(kept) is not bool:
+        raise ArgumentError(f"kept must be True or False; got {kept!r:.60} ({type(kept).__name__})")
     def fail(message, hint=""):
         return Verdict(ex.name, False, 0.0, ex.points, message, hint)
 
@@ -290,9 +408,23 @@ class Options:
     sandbox: bool = True  # inside bubblewrap; False: unsandboxed
     workdir: Path | None = None  # where sandbox folders are made (default: a new temporary folder)
 
+    def __post_init__(self):
+        # finite: a grading batch always ends (the kernels' sockets and cells get these as time limits)
+        self.timeout = validate.number("timeout", self.timeout, lo=0, lo_open=True)
+        self.notebook_timeout = validate.number("notebook_timeout", self.notebook_timeout, lo=0, lo_open=True)
+        if not isinstance(self.profile, str) or self.profile not in PROFILES:
+            raise ArgumentError(f"profile must be one of {PROFILES}; got {self.profile!r:.60}")
+        if type(self.sandbox) is not bool:
+            raise ArgumentError(f"sandbox must be True or False; got {self.sandbox!r:.60}")
+        if self.workdir is not None:
+            self.workdir = validate.path("workdir", self.workdir, kind="dir", must_exist=True)
+
 
 def kernel_env(profile: str) -> dict:
-    """The kernel's environment: only what it needs, none of the grader's other variables."""
+    """The kernel's environment: only what it needs, none of the grader's other variables. ``profile``: one of
+    :data:`collapse_lab.profiles.PROFILES`."""
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ArgumentError(f"profile must be one of {PROFILES}; got {profile!r:.60}")
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
                                                        "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env.setdefault("PATH", "/usr/bin:/bin")
@@ -329,7 +461,20 @@ def _syntax_error(i: int, content: dict) -> str:
 
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
                    needed=()) -> tuple[list[Verdict], str]:
-    """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '')."""
+    """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
+
+    ``nb``: the learner's notebook (:func:`read_notebook`); ``solution``: its :class:`Solution`; ``checks``: the
+    check function of each exercise by (chapter, name) (:func:`check_function`); ``sandbox``: the kernel's folder;
+    ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths)."""
+    _cells("nb", nb)
+    if not isinstance(solution, Solution):
+        raise ArgumentError(f"solution must be a Solution (load_solution); got {solution!r:.60}")
+    if not (isinstance(checks, dict) and all((ex.chapter, ex.name) in checks for ex in solution.exercises)):
+        raise ArgumentError("checks must be a dict holding the check function of every exercise of the solution, "
+                            "by (chapter, name)")
+    if not isinstance(options, Options):
+        raise ArgumentError(f"options must be an Options; got {options!r:.60}")
+    sandbox = validate.path("sandbox", sandbox, kind="dir", must_exist=True)
     deadline = time.monotonic() + options.notebook_timeout
     kernel = Kernel(sandbox, kernel_env(options.profile), bwrap_path() if options.sandbox else None, hidden, needed)
     verdicts: list[Verdict] = []
@@ -406,13 +551,35 @@ def _preimport_package() -> None:
 
 
 def student_of(path: Path) -> str:
+    """The student of a submission at ``path``: the name of its folder."""
+    path = validate.path("path", path)
     return path.resolve().parent.name or path.stem
 
 
 def grade_batch(paths, solutions=None, reference=None, options: Options | None = None, log=print,
                 on_done=None) -> list[Submission]:
     """Grade every notebook in ``paths``; never raises for a bad submission: each gets a :class:`Submission`
-    (``status`` 'graded' or 'error' with its ``reason``)."""
+    (``status`` 'graded' or 'error' with its ``reason``).
+
+    ``paths``: the notebooks (a list or tuple of paths); ``solutions``: the folder of solution notebooks (default:
+    :func:`default_solutions`), matched by file name, or ``reference``: the one solution notebook of every path;
+    ``options``: an :class:`Options`; ``log(message)``: where warnings go; ``on_done(submission)``: called as each
+    submission is done (None: not called)."""
+    if not isinstance(paths, (list, tuple)):
+        raise ArgumentError(f"paths must be a list or tuple of notebook paths; got {paths!r:.60} "
+                            f"({type(paths).__name__})")
+    for i, p in enumerate(paths):
+        validate.path(f"paths[{i}]", p)
+    if solutions is not None:
+        validate.path("solutions", solutions, kind="dir", must_exist=True)
+    if reference is not None:
+        validate.path("reference", reference, kind="file", must_exist=True)
+    if options is not None and not isinstance(options, Options):
+        raise ArgumentError(f"options must be None or an Options; got {options!r:.60} ({type(options).__name__})")
+    if not callable(log):
+        raise ArgumentError(f"log must be a function (of one message); got {log!r:.60}")
+    if on_done is not None and not callable(on_done):
+        raise ArgumentError(f"on_done must be None or a function (of one Submission); got {on_done!r:.60}")
     options = options or Options()
     if options.timeout <= 0 or options.notebook_timeout <= 0:
         raise ValueError("timeout and notebook_timeout must be positive")

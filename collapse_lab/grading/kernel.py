@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from .. import validate
+from ..validate import ArgumentError
 from . import remote, wire
 
 BWRAP = "/usr/bin/bwrap"
@@ -23,7 +25,8 @@ def bwrap_path() -> str | None:
 
 
 def probe_bwrap(bwrap: str) -> str:
-    """'' when bubblewrap can make this grader's sandbox here, else its error."""
+    """'' when bubblewrap (the executable ``bwrap``, a path) can make this grader's sandbox here, else its error."""
+    bwrap = str(validate.path("bwrap", bwrap))
     uid, gid = os.getuid() or 1000, os.getgid() or 1000
     try:
         p = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
@@ -36,7 +39,9 @@ def probe_bwrap(bwrap: str) -> str:
 
 def _shim_source() -> str:
     here = Path(__file__).resolve().parent
-    parts = []
+    # the kernel's own ArgumentError (wire.py imports collapse_lab's, on a line stripped here): the kernel's side
+    # imports nothing of collapse_lab, whatever the learner's notebook did to it
+    parts = ["class ArgumentError(TypeError, ValueError):", "    pass", ""]
     for name in ("wire.py", "shim.py"):
         lines = (here / name).read_text(encoding="utf-8").splitlines()
         parts += [ln for ln in lines if "GRADER-STRIP" not in ln and not ln.startswith("from __future__")]
@@ -50,6 +55,13 @@ def _under(path: Path, parent: Path) -> bool:
     return path != parent and parent in path.parents
 
 
+def _paths(name: str, value) -> list[Path]:
+    """A list or tuple of paths (str or os.PathLike), as Paths."""
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError(f"{name} must be a list or tuple of paths; got {value!r:.60} ({type(value).__name__})")
+    return [validate.path(f"{name}[{i}]", p) for i, p in enumerate(value)]
+
+
 def _matplotlib_cache() -> Path:
     env = os.environ.get("MPLCONFIGDIR")
     if env:
@@ -59,22 +71,30 @@ def _matplotlib_cache() -> Path:
 
 class Kernel:
     """One learner's kernel: started in ``sandbox`` (cwd, HOME and TMPDIR inside it), optionally inside bubblewrap
-    with ``hidden`` folders invisible and ``needed`` ones visible read-only."""
+    with ``hidden`` folders invisible and ``needed`` ones visible read-only.
+
+    ``sandbox``: a folder (path); ``env``: the kernel's environment (a dict of str to str); ``bwrap``: the
+    bubblewrap executable (a path) or None (no sandbox); ``hidden``, ``needed``: lists or tuples of paths;
+    ``startup_timeout``: seconds (> 0) the kernel gets to start."""
 
     def __init__(self, sandbox: Path, env: dict, bwrap: str | None = None, hidden=(), needed=(),
                  startup_timeout: float = 120):
-        self.sandbox = Path(sandbox)
+        self.sandbox = validate.path("sandbox", sandbox, kind="dir")
+        if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+            raise ArgumentError(f"env must be a dict of str to str (environment variables); got {env!r:.80}")
         self.env = env
-        self.bwrap = bwrap
-        self.hidden = [Path(p) for p in hidden]
-        self.needed = [Path(p) for p in needed]
-        self.startup_timeout = startup_timeout
+        self.bwrap = None if bwrap is None else str(validate.path("bwrap", bwrap))
+        self.hidden = _paths("hidden", hidden)
+        self.needed = _paths("needed", needed)
+        self.startup_timeout = validate.number("startup_timeout", startup_timeout, lo=0, lo_open=True)
         self.proc = None
         self.kc = None
         self.exit_reason = None
 
     # -- start and stop -------------------------------------------------------------------------------------------
     def command(self, connection_file: Path) -> list[str]:
+        """The command line starting the kernel with ``connection_file`` (a path), inside bubblewrap if set."""
+        connection_file = validate.path("connection_file", connection_file, kind="file")
         cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file),
                "--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
         if not self.bwrap:
@@ -192,7 +212,11 @@ class Kernel:
     # -- running cells -----------------------------------------------------------------------------------------------
     def run_cell(self, source: str, timeout: float, deadline: float) -> dict:
         """Execute one cell; returns its execute_reply content, plus ``timed_out`` when it was interrupted.
-        Raises :class:`remote.KernelGone` or :class:`remote.OutOfTime`."""
+        Raises :class:`remote.KernelGone` or :class:`remote.OutOfTime`. ``source``: a str; ``timeout``: seconds
+        (> 0, inf for none); ``deadline``: the time.monotonic() at which the notebook's time runs out (inf: none)."""
+        if not isinstance(source, str):
+            raise ArgumentError(f"source must be a str (a cell's code); got {source!r:.60} ({type(source).__name__})")
+        timeout, deadline = remote._seconds("timeout", timeout), remote._deadline("deadline", deadline)
         msg_id = self.kc.execute(source, store_history=True, allow_stdin=False, stop_on_error=False)
         stop = min(time.monotonic() + timeout, deadline)
         interrupted = None
@@ -235,7 +259,8 @@ class Kernel:
             pass
 
     def open_channel(self, timeout: float, deadline: float) -> remote.Channel:
-        """Start the shim in the kernel and connect to it."""
+        """Start the shim in the kernel and connect to it; ``timeout`` and ``deadline`` as for :meth:`run_cell`."""
+        timeout, deadline = remote._seconds("timeout", timeout), remote._deadline("deadline", deadline)
         path = self.sandbox / f".g{secrets.token_hex(6)}"
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(str(path))
@@ -268,6 +293,9 @@ class Kernel:
         return remote.Channel(conn, timeout, deadline, self.interrupt)
 
     def close_channel(self, channel: remote.Channel) -> None:
+        """Tell the shim on ``channel`` (from :meth:`open_channel`) to stop, and close it."""
+        if not isinstance(channel, remote.Channel):
+            raise ArgumentError(f"channel must be a remote.Channel (from open_channel); got {channel!r:.60}")
         try:
             channel.sock.settimeout(1)
             wire.send(channel.sock, {"op": "bye"})

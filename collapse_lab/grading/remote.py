@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from ..validate import ArgumentError, integer, number
 from . import wire
 
 
@@ -35,11 +36,51 @@ class RemoteError(Exception):
 
 
 _ERRORS: dict[str, type] = {}
+# The largest handle id: the kernel numbers its objects from 1, and no grading session comes near this many.
+MAX_HANDLE = 10_000_000
+
+
+def _needs(name: str, value, what: str, *attrs: str):
+    """``value`` when it has the (callable) attributes a function uses: ``what`` names the kind of object."""
+    missing = [a for a in attrs if not callable(getattr(value, a, None))]
+    if missing:
+        raise ArgumentError(f"{name} must be {what} (with {', '.join(attrs)}); got {value!r:.60} "
+                            f"({type(value).__name__}, no {', '.join(missing)})")
+    return value
+
+
+def _str(name: str, value, empty: bool = True) -> str:
+    if not isinstance(value, str) or (not empty and not value):
+        raise ArgumentError(f"{name} must be a{'' if empty else ' non-empty'} str; got {value!r:.60} "
+                            f"({type(value).__name__})")
+    return value
+
+
+def _flag(name: str, value) -> bool:
+    if type(value) is not bool:
+        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
+    return value
+
+
+def _deadline(name: str, value) -> float:
+    """A time.monotonic() reading, or +inf (no deadline)."""
+    if isinstance(value, (float, np.floating)) and value == float("inf"):
+        return float(value)
+    return number(name, value)
+
+
+def _seconds(name: str, value) -> float:
+    """A time limit in seconds: > 0, +inf for none."""
+    if isinstance(value, (float, np.floating)) and value == float("inf"):
+        return float(value)
+    return number(name, value, lo=0, lo_open=True)
 
 
 def remote_exception(name: str, message: str, is_exception: bool) -> BaseException:
     """A local exception standing for the learner's: a builtin exception type of that name, else a
-    :class:`RemoteError` subclass named like the remote type (never the checks' own ``CheckFailed``)."""
+    :class:`RemoteError` subclass named like the remote type (never the checks' own ``CheckFailed``). ``name``,
+    ``message``: str, as the kernel sent them; ``is_exception``: whether the remote one was an ``Exception``."""
+    _str("name", name), _str("message", message), _flag("is_exception", is_exception)
     name = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,80}", name or "") else "Error"
     cls = getattr(builtins, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)) or not is_exception:
@@ -56,13 +97,19 @@ class Channel:
     """The grader's end of the socket to the kernel's shim, with the time limits of one submission."""
 
     def __init__(self, sock: socket.socket, timeout: float, deadline: float, on_timeout):
-        self.sock = sock
-        self.timeout = timeout  # seconds per call, as for a cell
-        self.deadline = deadline  # time.monotonic() at which the notebook's time runs out
-        self.on_timeout = on_timeout  # interrupts the kernel; returns False when it could not
+        self.sock = _needs("sock", sock, "a connected socket", "sendall", "recv", "settimeout")
+        self.timeout = _seconds("timeout", timeout)  # seconds per call, as for a cell
+        self.deadline = _deadline("deadline", deadline)  # time.monotonic() at which the notebook's time runs out
+        # interrupts the kernel; returns False when it could not
+        self.on_timeout = _needs("on_timeout", on_timeout, "a function", "__call__")
         self.calls = 0
 
-    def request(self, msg: dict, decoder: wire.Decoder):
+    def request(self, msg: dict, decoder: wire.Decoder | None):
+        """Send the request ``msg`` (a dict with its ``'op'``) and return the kernel's reply (a dict)."""
+        if not (isinstance(msg, dict) and isinstance(msg.get("op"), str)):
+            raise ArgumentError(f"msg must be a request dict with a str 'op'; got {msg!r:.60}")
+        if decoder is not None and not isinstance(decoder, wire.Decoder):
+            raise ArgumentError(f"decoder must be None or a wire.Decoder; got {decoder!r:.60}")
         self.calls += 1
         try:
             wire.send(self.sock, msg)
@@ -108,6 +155,8 @@ class Remote:
     __collapse_lab_remote__ = True
 
     def __init__(self, channel: Channel, hid: int, name: str):
+        _needs("channel", channel, "a Channel", "request")
+        hid, name = integer("hid", hid, 0, MAX_HANDLE), _str("name", name)
         object.__setattr__(self, "_channel", channel)
         object.__setattr__(self, "_hid", hid)
         object.__setattr__(self, "__name__", name)
@@ -136,7 +185,9 @@ class Remote:
 
     def _hook(self, tag, body):
         if tag == "$h":
-            if not (isinstance(body, list) and len(body) == 4 and type(body[0]) is int and isinstance(body[2], str)):
+            if not (isinstance(body, list) and len(body) == 4 and type(body[0]) is int and 0 <= body[0] <= MAX_HANDLE
+                    and body[1] in ("class", "function", "object") and isinstance(body[2], str)
+                    and type(body[3]) is bool):
                 raise wire.WireError("bad handle")
             return proxy(self._channel, *body)
         return NotImplemented
@@ -225,7 +276,11 @@ class RemoteClass(type):
 
 
 def proxy(channel: Channel, hid: int, kind: str, name: str, is_callable: bool):
-    """The grader's stand-in for the kernel's object ``hid``."""
+    """The grader's stand-in for the kernel's object ``hid`` (an int >= 0) of ``kind`` 'class', 'function' or
+    'object', called ``name``."""
+    if not isinstance(kind, str) or kind not in ("class", "function", "object"):
+        raise ArgumentError(f"kind must be 'class', 'function' or 'object'; got {kind!r:.60}")
+    _str("name", name), _flag("is_callable", is_callable)
     if kind == "class":
         r = RemoteFunction(channel, hid, name)
         return RemoteClass(name if name.isidentifier() else "LearnerClass", (), {"_r": r, "__module__": "learner"})
@@ -333,7 +388,9 @@ def _with_grads(value, grads, slots, dec):
 
 
 def evaluate(channel: Channel, expr: str):
-    """The value of ``expr`` in the learner's namespace: plain data, or a proxy."""
+    """The value of ``expr`` (a str: a Python expression) in the learner's namespace: plain data, or a proxy."""
+    _needs("channel", channel, "a Channel", "request")
+    _str("expr", expr, empty=False)
     r = RemoteFunction(channel, 0, "expr")
     reply = channel.request({"op": "eval", "expr": expr}, None)
     return r._result(reply, None)[0]

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .wire import MAX_BYTES, Decoder, Encoder, dumps, generator, recv  # GRADER-STRIP
+from .wire import MAX_BYTES, ArgumentError, Decoder, Encoder, dumps, generator, recv  # GRADER-STRIP
 
 
 def _global_rng():
@@ -39,10 +39,31 @@ def _is_tensor(x):
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def _request(name: str, req, *keys: str) -> dict:
+    """``req`` when it is a dict holding ``keys`` (a request from the grader)."""
+    if type(req) is not dict:
+        raise ArgumentError(f"{name} must be a request dict; got {req!r:.60} ({type(req).__name__})")
+    missing = [k for k in keys if k not in req]
+    if missing:
+        raise ArgumentError(f"{name} must hold the keys {list(keys)}; {', '.join(map(repr, missing))} missing")
+    return req
+
+
 class Server:
+    """Serves the grader's requests on the objects of the namespace ``user_ns`` (the learner's globals)."""
+
     def __init__(self, user_ns: dict):
+        if not isinstance(user_ns, dict):
+            raise ArgumentError(f"user_ns must be a dict (the learner's namespace); got {user_ns!r:.60} "
+                                f"({type(user_ns).__name__})")
         self.ns = user_ns
         self.handles: dict[int, object] = {}
+
+    def _handle_of(self, name: str, hid):
+        if type(hid) is not int or hid not in self.handles:
+            raise ArgumentError(f"{name} must be the id of a handle (an int in [1, {len(self.handles)}]); got "
+                                f"{hid!r:.60} ({type(hid).__name__})")
+        return self.handles[hid]
 
     def handle(self, x):
         hid = len(self.handles) + 1
@@ -52,15 +73,23 @@ class Server:
         return {"$h": [hid, kind, str(name)[:200], bool(callable(x))]}
 
     def hook(self, tag, body):
+        if not isinstance(tag, str):
+            raise ArgumentError(f"tag must be a str (a message's tag such as '$h'); got {tag!r:.60} "
+                                f"({type(tag).__name__})")
         if tag == "$h":
-            return self.handles[body]
+            return self._handle_of("body", body)
         if tag == "$q":  # a collapse_lab function or class, by qualified name
+            if not isinstance(body, str) or body.count(":") != 1:
+                raise ArgumentError(f"body must be a qualified name 'module:name' of collapse_lab; got {body!r:.60}")
             module, qual = body.split(":")
             if module != "collapse_lab" and not module.startswith("collapse_lab."):
-                raise ValueError(f"not a collapse_lab object: {body}")
-            obj = importlib.import_module(module)
-            for part in qual.split("."):
-                obj = getattr(obj, part)
+                raise ArgumentError(f"body must name a collapse_lab object; got {body!r:.200}")
+            try:
+                obj = importlib.import_module(module)
+                for part in qual.split("."):
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError) as e:
+                raise ArgumentError(f"body must name a collapse_lab object; {body!r:.200} does not ({e})") from None
             return obj
         return NotImplemented
 
@@ -70,11 +99,16 @@ class Server:
     def call(self, req):
         """Call a learner's function ``repeat`` times on the same arguments (decoded afresh each time; the
         Generators shared, so they advance as in repeated calls); stop early after an error or 0.25 s."""
-        fn = self.handles[req["h"]]
+        fn = self._handle_of("req['h']", _request("req", req, "h", "args", "kw").get("h"))
+        states, repeat = req.get("gens", []), req.get("repeat", 1)
+        if type(states) is not list:
+            raise ArgumentError(f"req['gens'] must be a list of Generator states; got {type(states).__name__}")
+        if isinstance(repeat, bool) or not isinstance(repeat, int):
+            raise ArgumentError(f"req['repeat'] must be an int; got {repeat!r:.60}")
         sub = Decoder()
-        gens = [generator(sub(st)) for st in req.get("gens", [])]
+        gens = [generator(sub(st)) for st in states]
         replies, t0 = [], time.monotonic()
-        for j in range(max(1, min(int(req.get("repeat", 1)), 1024))):
+        for j in range(max(1, min(repeat, 1024))):
             if j and time.monotonic() - t0 > 0.25:
                 break
             try:
@@ -85,6 +119,14 @@ class Server:
         return {"batch": replies}
 
     def call_once(self, fn, req, gens):
+        """One call of ``fn`` on the arguments of ``req`` (``req['args']``, ``req['kw']``: encoded), with the
+        Generators ``gens`` (a list) the arguments refer to; returns the reply."""
+        if not callable(fn):
+            raise ArgumentError(f"fn must be callable (the learner's function); got {fn!r:.60} ({type(fn).__name__})")
+        _request("req", req, "args", "kw")
+        if not (isinstance(gens, list) and all(isinstance(g, np.random.Generator) for g in gens)):
+            raise ArgumentError(f"gens must be a list of numpy Generators (those req refers to); got {gens!r:.60} "
+                                f"({type(gens).__name__})")
         dec = Decoder(self.hook, gens=gens)
         args, kw = dec(req["args"]), dec(req["kw"])
         slots = dec.slots
@@ -116,21 +158,34 @@ class Server:
                 "rng": bool(changed), "grads": grads, "lists": relisted}
 
     def answer(self, req):
-        op = req["op"]
+        op = _request("req", req, "op")["op"]
         if op == "eval":
-            return {"ok": self.encode(eval(req["expr"], self.ns))}
+            expr = _request("req", req, "expr")["expr"]
+            if not isinstance(expr, str):
+                raise ArgumentError(f"req['expr'] must be a str (an expression); got {type(expr).__name__}")
+            return {"ok": self.encode(eval(expr, self.ns))}
         if op == "getattr":
-            return {"ok": self.encode(getattr(self.handles[req["h"]], req["name"]))}
+            obj = self._handle_of("req['h']", _request("req", req, "h", "name")["h"])
+            if not isinstance(req["name"], str):
+                raise ArgumentError(f"req['name'] must be a str (an attribute); got {type(req['name']).__name__}")
+            return {"ok": self.encode(getattr(obj, req["name"]))}
         if op == "call":
             return self.call(req)
-        raise ValueError(f"unknown request {op!r}")
+        raise ArgumentError(f"req['op'] must be 'eval', 'getattr' or 'call'; got {op!r:.60}")
 
     def serve(self, path: str) -> None:
+        """Connect to the grader's Unix socket ``path`` (a str) and serve until it says bye."""
+        if not isinstance(path, str) or not path:
+            raise ArgumentError(f"path must be a non-empty str (a Unix socket's path); got {path!r:.60}")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
         self.loop(sock)
 
     def loop(self, sock) -> None:
+        """Answer requests on ``sock`` (a connected socket) until the grader says bye or closes it."""
+        for m in ("recv", "sendall", "close"):
+            if not callable(getattr(sock, m, None)):
+                raise ArgumentError(f"sock must be a connected socket (with recv, sendall, close); got {sock!r:.60}")
         while True:
             try:
                 req = recv(sock)

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from ..validate import ArgumentError  # GRADER-STRIP (the kernel's copy defines its own: see kernel.SHIM)
+
 MAX_BYTES = 256 * 2**20  # one message, as sent
 MAX_ELEMENTS = 50_000_000  # array elements in one message
 DTYPES = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"}
@@ -26,6 +28,39 @@ MAX_DEPTH = 60
 
 class WireError(ValueError):
     """A message that is not plain data, too big, or malformed."""
+
+
+# -- bad input: plain checks, as this module also runs in the learner's kernel without collapse_lab ----------------
+
+
+def _flag(name: str, value) -> bool:
+    if type(value) is not bool:
+        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
+    return value
+
+
+def _int(name: str, value, lo: int, hi: int | None = None) -> int:
+    allowed = f"an int >= {lo}" + (f" and <= {hi}" if hi is not None else "")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentError(f"{name} must be {allowed}; got {value!r:.60} ({type(value).__name__})")
+    if value < lo or (hi is not None and value > hi):
+        raise ArgumentError(f"{name} must be {allowed}; got {value!r}")
+    return int(value)
+
+
+def _optional_callable(name: str, value):
+    if value is not None and not callable(value):
+        raise ArgumentError(f"{name} must be None or a callable; got {value!r:.60} ({type(value).__name__})")
+    return value
+
+
+def _socket(name: str, sock, *methods: str):
+    """``sock`` when it has the socket methods a function needs (a socket, or anything with that interface)."""
+    missing = [m for m in methods if not callable(getattr(sock, m, None))]
+    if missing:
+        raise ArgumentError(f"{name} must be a connected socket (with {', '.join(methods)}); got {sock!r:.60} "
+                            f"({type(sock).__name__}, no {', '.join(missing)})")
+    return sock
 
 
 def _dtype_code(dt: np.dtype) -> str:
@@ -45,7 +80,8 @@ class Encoder:
     say which it changed. ``other(x)`` encodes anything else (or raises)."""
 
     def __init__(self, other=None, gens_aside: bool = False):
-        self.other = other
+        self.other = _optional_callable("other", other)
+        _flag("gens_aside", gens_aside)
         self.slots: list = []
         self._seen: dict[int, int] = {}
         self.gens_aside = gens_aside  # Generators as {"$g": k}, their states in ``gens`` (a call's arguments)
@@ -106,6 +142,9 @@ class Encoder:
 
     @staticmethod
     def tensor(x) -> dict:
+        """A torch tensor ``x`` as a tagged value (its dtype, shape, data and ``requires_grad``)."""
+        if not _is_tensor(x):
+            raise ArgumentError(f"x must be a torch tensor; got {x!r:.60} ({type(x).__name__})")
         import torch
 
         name = str(x.dtype).removeprefix("torch.")
@@ -123,10 +162,14 @@ class Decoder:
     references), or returns ``NotImplemented``. Decoded arrays, tensors and Generators are listed in ``slots``."""
 
     def __init__(self, hook=None, max_elements: int = MAX_ELEMENTS, gens=None):
-        self.hook = hook
+        self.hook = _optional_callable("hook", hook)
         self.slots: list = []
         self.elements = 0
-        self.max_elements = max_elements
+        self.max_elements = _int("max_elements", max_elements, 0, MAX_ELEMENTS)
+        if gens is not None and not (isinstance(gens, list) and all(isinstance(g, np.random.Generator)
+                                                                    for g in gens)):
+            raise ArgumentError(f"gens must be None or a list of numpy Generators; got {gens!r:.60} "
+                                f"({type(gens).__name__})")
         self.gens = gens  # Generators sent aside (see Encoder): {"$g": k} is gens[k]
 
     def _array(self, code, shape, b64):
@@ -264,10 +307,19 @@ def generator(state) -> np.random.Generator:
 
 
 def dumps(msg) -> bytes:
-    return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+    """``msg`` (JSON data: what :class:`Encoder` made) as compact JSON bytes."""
+    try:
+        return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as e:  # not JSON data (an array, a NaN, a cycle): the caller did not encode it
+        raise ArgumentError(f"msg must be JSON data (None, bool, int, finite float, str, lists and dicts with str "
+                            f"keys; encode other values with Encoder first); got {msg!r:.60}: {e}") from None
 
 
 def loads(data: bytes, limit: int = MAX_BYTES):
+    """A message's JSON value from its ``data`` (bytes, at most ``limit`` of them)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise ArgumentError(f"data must be bytes (a JSON message); got {data!r:.60} ({type(data).__name__})")
+    limit = _int("limit", limit, 1)
     if len(data) > limit:
         raise WireError(f"message of {len(data)} bytes (limit {limit})")
     try:
@@ -281,12 +333,16 @@ def _no_constant(name):
 
 
 def send(sock, msg) -> None:
+    """Send ``msg`` (JSON data) on ``sock``, after its length (8 bytes, big-endian)."""
+    _socket("sock", sock, "sendall")
     data = dumps(msg)
     sock.sendall(len(data).to_bytes(8, "big") + data)
 
 
 def recv(sock, limit: int = MAX_BYTES):
     """One message from a socket (blocking; the socket's timeout applies). Raises EOFError when closed."""
+    _socket("sock", sock, "recv")
+    limit = _int("limit", limit, 1)
     n = int.from_bytes(_exact(sock, 8), "big")
     if n > limit:
         raise WireError(f"message of {n} bytes (limit {limit})")
