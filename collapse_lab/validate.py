@@ -155,8 +155,8 @@ def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 
                                 f"got {dtype!r:.60}") from None
     want = "an array" if ndim is None else f"a {ndim}-D array" if isinstance(ndim, int) else \
         f"an array with {' or '.join(str(d) for d in ndim)} dimensions"
-    if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise ArgumentError(f"{name} must be {want} of numbers; got {type(value).__name__}")
+    if value is None or isinstance(value, (str, bytes, dict, set, bool, np.bool_)):
+        raise ArgumentError(f"{name} must be {want} of numbers; got {value!r:.40} ({type(value).__name__})")
     try:
         a = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as e:
