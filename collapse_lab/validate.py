@@ -23,6 +23,11 @@ def _int_bound(arg: str, v) -> None:
         raise ArgumentError(f"{arg} must be an int or None; got {v!r:.60} ({type(v).__name__})")
 
 
+def _empty(lo, hi) -> str:
+    """The end of an out-of-range message when the range itself is empty (a bad ``lo``/``hi``, not a bad value)."""
+    return f" (no value fits: lo={lo!r} > hi={hi!r})" if lo is not None and hi is not None and lo > hi else ""
+
+
 def _flag(arg: str, v) -> bool:
     """A bool option of a validator (Python's or numpy's bool)."""
     if not isinstance(v, (bool, np.bool_)):
@@ -45,7 +50,7 @@ def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> i
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ArgumentError(f"{name} must be {allowed}; got {value!r} ({type(value).__name__})")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ArgumentError(f"{name} must be {allowed}; got {value!r}")
+        raise ArgumentError(f"{name} must be {allowed}; got {value!r}{_empty(lo, hi)}")
     return int(value)
 
 
@@ -72,9 +77,9 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, l
         raise ArgumentError(f"{name} must be {allowed}; got {value!r}")
     v = float(value)
     if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ArgumentError(f"{name} must be {allowed}; got {v}")
+        raise ArgumentError(f"{name} must be {allowed}; got {v}{_empty(lo, hi)}")
     if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ArgumentError(f"{name} must be {allowed}; got {v}")
+        raise ArgumentError(f"{name} must be {allowed}; got {v}{_empty(lo, hi)}")
     return v
 
 
@@ -142,14 +147,16 @@ def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 
     """
     if ndim is not None:
         dims_ok = isinstance(ndim, tuple) and len(ndim) > 0 and all(
-            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in ndim)
-        if not (dims_ok or (isinstance(ndim, (int, np.integer)) and not isinstance(ndim, bool) and ndim >= 0)):
-            raise ArgumentError(f"ndim must be None, an int >= 0 or a tuple of them; got {ndim!r:.60}")
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d <= 32 for d in ndim)
+        one_ok = isinstance(ndim, (int, np.integer)) and not isinstance(ndim, bool) and 0 <= ndim <= 32
+        if not (dims_ok or one_ok):
+            raise ArgumentError(f"ndim must be None, an int in [0, 32] or a tuple of them; got {ndim!r:.60}")
     min_size = integer("min_size", min_size, 0)
     finite = _flag("finite", finite)
     if dtype is not None:
         try:
-            np.dtype(dtype)
+            if np.dtype(dtype).kind not in "biufc":
+                raise TypeError
         except (TypeError, ValueError):
             raise ArgumentError(f"dtype must be a numpy dtype such as float, int or bool (or None); "
                                 f"got {dtype!r:.60}") from None

@@ -87,7 +87,8 @@ def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.
     ref = _as_mixture(ref, "ref")
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
-    w, m, c = (validate.array(a, v, min_size=0, finite=False) for a, v in (("weights", weights), ("means", means), ("covs", covs)))
+    w, m, c = (validate.array(a, v, min_size=0, finite=False)
+               for a, v in (("weights", weights), ("means", means), ("covs", covs)))
     d = ref.dim
     if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
         raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
