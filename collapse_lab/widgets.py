@@ -110,7 +110,10 @@ def explore(draw: Callable, **controls):
         raise TypeError(f"draw must be a function that draws a figure from keyword arguments; got {draw!r}")
     if not controls:
         raise ValueError("explore needs at least one control, e.g. M=[100, 20, 1000]")
-    defaults = {k: options(k, v)[1] for k, v in controls.items()}
+    try:
+        defaults = {k: options(k, v)[1] for k, v in controls.items()}
+    except (TypeError, ValueError) as e:  # the keyword arguments are explore's `controls`
+        raise type(e)(f"controls: {e}") from None
     import matplotlib.pyplot as plt
 
     from .runtime import silenced

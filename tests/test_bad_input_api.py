@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from collapse_lab import exercises, gaussian, gmm, lm, loop, metrics, mitigation, plots, runtime, tails, vae, \
-    validate
+from collapse_lab import course, data, exercises, gaussian, gmm, lm, loop, metrics, mitigation, plots, runtime, \
+    tails, vae, validate, widgets
 from collapse_lab.checks import core
 from collapse_lab.validate import ArgumentError
 
 ARR = np.zeros((2, 3, 4))
+ROOT = str(__import__("pathlib").Path(__file__).resolve().parent.parent)  # the course folder (has notebooks/)
 NAN = float("nan")
 
 
@@ -167,6 +168,15 @@ CASES = [
     ("linreg_error w_star", lambda: mitigation.linreg_error("abc"), ArgumentError, "w_star"),
     ("categorical_chain p0", lambda: mitigation.categorical_chain([0.5, 0.5], 10, 1, 1, p0="abc"), ArgumentError,
      "p0"),
+    # data, course, widgets
+    ("find files", lambda: data.find("mnist", None), TypeError, "files"),
+    ("mnist split", lambda: data.mnist([1, 2, 3]), ValueError, "split"),
+    ("wikitext split", lambda: data.wikitext(ARR), ValueError, "split"),
+    ("read_text path", lambda: data.read_text("no-such-file.txt"), ValueError, "path"),
+    ("lab_command extra", lambda: course.lab_command(ROOT, extra=None), ArgumentError, "extra"),
+    ("options name", lambda: widgets.options(None, [1, 2]), TypeError, "name"),
+    ("options values", lambda: widgets.options("M", [1.0, NAN]), ValueError, "values"),
+    ("explore controls", lambda: widgets.explore(lambda M: None, M=None), ValueError, "controls"),
     ("format_table columns", lambda: mitigation.format_table([{"a": 1}], columns=[1, 2, 3]), TypeError,
      "columns"),
 ]
