@@ -129,7 +129,13 @@ def memory_budget() -> float:
 
 
 def fits_memory(what: str, n_bytes: float) -> None:
-    """Refuse an allocation of about ``n_bytes`` above :func:`memory_budget`, saying what it would need."""
+    """Refuse an allocation of about ``n_bytes`` (a number >= 0) above :func:`memory_budget`, saying what
+    (``what``, a str) would need it."""
+    if not isinstance(what, str) or not what:
+        raise ArgumentError(f"what must say what would be allocated (a non-empty str); got {what!r:.60}")
+    if isinstance(n_bytes, (bool, np.bool_)) or not isinstance(n_bytes, (int, float, np.integer, np.floating)) \
+            or not n_bytes >= 0:  # inf stays allowed: an overflowing estimate is still refused below, by size
+        raise ArgumentError(f"n_bytes must be a number of bytes >= 0; got {n_bytes!r:.60}")
     budget = memory_budget()
     if n_bytes > budget:
         raise ArgumentError(f"{what} would need about {n_bytes / 2**30:.3g} GiB, above the memory budget of "

@@ -84,6 +84,8 @@ CASES = [
     ("path kind array", lambda: validate.path("out", "/tmp", kind=ARR), ArgumentError, "kind"),
     ("path must_exist", lambda: validate.path("out", "/tmp", must_exist=ARR), ArgumentError, "must_exist"),
     ("seeds hi", lambda: validate.seeds("seeds", 3, hi="abc"), ArgumentError, "hi"),
+    ("fits_memory what", lambda: validate.fits_memory(None, 10.0), ArgumentError, "what"),
+    ("fits_memory n_bytes", lambda: validate.fits_memory("x", ARR), ArgumentError, "n_bytes"),
     # exercises
     ("build solutions_dir", lambda: exercises.build(None, "ex"), ArgumentError, "solutions_dir"),
     ("build exercises_dir", lambda: exercises.build("solutions", 3.5), ArgumentError, "exercises_dir"),

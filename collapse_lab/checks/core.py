@@ -356,8 +356,6 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
 
     if name is not None and not isinstance(name, str):
         raise ArgumentError(f"name must be a str (how messages call the function) or None; got {show(name, 60)}")
-    if isinstance(wrt, (int, np.integer)) and not isinstance(wrt, (bool, np.bool_)):
-        wrt = (wrt,)
     if not isinstance(wrt, (tuple, list)) or not wrt or not all(
             isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) and 0 <= i < len(args)
             for i in wrt):
