@@ -124,7 +124,8 @@ class Policy:
 
     def build(self, real, synthetic_sets: list, rng: np.random.Generator):
         """The next training set from the real data and the synthetic sets so far (oldest first)."""
-        raise NotImplementedError
+        self.check(real, synthetic_sets, rng)
+        raise NotImplementedError(f"{type(self).__name__} must define build(real, synthetic_sets, rng)")
 
     @staticmethod
     def check(real, synthetic_sets, rng) -> None:
@@ -133,8 +134,14 @@ class Policy:
         if not isinstance(synthetic_sets, (list, tuple)) or not synthetic_sets:
             raise validate.ArgumentError(f"synthetic_sets must be a non-empty list of data sets (oldest first); "
                                          f"got {synthetic_sets!r:.60}")
+        shape = getattr(real, "shape", None)
         for i, d in enumerate(synthetic_sets):
             size(d, f"synthetic_sets[{i}]")
+            other = getattr(d, "shape", None)
+            if shape is not None and other is not None and shape[0] and other[0] and \
+                    tuple(shape[1:]) != tuple(other[1:]):
+                raise validate.ArgumentError(f"real and synthetic_sets[{i}] must hold examples of one shape; got "
+                                             f"{tuple(shape[1:])} and {tuple(other[1:])}")
         if not isinstance(rng, np.random.Generator):
             raise validate.ArgumentError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
 

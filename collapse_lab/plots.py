@@ -52,6 +52,12 @@ def over_generations(history, columns, ax=None, logy: bool = False, label_prefix
         raise ValueError(f"history must be a loop.History or a mapping column -> values; got {type(history).__name__}")
     if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
         raise ValueError(f"columns must be a column name or a non-empty list of names; got {columns!r:.60}")
+    known = list(history.columns) if hasattr(history, "columns") else list(history)
+    if "generation" not in known:
+        raise ValueError(f"history must have a 'generation' column; its columns are {known}")
+    missing = [c for c in columns if c not in known]
+    if missing:
+        raise ValueError(f"columns must name columns of history ({known}); {missing[0]!r} is not one")
     if ax is not None and not hasattr(ax, "plot"):
         raise ValueError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
     if not isinstance(logy, (bool, np.bool_)):
