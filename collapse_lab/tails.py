@@ -369,7 +369,7 @@ def model_tail_mass(model, lo: float, hi: float) -> np.ndarray:
 def model_pdf(model, x) -> np.ndarray:
     """Density of each chain's model at points ``x`` (X,), shape (chains, X)."""
     c, w = _model(model)
-    x = validate.array("x", x).ravel()
+    x = validate.array("x", x, ndim=(0, 1)).ravel()
     w = np.maximum(w, 1e-300)[:, None, None]
     z = (x[None, None, :] - c[:, :, None]) / w
     return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * w)).mean(1)

@@ -516,7 +516,7 @@ def plot_samples(history, n: int = 10, seed: int = 0):
     """A grid of ``n`` samples per kept generation (rows = generations), the same ``z`` for every row."""
     import matplotlib.pyplot as plt
 
-    h, n = _history(history), _int("n", n, 1)
+    h, n, seed = _history(history), _int("n", n, 1), _int("seed", seed, 0)
     gens = sorted(h.models)
     fig, axes = plt.subplots(len(gens), 1, figsize=(n * 0.6, len(gens) * 0.7), squeeze=False)
     for ax, g in zip(axes[:, 0], gens):
