@@ -132,6 +132,9 @@ CASES = [
     ("History.last col None", lambda: _history().last(None), ArgumentError, "col"),
     ("size name", lambda: loop.size([1, 2], name=3), ArgumentError, "name"),
     ("Anchor k", lambda: loop.Anchor(10**12), ValueError, "k"),
+    ("Replace.build shapes", lambda: loop.Replace().build(np.zeros((3, 2)), [np.zeros((3, 4))],
+                                                          np.random.default_rng(0)), ArgumentError, "synthetic_sets"),
+    ("over_generations columns", lambda: plots.over_generations(_history(), "abc"), ValueError, "columns"),
     ("save fig", lambda: plots.save(None, "x"), TypeError, "fig"),
     ("over_generations history", lambda: plots.over_generations([1, 2, 3], "x"), ValueError, "history"),
     # tails, gaussian, gmm, metrics
@@ -139,6 +142,7 @@ CASES = [
     ("model_tail_mass hi", lambda: tails.model_tail_mass(_MODEL, -1.0, ARR), ArgumentError, "hi"),
     ("tail_chains model", lambda: tails.tail_chains("gaussian", ARR, 10, 1, 2), ValueError, "model"),
     ("tail_chains at", lambda: tails.tail_chains("gaussian", "gaussian", 10, 1, 2, at=NAN), ArgumentError, "at"),
+    ("model_pdf x", lambda: tails.model_pdf(_MODEL, ARR), ArgumentError, "x"),
     ("pdf x bool", lambda: tails.pdf("gaussian", True), ArgumentError, "x"),
     ("direct_chains per_chain", lambda: gaussian.direct_chains(10, 2, 3, per_chain="abc"), TypeError,
      "per_chain"),
