@@ -170,6 +170,8 @@ CASES = [
     ("Monitor.stats data", lambda: mitigation.Monitor(np.arange(50.0)).stats(-1), ValueError, "data"),
     ("Monitor.report samples", lambda: mitigation.Monitor(np.arange(50.0)).report(None), ValueError,
      "samples_by_generation"),
+    ("Monitor.report item", lambda: mitigation.Monitor(np.arange(50.0)).report([1, 2, 3]), ArgumentError,
+     "samples_by_generation"),
     ("Verifier center", lambda: mitigation.Verifier("abc"), ArgumentError, "center"),
     ("linreg_error w_star", lambda: mitigation.linreg_error("abc"), ArgumentError, "w_star"),
     ("categorical_chain p0", lambda: mitigation.categorical_chain([0.5, 0.5], 10, 1, 1, p0="abc"), ArgumentError,

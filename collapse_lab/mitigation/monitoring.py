@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import loop, metrics
 from ..runtime import as_rng, progress
-from ..validate import array as _array, integer as _int, number as _num
+from ..validate import ArgumentError, array as _array, integer as _int, number as _num
 from .anchor import gaussian_chain
 
 
@@ -107,7 +107,11 @@ class Monitor:
             raise ValueError("samples_by_generation must be a non-empty list: one sample per generation")
         h = loop.History(meta={"kind": self.kind, "q": self.q, "tol": self.tol})
         for g, x in enumerate(samples_by_generation):
-            h.append({"generation": g, **self.check(x)})
+            try:
+                row = self.check(x)
+            except (TypeError, ValueError) as e:  # name the item of this argument, not check's own `data`
+                raise ArgumentError(f"samples_by_generation[{g}]: {e}") from None
+            h.append({"generation": g, **row})
         return h
 
 
