@@ -506,7 +506,7 @@ def lab_command(root=".", chapter: str | None = None, extra=()) -> list[str]:
     root = validate.path("root", root, kind="dir").resolve()
     if not (root / "notebooks").is_dir():
         raise ValueError(f"root must be the course folder (the one with notebooks/); got {root}")
-    if isinstance(extra, (str, bytes)) or not all(isinstance(a, str) for a in extra):
+    if not isinstance(extra, (list, tuple)) or not all(isinstance(a, str) for a in extra):
         raise validate.ArgumentError(f"extra must be a list of str (more JupyterLab arguments); got {extra!r:.80}")
     if importlib.util.find_spec("jupyterlab") is None:
         raise ValueError("JupyterLab is not installed here: pip install 'jupyterlab>=4' (or pip install '.[lab]')")

@@ -78,7 +78,7 @@ def find(name: str, files: Sequence[str]) -> Path:
 
     Raises :class:`DataNotFound` naming the places searched when none does.
     """
-    if isinstance(files, str) or not all(isinstance(f, str) for f in files):
+    if not isinstance(files, (list, tuple)) or not all(isinstance(f, str) for f in files):
         raise TypeError(f"files must be a list of file names; got {files!r}")
     dirs = search_dirs(name)
     for d in dirs:
@@ -167,7 +167,7 @@ def mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
 
     ``split`` is ``'test'`` (10,000 images; what ``../shared/data/mnist`` holds) or ``'train'`` (60,000; download).
     """
-    if split not in MNIST_FILES:
+    if not isinstance(split, str) or split not in MNIST_FILES:
         raise ValueError(f"split must be one of {sorted(MNIST_FILES)}; got {split!r}")
     files = MNIST_FILES[split]
     try:
@@ -199,7 +199,7 @@ def wikitext(split: str = "valid") -> str:
     Offline it reads ``wikitext-2/{split}.txt`` found by :func:`find` (``../shared/data`` holds valid and test);
     with a network and the ``datasets`` package (``pip install -e .[paper]``) it loads ``wikitext-2-raw-v1``.
     """
-    if split not in WIKITEXT_SPLITS:
+    if not isinstance(split, str) or split not in WIKITEXT_SPLITS:
         raise ValueError(f"split must be one of {WIKITEXT_SPLITS}; got {split!r}")
     try:
         d = find("wikitext-2", [f"{split}.txt"])
@@ -223,7 +223,7 @@ def read_text(path, min_bytes: int = MIN_TEXT_BYTES) -> str:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise CorruptData(f"{path} cannot be read ({e})") from None
+        raise CorruptData(f"path {str(path)!r} cannot be read ({e})") from None
     if len(raw) < min_bytes:
         raise CorruptData(f"{path} holds {len(raw)} bytes; a WikiText split holds at least {min_bytes} "
                           f"(the validation split is about 1.1 MB): {_GOOD_COPY}")

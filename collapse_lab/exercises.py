@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from .validate import ArgumentError, path as _path
+
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_CALL = re.compile(r"\bchecks\.(ch\d+)\.(\w+)\s*\(")
@@ -51,8 +53,21 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
+def _notebook(name: str, nb, node: bool = False):
+    """``nb`` checked to be a notebook: a dict (``node``: an ``nbformat.NotebookNode``) with a list of cells."""
+    ok = isinstance(nb, nbformat.NotebookNode if node else dict) and isinstance(nb.get("cells"), list) and all(
+        isinstance(c, dict) and isinstance(c.get("cell_type"), str) and isinstance(c.get("source", ""), str)
+        for c in nb["cells"])
+    if not ok:
+        want = "an nbformat.NotebookNode" if node else "a notebook (an nbformat.NotebookNode or its dict)"
+        raise ArgumentError(f"{name} must be {want} with a list of cells, as nbformat.read returns (version 4, "
+                            f"sources as str); got {type(nb).__name__}")
+    return nb if node or isinstance(nb, nbformat.NotebookNode) else nbformat.from_dict(nb)
+
+
 def exercise_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The exercise version of a solution notebook (a new object; the input is not changed)."""
+    _notebook("solution", solution)
     nb = nbformat.from_dict(solution)
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
     answers = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source}
@@ -83,6 +98,12 @@ def _points(cell) -> float:
 
 def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
     """nbgrader metadata on the cells of ``nb`` (in place); ``answers`` = indices of the answer cells."""
+    _notebook("nb", nb, node=True)
+    if isinstance(answers, (str, bytes, dict)) or not hasattr(answers, "__iter__") or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(nb.cells) for i in answers):
+        raise ArgumentError(f"answers must be a set of cell indices (ints in 0..{len(nb.cells) - 1}); "
+                            f"got {answers!r:.60}")
+    answers = set(answers)
     checks = dict(check_cells(nb))
     first = min(answers) if answers else len(nb.cells)
     used = set()
@@ -109,6 +130,7 @@ def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
 
 def nbgrader_source(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The solution notebook with nbgrader metadata (a new object): what goes into nbgrader's ``source/``."""
+    _notebook("solution", solution)
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nbformat.from_dict(solution)), as_version=4))
     answers = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source}
     for i, cell in enumerate(nb.cells):
@@ -128,9 +150,15 @@ def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = Fa
 
     Returns the exercise paths that were (or, with ``check``, would be) changed: stale or missing ones.
     """
-    src, dst = Path(solutions_dir), Path(exercises_dir)
+    src = _path("solutions_dir", solutions_dir, kind="dir")
+    dst = _path("exercises_dir", exercises_dir, kind="dir")
+    if not isinstance(check, bool):
+        raise ArgumentError(f"check must be a bool (True: write nothing, list what would change); got {check!r:.60}")
+    if nbgrader_dir is not None:
+        nbgrader_dir = _path("nbgrader_dir", nbgrader_dir, kind="dir")
     if not src.is_dir():
-        raise ValueError(f"solutions_dir {src} is not a folder")
+        raise ArgumentError(f"solutions_dir must be an existing folder of solution notebooks; {str(src)!r} is not "
+                            "a folder")
     changed = []
     for sol in sorted(src.glob("*.ipynb")):
         nb = nbformat.read(sol, as_version=4)
@@ -166,6 +194,7 @@ def _code_lines(source: str) -> str:
 
 def check_cells(nb) -> list[tuple[int, str]]:
     """(cell index, exercise name) of every check cell of a notebook (commented-out calls do not count)."""
+    nb = _notebook("nb", nb)
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
@@ -193,7 +222,13 @@ def grade(path, timeout: float = 900, profile: str = "quick", reference=None, so
 
 
 def report(results: list[Result]) -> str:
-    """A text table of graded results with a score line."""
+    """A text table of graded results with a score line. ``results``: a list of :class:`Result`."""
+    if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
+        raise ArgumentError(f"results must be a list of exercises.Result; got {results!r:.60}")
+    results = list(results)
+    if not all(isinstance(r, Result) for r in results):
+        bad = next(r for r in results if not isinstance(r, Result))
+        raise ArgumentError(f"results must be a list of exercises.Result; got an item {bad!r:.60}")
     w = max([len("exercise")] + [len(r.exercise) for r in results])
     lines = [f"{'exercise'.ljust(w)}  result  feedback"]
     for r in results:

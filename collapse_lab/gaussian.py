@@ -285,6 +285,8 @@ def direct_chains(M: int, generations: int, chains: int, seed=0, *, mean: float 
     """
     M, generations, chains, mean, var, ddof = _chain_args(M, generations, chains, mean, var, ddof)
     keep = _record(generations, record)
+    if not isinstance(per_chain, (bool, np.bool_)):
+        raise TypeError(f"per_chain must be True or False; got {per_chain!r:.60}")
     rng = as_rng(seed)
     means, vars_ = np.empty((keep.size, chains)), np.empty((keep.size, chains))
     if per_chain:

@@ -51,6 +51,8 @@ class Family(NamedTuple):
 
 def size(data, name: str = "data") -> int:
     """Number of examples in ``data`` (length of the first axis); ``name`` is the argument named in errors."""
+    if not isinstance(name, str):
+        raise validate.ArgumentError(f"name must be the argument's name (a str) used in messages; got {name!r:.60}")
     if isinstance(data, (str, bytes, dict, set)) or getattr(data, "ndim", 1) == 0:
         raise validate.ArgumentError(f"{name} must be a numpy array, torch tensor or list of examples; got "
                                      f"{type(data).__name__}")
@@ -122,7 +124,8 @@ class Policy:
 
     def build(self, real, synthetic_sets: list, rng: np.random.Generator):
         """The next training set from the real data and the synthetic sets so far (oldest first)."""
-        raise NotImplementedError
+        self.check(real, synthetic_sets, rng)
+        raise NotImplementedError(f"{type(self).__name__} must define build(real, synthetic_sets, rng)")
 
     @staticmethod
     def check(real, synthetic_sets, rng) -> None:
@@ -131,8 +134,14 @@ class Policy:
         if not isinstance(synthetic_sets, (list, tuple)) or not synthetic_sets:
             raise validate.ArgumentError(f"synthetic_sets must be a non-empty list of data sets (oldest first); "
                                          f"got {synthetic_sets!r:.60}")
+        shape = getattr(real, "shape", None)
         for i, d in enumerate(synthetic_sets):
             size(d, f"synthetic_sets[{i}]")
+            other = getattr(d, "shape", None)
+            if shape is not None and other is not None and shape[0] and other[0] and \
+                    tuple(shape[1:]) != tuple(other[1:]):
+                raise validate.ArgumentError(f"real and synthetic_sets[{i}] must hold examples of one shape; got "
+                                             f"{tuple(shape[1:])} and {tuple(other[1:])}")
         if not isinstance(rng, np.random.Generator):
             raise validate.ArgumentError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
 
@@ -194,8 +203,10 @@ class Anchor(Policy):
     k: int = 1
 
     def __post_init__(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 0:
-            raise ValueError(f"k must be an int >= 0 (real points added per generation); got {self.k!r}")
+        k = self.k
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= validate.MAX_INT:
+            raise ValueError(f"k must be an int in [0, {validate.MAX_INT:,}] (real points added per generation); "
+                             f"got {self.k!r}")
         self.name = f"anchor {self.k}"
 
     def build(self, real, synthetic_sets, rng):
@@ -246,9 +257,10 @@ def policy(name: str | Policy = "replace", *, fraction: float | None = None, k: 
             raise ValueError("fraction and k only go with a policy name ('mix', 'anchor'), not a policy object")
         return name
     if not isinstance(name, str):
-        raise TypeError(f"policy must be one of {POLICIES} or an object with n_synthetic() and build(); got {name!r}")
+        raise TypeError(f"policy must be one of {POLICIES} (the name of a data policy) or an object with "
+                        f"n_synthetic() and build(); got {name!r:.60}")
     if name not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}; got {name!r}")
+        raise ValueError(f"policy must be one of {POLICIES} (the name of a data policy); got {name!r}")
     if fraction is not None and name != "mix":
         raise ValueError(f"fraction goes with policy 'mix' only; got policy {name!r} with fraction={fraction!r}")
     if k is not None and name != "anchor":
@@ -304,9 +316,10 @@ class History:
 
     def last(self, col: str):
         """The value of column ``col`` in the last row."""
+        if not isinstance(col, str) or col not in self.columns:
+            raise validate.ArgumentError(f"col must be the name of a column, one of {self.columns}; got {col!r:.60}")
         if not self.rows:
             raise ValueError("the history is empty: no last row")
-        self[col]  # a clear error for a name that is not a column
         return self.rows[-1].get(col, math.nan)
 
     def to_csv(self, path) -> None:
@@ -422,8 +435,12 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     keep = set(validate.integer("keep[...]", g, 0) for g in keep)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function callback(generation, model, history); got {callback!r}")
-    if start is not None and (not isinstance(start, (tuple, list)) or len(start) != 3):
-        raise TypeError("start must be a tuple (generation, model, synthetic_sets) from an earlier run")
+    if start is not None and (not isinstance(start, (tuple, list)) or len(start) != 3
+                              or not isinstance(start[2], list)):
+        raise TypeError("start must be a tuple (generation, model, synthetic_sets: list) from an earlier run; got "
+                        f"{start!r:.60}")
+    if desc is not None and not isinstance(desc, str):
+        raise TypeError(f"desc must be a str (the progress bar's label) or None; got {desc!r:.60}")
     history = History(meta={"policy": repr(pol), "n": int(n), "generations": int(generations),
                             "family": getattr(family, "name", "family")})
 

@@ -74,7 +74,10 @@ def frechet_from_features(a, b) -> float:
 
 def entropy(p, base: float = np.e) -> float:
     """Shannon entropy of a distribution or of counts ``p`` (1-D, non-negative, normalised here), in ``base`` units."""
-    p = _finite(p, "p", min_size=0).ravel()
+    p = _finite(p, "p", min_size=0)
+    if p.ndim == 0:
+        raise ValueError(f"p must be a 1-D array of weights; got the single number {p}")
+    p = p.ravel()
     if p.size == 0 or np.any(p < 0) or p.sum() <= 0:
         raise ValueError("p must be a non-empty 1-D array of non-negative weights with a positive sum")
     base = validate.number("base", base, 0, lo_open=True)
@@ -98,7 +101,10 @@ def label_entropy(labels, n_classes: int, base: float = np.e) -> float:
 
 def tail_mass(samples, lo: float, hi: float) -> float:
     """Fraction of 1-D ``samples`` outside ``[lo, hi]`` (e.g. beyond the original 1% and 99% quantiles)."""
-    x = _finite(samples, "samples").ravel()
+    x = _finite(samples, "samples")
+    if x.ndim == 0:
+        raise ValueError(f"samples must be an array of samples; got the single number {x}")
+    x = x.ravel()
     lo, hi = validate.number("lo", lo), validate.number("hi", hi)
     if not lo <= hi:
         raise ValueError(f"need lo <= hi; got lo={lo}, hi={hi}")
@@ -108,8 +114,9 @@ def tail_mass(samples, lo: float, hi: float) -> float:
 def ngrams(tokens: Sequence, n: int) -> Iterable[tuple]:
     """The n-grams of one token sequence, as tuples."""
     n = validate.count("n", n, 1, 1000)
-    if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
-        raise TypeError(f"tokens must be a sequence of tokens (a list or 1-D array); got {type(tokens).__name__}")
+    if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__") or getattr(tokens, "ndim", 1) != 1:
+        raise TypeError(f"tokens must be a sequence of tokens (a list or 1-D array); got {type(tokens).__name__}"
+                        + (f" of shape {tokens.shape}" if hasattr(tokens, "shape") else ""))
     tokens = list(tokens)
     return (tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
@@ -121,6 +128,11 @@ def distinct_n(sequences: Sequence[Sequence], n: int) -> tuple[int, float]:
     if not hasattr(sequences, "__iter__"):
         raise TypeError(f"sequences must be a list of token sequences; got {type(sequences).__name__}")
     n = validate.count("n", n, 1, 1000)
+    sequences = list(sequences)
+    for i, s in enumerate(sequences):
+        if isinstance(s, (str, bytes)) or not hasattr(s, "__iter__") or getattr(s, "ndim", 1) != 1:
+            raise validate.ArgumentError(f"sequences[{i}] must be a sequence of tokens (a list or 1-D array); got "
+                                         f"{s!r:.40} ({type(s).__name__})")
     counts = Counter(g for s in sequences for g in ngrams(s, n))
     total = sum(counts.values())
     return len(counts), (len(counts) / total if total else 0.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ def save(fig, name: str):
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"name must be a short file slug of letters, digits, '-', '_' or '.'; got {name!r}")
+    if not callable(getattr(fig, "savefig", None)):
+        raise TypeError(f"fig must be a matplotlib Figure; got {type(fig).__name__}")
     d = os.environ.get(FIGDIR_ENV)
     if not d:
         return None
@@ -43,14 +46,18 @@ def over_generations(history, columns, ax=None, logy: bool = False, label_prefix
     ``history``: a :class:`collapse_lab.loop.History` (or any mapping of column name -> 1-D array);
     ``columns``: a column name or list of names.
     """
-    import matplotlib.pyplot as plt
-
     if isinstance(columns, str):
         columns = [columns]
-    if not hasattr(history, "__getitem__") or isinstance(history, (str, bytes)):
+    if not (isinstance(history, Mapping) or hasattr(history, "columns")) or isinstance(history, (str, bytes)):
         raise ValueError(f"history must be a loop.History or a mapping column -> values; got {type(history).__name__}")
     if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
         raise ValueError(f"columns must be a column name or a non-empty list of names; got {columns!r:.60}")
+    known = list(history.columns) if hasattr(history, "columns") else list(history)
+    if "generation" not in known:
+        raise ValueError(f"history must have a 'generation' column; its columns are {known}")
+    missing = [c for c in columns if c not in known]
+    if missing:
+        raise ValueError(f"columns must name columns of history ({known}); {missing[0]!r} is not one")
     if ax is not None and not hasattr(ax, "plot"):
         raise ValueError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
     if not isinstance(logy, (bool, np.bool_)):
@@ -58,6 +65,8 @@ def over_generations(history, columns, ax=None, logy: bool = False, label_prefix
     if not isinstance(label_prefix, str):
         raise ValueError(f"label_prefix must be a str; got {type(label_prefix).__name__}")
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots()
     g = np.asarray(history["generation"])
     for c in columns:

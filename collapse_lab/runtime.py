@@ -44,17 +44,27 @@ def device(prefer: str | None = None) -> str:
     import torch
 
     if prefer is not None:
-        if not isinstance(prefer, str):
-            raise TypeError(f"prefer must be None or a device name 'cpu', 'cuda', 'cuda:N' or 'mps'; got "
-                            f"{type(prefer).__name__}")
-        if prefer not in ("cpu", "cuda", "mps") and not str(prefer).startswith("cuda:"):
-            raise ValueError(f"prefer must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {prefer!r}")
-        return prefer
+        return check_device("prefer", prefer)
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def check_device(name: str, value) -> str | None:
+    """``value`` checked as a torch device name ('cpu', 'cuda', 'cuda:N', 'mps') or None, else an error naming
+    ``name`` (the argument of the caller: ``device``, ``prefer``)."""
+    from .validate import ArgumentError
+
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ArgumentError(f"{name} must be None or a device name 'cpu', 'cuda', 'cuda:N' or 'mps'; got "
+                            f"{value!r:.60} ({type(value).__name__})")
+    if value not in ("cpu", "cuda", "mps") and not (value.startswith("cuda:") and value[5:].isdigit()):
+        raise ArgumentError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {value!r}")
+    return value
 
 
 def workers() -> int:
@@ -88,6 +98,19 @@ def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.ra
 def in_threads(fn, *iterables) -> list:
     """``[fn(*args) for args in zip(*iterables)]``, run on :func:`workers` threads (numpy releases the GIL in its
     array loops, so blocks of a few hundred thousand numbers run in parallel). Results in input order."""
+    from .validate import ArgumentError
+
+    if not callable(fn):
+        raise ArgumentError(f"fn must be a function, called once per item of the iterables; got {fn!r:.60} "
+                            f"({type(fn).__name__})")
+    for i, it in enumerate(iterables):
+        try:
+            if isinstance(it, (str, bytes)):
+                raise TypeError
+            iter(it)
+        except TypeError:
+            raise ArgumentError(f"iterables[{i}] must be an iterable of arguments (a list, tuple, array or range); "
+                                f"got {it!r:.60} ({type(it).__name__})") from None
     jobs = list(zip(*iterables))
     n = min(workers(), len(jobs))
     if n <= 1:

@@ -357,6 +357,9 @@ def sample_model(model, n: int, rng) -> np.ndarray:
 def model_tail_mass(model, lo: float, hi: float) -> np.ndarray:
     """Exact mass each chain's model puts outside [lo, hi], shape (chains,)."""
     c, w = _model(model)
+    for name, v in (("lo", lo), ("hi", hi)):  # +-inf allowed: one-sided tails
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or v != v:
+            raise validate.ArgumentError(f"{name} must be a number (+-inf allowed, not NaN); got {v!r:.60}")
     if not lo <= hi:
         raise ValueError(f"need lo <= hi; got lo={lo}, hi={hi}")
     w = np.maximum(w, 1e-300)[:, None]
@@ -366,7 +369,7 @@ def model_tail_mass(model, lo: float, hi: float) -> np.ndarray:
 def model_pdf(model, x) -> np.ndarray:
     """Density of each chain's model at points ``x`` (X,), shape (chains, X)."""
     c, w = _model(model)
-    x = validate.array("x", x).ravel()
+    x = validate.array("x", x, ndim=(0, 1)).ravel()
     w = np.maximum(w, 1e-300)[:, None, None]
     z = (x[None, None, :] - c[:, :, None]) / w
     return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * w)).mean(1)
@@ -390,10 +393,12 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
     the number of cores; up to :data:`CHAIN_BLOCK` chains use ``seed``'s stream directly).
     """
     _dist(distribution)
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+    if not isinstance(model, str) or model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r:.60}")
     M, generations, chains = _int("M", M, 2), _int("generations", generations, 1), _int("chains", chains, 1)
     if at is not None:
+        if isinstance(at, (str, bytes)) or not hasattr(at, "__iter__") or getattr(at, "ndim", 1) != 1:
+            raise validate.ArgumentError(f"at must be a list of fits n in 1..generations; got {at!r:.60}")
         at = [_int("at[i]", g, 1, generations) for g in at]
         if not at:
             raise ValueError("at must list at least one fit n in 1..generations")

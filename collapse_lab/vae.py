@@ -140,6 +140,14 @@ def loss(x, recon, mu, logvar):
     return bce + kl
 
 
+def _channels(channels):
+    if (not isinstance(channels, (tuple, list)) or len(channels) != 2
+            or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 1 <= c <= 4096
+                       for c in channels)):
+        raise ValueError(f"channels must be two ints in [1, 4096], e.g. (64, 128); got {channels!r:.60}")
+    return int(channels[0]), int(channels[1])
+
+
 class VAE(nn.Module):
     """Convolutional VAE for square grey images whose side is divisible by 4 (8x8 digits, 28x28 MNIST).
 
@@ -152,11 +160,8 @@ class VAE(nn.Module):
         side = _int("side", side, 4)
         if side % 4:
             raise ValueError(f"side must be divisible by 4 (two stride-2 layers); got {side}")
-        if (not isinstance(channels, (tuple, list)) or len(channels) != 2
-                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in channels)):
-            raise ValueError(f"channels must be two ints >= 1, e.g. (64, 128); got {channels!r}")
+        c1, c2 = _channels(channels)
         latent = _int("latent", latent, 1)
-        c1, c2 = (int(c) for c in channels)
         s = side // 4
         self.side, self.channels, self.latent = side, (c1, c2), latent
         self.encoder = nn.Sequential(
@@ -169,29 +174,61 @@ class VAE(nn.Module):
             nn.ConvTranspose2d(c1, 1, 4, 2, 1), nn.Sigmoid())     # side/2 -> side, grey levels in (0, 1)
         self.losses: list[float] = []  # mean loss per image, one value per training epoch
 
+    def _tensor(self, name, t, tail, what):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim != len(tail) + 1 \
+                or tuple(t.shape[1:]) != tail:
+            got = f"shape {tuple(t.shape)} {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise validate.ArgumentError(f"{name} must be a float torch tensor (batch, "
+                                         f"{', '.join(map(str, tail))}) of {what}; got {got}")
+
     def encode(self, x):
         """(batch, side, side) -> mu, logvar, each (batch, latent)."""
-        return self.encoder(x.unsqueeze(1)).chunk(2, dim=1)
+        self._tensor("x", x, (self.side, self.side), "images")
+        return self._encode(x)
 
     def decode(self, z):
         """(batch, latent) -> decoded means (batch, side, side) in (0, 1)."""
-        return self.decoder(z).squeeze(1)
+        self._tensor("z", z, (self.latent,), "latent codes")
+        return self._decode(z)
 
     def forward(self, x):
-        mu, logvar = self.encode(x)
-        return self.decode(reparameterise(mu, logvar, torch.randn_like(mu))), mu, logvar
+        """(batch, side, side) -> (decoded means of a reparameterised z, mu, logvar)."""
+        self._tensor("x", x, (self.side, self.side), "images")
+        mu, logvar = self._encode(x)
+        return self._decode(reparameterise(mu, logvar, torch.randn_like(mu))), mu, logvar
+
+    # the unchecked versions, for the training loop and the batched helpers (their input is checked once)
+    def _encode(self, x):
+        return self.encoder(x.unsqueeze(1)).chunk(2, dim=1)
+
+    def _decode(self, z):
+        return self.decoder(z).squeeze(1)
+
+
+def _n_threads(name, n):
+    return None if n is None else _int(name, n, 1, 1024)
+
+
+def threads(n: int | None):
+    """Run a block with ``n`` torch threads (an int in [1, 1024]; None: leave torch's setting), restoring the old
+    number afterwards. ``n`` is checked at the call, before the block."""
+    return _threads(_n_threads("n", n))
 
 
 @contextlib.contextmanager
-def threads(n: int | None):
-    """Run a block with ``n`` torch threads (None: leave torch's setting), restoring the old number afterwards."""
+def _threads(n):
     old = torch.get_num_threads()
     if n is not None:
-        torch.set_num_threads(_int("threads", n, 1))
+        torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _rates(lr, weight_decay):
+    """Adam's step size in (0, 1] and weight decay in [0, 1]: larger ones only make the training diverge."""
+    return (validate.number("lr", lr, 0, 1, lo_open=True), validate.number("weight_decay", weight_decay, 0, 1))
 
 
 def train(images, *, channels=(64, 128), latent: int = 20, epochs: int = 30, batch: int = 256, lr: float = 1e-3,
@@ -200,16 +237,17 @@ def train(images, *, channels=(64, 128), latent: int = 20, epochs: int = 30, bat
 
     ``epochs`` full passes in shuffled batches of ``batch`` images; ``seed`` fixes the initial weights, the batch
     order and the reparameterisation noise. ``model.losses`` holds the mean loss per image of every epoch (nats).
-    ``n_threads``: torch threads while training (None: torch's default).
+    ``lr``: Adam's step size in (0, 1]; ``weight_decay`` in [0, 1]. ``device``: 'cpu', 'cuda', 'cuda:N', 'mps' or
+    None (the best available). ``n_threads``: torch threads while training (an int in [1, 1024]; None: torch's
+    default).
     """
     x = torch.from_numpy(_images(images).copy())
     epochs, batch, seed = _int("epochs", epochs, 1), _int("batch", batch, 1), _int("seed", seed, 0)
-    for n, v in (("lr", lr), ("weight_decay", weight_decay)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (n == "lr" and v == 0):
-            raise ValueError(f"{n} must be a number {'> 0' if n == 'lr' else '>= 0'}; got {v!r}")
-    dev = runtime.device(device)
+    lr, weight_decay = _rates(lr, weight_decay)
+    n_threads = _n_threads("n_threads", n_threads)
+    dev = runtime.device(runtime.check_device("device", device))
     runtime.seed_all(seed)
-    with threads(n_threads):
+    with _threads(n_threads):
         model = VAE(x.shape[1], channels, latent).to(dev)
         _fit(model, x, epochs, batch, lr, weight_decay, dev)
     return model.cpu().eval()
@@ -222,9 +260,9 @@ def _fit(model, x, epochs, batch, lr, weight_decay, dev):
         perm, total = torch.randperm(len(x)), 0.0
         for i in range(0, len(x), batch):
             xb = x[perm[i:i + batch]].to(dev)
-            mu, logvar = model.encode(xb)
+            mu, logvar = model._encode(xb)
             z = reparameterise(mu, logvar, torch.randn_like(mu))
-            step = loss(xb, model.decode(z), mu, logvar)
+            step = loss(xb, model._decode(z), mu, logvar)
             opt.zero_grad()
             step.backward()
             opt.step()
@@ -238,9 +276,11 @@ def sample(model, n: int, rng, bernoulli: bool = False) -> np.ndarray:
     ``rng``: a numpy Generator or int seed; it draws ``z`` (and the pixels), so the same rng state gives the same images.
     """
     model, n, rng = _model(model), _int("n", n, 1), runtime.as_rng(rng)
+    if not isinstance(bernoulli, bool):
+        raise TypeError(f"bernoulli must be True or False; got {bernoulli!r:.60}")
     z = torch.from_numpy(rng.standard_normal((n, model.latent)).astype(np.float32))
     with torch.no_grad():
-        x = torch.cat([model.decode(zb) for zb in z.split(1024)]).numpy()
+        x = torch.cat([model._decode(zb) for zb in z.split(1024)]).numpy()
     if bernoulli:
         x = (rng.random(x.shape) < x).astype(np.float32)
     return x
@@ -248,11 +288,15 @@ def sample(model, n: int, rng, bernoulli: bool = False) -> np.ndarray:
 
 def encode_means(model, images) -> np.ndarray:
     """The latent means ``mu`` (n, latent) that ``model``'s encoder gives ``images`` (n, side, side)."""
-    model, x = _model(model), torch.from_numpy(_images(images).copy())
+    return _encode_means(model, images, "model")
+
+
+def _encode_means(model, images, name):
+    model, x = _model(model, name), torch.from_numpy(_images(images).copy())
     if x.shape[1] != model.side:
-        raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the model takes {model.side}x{model.side}")
+        raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the {name} takes {model.side}x{model.side}")
     with torch.no_grad():
-        return torch.cat([model.encode(xb)[0] for xb in x.split(1024)]).numpy()
+        return torch.cat([model._encode(xb)[0] for xb in x.split(1024)]).numpy()
 
 
 def spread(mu) -> float:
@@ -265,7 +309,7 @@ def spread(mu) -> float:
 
 def latent_spread(encoder, images) -> float:
     """:func:`spread` of the latent means that ``encoder`` (a VAE; the paper uses generation 0's) gives ``images``."""
-    return spread(encode_means(encoder, images))
+    return spread(_encode_means(encoder, images, "encoder"))
 
 
 def class_entropy(labels, n_classes: int = N_CLASSES) -> float:
@@ -288,6 +332,12 @@ def family(*, profile: str | None = None, bernoulli: bool = False, device: str |
     if not isinstance(bernoulli, bool):
         raise TypeError(f"bernoulli must be True or False; got {bernoulli!r}")
     kw = {k: overrides.get(k, getattr(s, k)) for k in allowed}
+    # checked here, not at the first fit deep inside loop.run
+    runtime.check_device("device", device)
+    _rates(kw["lr"], kw["weight_decay"])
+    for k, lo in (("latent", 1), ("epochs", 1), ("batch", 1)):
+        _int(k, kw[k], lo)
+    _channels(kw["channels"])
 
     def fit(images, rng):
         return train(images, **kw, seed=int(runtime.as_rng(rng).integers(2**31)), device=device, n_threads=s.threads)
@@ -340,8 +390,8 @@ class Classifier:
     side: int
     accuracy: float
 
-    def _run(self, images, upto):
-        x = torch.from_numpy(_images(images).copy())
+    def _run(self, images, upto, name="images"):
+        x = torch.from_numpy(_images(images, name).copy())
         if x.shape[1] != self.side:
             raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the classifier takes {self.side}x{self.side}")
         with torch.no_grad():
@@ -400,7 +450,7 @@ class Judge:
         if not isinstance(clf, Classifier):
             raise TypeError(f"clf must be a vae.Classifier (from vae.classifier()); got {type(clf).__name__}")
         self.clf, self.n = clf, _int("n", n, 2)
-        self.real_features = clf.features(real)
+        self.real_features = clf._run(real, len(clf.net) - 1, "real")
         self.rng = np.random.default_rng([_int("seed", seed, 0), 3])  # own stream: judging never shifts the run's rng
         self.encoder = None
         self._last = (None, None)
@@ -466,7 +516,7 @@ def plot_samples(history, n: int = 10, seed: int = 0):
     """A grid of ``n`` samples per kept generation (rows = generations), the same ``z`` for every row."""
     import matplotlib.pyplot as plt
 
-    h, n = _history(history), _int("n", n, 1)
+    h, n, seed = _history(history), _int("n", n, 1), _int("seed", seed, 0)
     gens = sorted(h.models)
     fig, axes = plt.subplots(len(gens), 1, figsize=(n * 0.6, len(gens) * 0.7), squeeze=False)
     for ax, g in zip(axes[:, 0], gens):
@@ -486,6 +536,8 @@ def plot_curves(history, paper: bool = True):
     import matplotlib.pyplot as plt
 
     h = _history(history)
+    if not isinstance(paper, bool):
+        raise TypeError(f"paper must be True or False (draw the released code's spread); got {paper!r:.60}")
     g = h["generation"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     axes[0].plot(g, h["spread"], "o-", label="ours")

@@ -17,6 +17,24 @@ class ArgumentError(TypeError, ValueError):
     """
 
 
+def _int_bound(arg: str, v) -> None:
+    """A bound of an int range: None or an int (checked so a bad bound is named, not a comparison failing)."""
+    if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))):
+        raise ArgumentError(f"{arg} must be an int or None; got {v!r:.60} ({type(v).__name__})")
+
+
+def _empty(lo, hi) -> str:
+    """The end of an out-of-range message when the range itself is empty (a bad ``lo``/``hi``, not a bad value)."""
+    return f" (no value fits: lo={lo!r} > hi={hi!r})" if lo is not None and hi is not None and lo > hi else ""
+
+
+def _flag(arg: str, v) -> bool:
+    """A bool option of a validator (Python's or numpy's bool)."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise ArgumentError(f"{arg} must be a bool (True or False); got {v!r:.60} ({type(v).__name__})")
+    return bool(v)
+
+
 def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int, or :class:`ArgumentError` naming ``name`` and the allowed range ``[lo, hi]``.
 
@@ -24,19 +42,31 @@ def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> i
     count of seeds, ``seeds``, is): a typo such as ``generations=10**12`` fails at once instead of running for days
     or allocating terabytes.
     """
+    _int_bound("lo", lo)
+    _int_bound("hi", hi)
     if hi is None and ("seed" not in name or name.startswith("seeds")) and not name.startswith("seeds["):
         hi = MAX_INT
     allowed = "an int" + (f" >= {lo}" if lo is not None else "") + (f" and <= {hi}" if hi is not None else "")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ArgumentError(f"{name} must be {allowed}; got {value!r} ({type(value).__name__})")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ArgumentError(f"{name} must be {allowed}; got {value!r}")
+        raise ArgumentError(f"{name} must be {allowed}; got {value!r}{_empty(lo, hi)}")
     return int(value)
 
 
 def number(name: str, value, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
            hi_open: bool = False) -> float:
-    """``value`` as a finite float, or :class:`ArgumentError` naming ``name`` and the allowed interval."""
+    """``value`` as a finite float, or :class:`ArgumentError` naming ``name`` and the allowed interval.
+
+    ``lo``, ``hi``: the bounds (numbers, not NaN; None for none); ``lo_open``/``hi_open``: bools, True to exclude
+    the bound itself.
+    """
+    for arg, b in (("lo", lo), ("hi", hi)):
+        if b is not None and (isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.integer,
+                                                                                     np.floating)) or b != b):
+            raise ArgumentError(f"{arg} must be a number (not NaN) or None; got {b!r:.60} ({type(b).__name__})")
+    lo_open = _flag("lo_open", lo_open)
+    hi_open = _flag("hi_open", hi_open)
     allowed = "a finite number"
     if lo is not None:
         allowed += f" {'>' if lo_open else '>='} {lo}"
@@ -47,9 +77,9 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, l
         raise ArgumentError(f"{name} must be {allowed}; got {value!r}")
     v = float(value)
     if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ArgumentError(f"{name} must be {allowed}; got {v}")
+        raise ArgumentError(f"{name} must be {allowed}; got {v}{_empty(lo, hi)}")
     if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ArgumentError(f"{name} must be {allowed}; got {v}")
+        raise ArgumentError(f"{name} must be {allowed}; got {v}{_empty(lo, hi)}")
     return v
 
 
@@ -64,11 +94,14 @@ DEFAULT_MEMORY_GIB = 8.0
 
 def count(name: str, value, lo: int = 1, hi: int = MAX_COUNT) -> int:
     """An int count in ``[lo, hi]`` (``hi`` defaults to :data:`MAX_COUNT`), or :class:`ArgumentError`."""
+    _int_bound("lo", lo)
+    _int_bound("hi", hi)
     return integer(name, value, lo, hi)
 
 
 def seeds(name: str, value, hi: int = MAX_COUNT) -> list:
     """A list of seeds (ints >= 0) from an int ``k`` (seeds ``0..k-1``, ``k`` in ``[1, hi]``) or a non-empty list."""
+    hi = integer("hi", hi, 1)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return list(range(count(name, value, 1, hi)))
     if not isinstance(value, (list, tuple, range, np.ndarray)):
@@ -96,7 +129,13 @@ def memory_budget() -> float:
 
 
 def fits_memory(what: str, n_bytes: float) -> None:
-    """Refuse an allocation of about ``n_bytes`` above :func:`memory_budget`, saying what it would need."""
+    """Refuse an allocation of about ``n_bytes`` (a number >= 0) above :func:`memory_budget`, saying what
+    (``what``, a str) would need it."""
+    if not isinstance(what, str) or not what:
+        raise ArgumentError(f"what must say what would be allocated (a non-empty str); got {what!r:.60}")
+    if isinstance(n_bytes, (bool, np.bool_)) or not isinstance(n_bytes, (int, float, np.integer, np.floating)) \
+            or not n_bytes >= 0:  # inf stays allowed: an overflowing estimate is still refused below, by size
+        raise ArgumentError(f"n_bytes must be a number of bytes >= 0; got {n_bytes!r:.60}")
     budget = memory_budget()
     if n_bytes > budget:
         raise ArgumentError(f"{what} would need about {n_bytes / 2**30:.3g} GiB, above the memory budget of "
@@ -108,12 +147,29 @@ def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 
     """``value`` as a numpy array of ``dtype``, checked for dimensions, size and finiteness.
 
     Raises :class:`ArgumentError` naming ``name``, what came in and what is allowed. The input is never changed
-    (a copy is made when the dtype changes; callers that write into the result must copy it).
+    (a copy is made when the dtype changes; callers that write into the result must copy it). ``ndim``: None (any),
+    an int or a tuple of ints >= 0; ``min_size``: an int >= 0; ``finite``: a bool; ``dtype``: a numpy dtype (or
+    None to keep the input's).
     """
+    if ndim is not None:
+        dims_ok = isinstance(ndim, tuple) and len(ndim) > 0 and all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d <= 32 for d in ndim)
+        one_ok = isinstance(ndim, (int, np.integer)) and not isinstance(ndim, bool) and 0 <= ndim <= 32
+        if not (dims_ok or one_ok):
+            raise ArgumentError(f"ndim must be None, an int in [0, 32] or a tuple of them; got {ndim!r:.60}")
+    min_size = integer("min_size", min_size, 0)
+    finite = _flag("finite", finite)
+    if dtype is not None:
+        try:
+            if np.dtype(dtype).kind not in "biufc":
+                raise TypeError
+        except (TypeError, ValueError):
+            raise ArgumentError(f"dtype must be a numpy dtype such as float, int or bool (or None); "
+                                f"got {dtype!r:.60}") from None
     want = "an array" if ndim is None else f"a {ndim}-D array" if isinstance(ndim, int) else \
         f"an array with {' or '.join(str(d) for d in ndim)} dimensions"
-    if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise ArgumentError(f"{name} must be {want} of numbers; got {type(value).__name__}")
+    if value is None or isinstance(value, (str, bytes, dict, set, bool, np.bool_)):
+        raise ArgumentError(f"{name} must be {want} of numbers; got {value!r:.40} ({type(value).__name__})")
     try:
         a = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as e:
@@ -137,9 +193,10 @@ def path(name: str, value, *, kind: str | None = None, must_exist: bool = False)
     import os
     from pathlib import Path
 
+    must_exist = _flag("must_exist", must_exist)
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
         raise ArgumentError(f"{name} must be a path (a non-empty str or pathlib.Path); got {value!r:.80}")
-    if kind not in ("dir", "file", None):
+    if not (kind is None or isinstance(kind, str) and kind in ("dir", "file")):
         raise ArgumentError(f"kind must be 'dir', 'file' or None; got {kind!r}")
     p = Path(value)
     what = {"dir": "a folder", "file": "a file", None: "a path"}[kind]

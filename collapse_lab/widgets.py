@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import numbers
 import os
 from typing import Callable
@@ -45,8 +46,14 @@ def options(name: str, values) -> tuple[list, object]:
     Numbers are sorted ascending (a slider moves one way), duplicates dropped; anything else keeps the given order
     (a dropdown). The default is always the FIRST value listed, wherever sorting puts it.
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be the control's name, a non-empty str (draw's keyword); got {name!r:.60}")
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
         raise ValueError(f"control {name!r} must be a non-empty list of values; got {values!r}")
+    bad = [v for v in values if getattr(v, "ndim", 0) != 0 or (_is_number(v) and not math.isfinite(v))]
+    if bad:
+        raise ValueError(f"values of control {name!r} must be single values (finite numbers, str, ...); got "
+                         f"{bad[0]!r:.60}")
     values = [_plain(v) for v in values]
     default = values[0]
     if all(_is_number(v) for v in values):
@@ -103,7 +110,10 @@ def explore(draw: Callable, **controls):
         raise TypeError(f"draw must be a function that draws a figure from keyword arguments; got {draw!r}")
     if not controls:
         raise ValueError("explore needs at least one control, e.g. M=[100, 20, 1000]")
-    defaults = {k: options(k, v)[1] for k, v in controls.items()}
+    try:
+        defaults = {k: options(k, v)[1] for k, v in controls.items()}
+    except (TypeError, ValueError) as e:  # the keyword arguments are explore's `controls`
+        raise type(e)(f"controls: {e}") from None
     import matplotlib.pyplot as plt
 
     from .runtime import silenced

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import inspect
 import math
 import os
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from ..validate import ArgumentError, integer, number as _finite
 
 MARK = "\u2713"  # the check mark a passing check prints first
 WIDTH = 110  # message lines are wrapped to fit a notebook
@@ -36,6 +39,10 @@ class CheckFailed(AssertionError):
 def letters(answer, want: str, allowed: str, unit: str, example: str) -> str:
     """A conceptual answer given as a string of letters (one per ``unit``), checked for type and form against
     ``want``; returns it upper-cased with spaces, commas, semicolons and dashes dropped."""
+    if not isinstance(allowed, str) or not allowed:
+        raise ArgumentError(f"allowed must be a non-empty str of letters; got {allowed!r:.60}")
+    if not isinstance(want, str) or not want or not set(want) <= set(allowed):
+        raise ArgumentError(f"want must be a non-empty str of letters from allowed ({allowed!r}); got {want!r:.60}")
     choices = ", ".join(allowed)
     expect(isinstance(answer, str), "your answer is a string of letters", f"a str of {len(want)} letters {choices}",
            answer if not callable(answer) else "a function", f"assign a string such as {example!r}, not a function")
@@ -82,7 +89,11 @@ def _array_text(a: np.ndarray, limit: int) -> str:
 
 
 def show(x, limit: int = 240) -> str:
-    """A short readable text for a value in a message: plain numbers, shapes of arrays and tensors."""
+    """A short readable text for a value in a message: plain numbers, shapes of arrays and tensors.
+
+    ``limit``: the longest text returned, in characters (an int >= 4; longer texts end in ``...``).
+    """
+    limit = integer("limit", limit, 4)
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
@@ -151,12 +162,20 @@ class Hints:
     """
 
     def __init__(self, chapter: str, general: dict[str, str]):
+        if not isinstance(chapter, str) or not chapter:
+            raise ArgumentError(f"chapter must be a non-empty str such as 'ch1'; got {chapter!r:.60}")
+        if not isinstance(general, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in general.items()):
+            raise ArgumentError(f"general must be a dict {{exercise name: hint text}} of str; got {general!r:.60}")
         self.chapter = chapter
         self.general = dict(general)
         self.last: dict[str, str] = {}
         _REGISTRY[chapter] = self
 
     def text(self, exercise: str) -> str:
+        if not isinstance(exercise, str):
+            raise ArgumentError(f"exercise must be the name (a str) of one of this chapter's checks; "
+                                f"got {exercise!r:.60}")
         if exercise not in self.general and exercise not in self.last:
             names = ", ".join(sorted(self.general)) or "none"
             raise ValueError(f"exercise must be one of this chapter's checks ({names}); got {exercise!r}")
@@ -170,14 +189,25 @@ class Hints:
 
 
 def exercise(chapter: str):
-    """Decorator of a check function: failures name it, so they can point at ``checks.<chapter>.hint(name)``."""
+    """Decorator of a check function: failures name it, so they can point at ``checks.<chapter>.hint(name)``.
+
+    The wrapped check keeps its own signature: ``checks.ch5.window_policy(cls=Window)`` works as documented, and
+    ``fn=`` (the name every check's first argument once had) still reaches the first argument.
+    """
+    if not isinstance(chapter, str) or not chapter:
+        raise ArgumentError(f"chapter must be a non-empty str such as 'ch1'; got {chapter!r:.60}")
 
     def wrap(check):
+        params = list(inspect.signature(check).parameters)
+        first = params[0] if params else None
+
         @functools.wraps(check)
-        def run(fn, *args, **kwargs):
+        def run(*args, **kwargs):
+            if not args and first not in (None, "fn") and "fn" in kwargs and first not in kwargs:
+                args = (kwargs.pop("fn"),)
             token = _CURRENT.set((chapter, check.__name__))
             try:
-                return check(fn, *args, **kwargs)
+                return check(*args, **kwargs)
             finally:
                 _CURRENT.reset(token)
 
@@ -190,10 +220,15 @@ def expect(ok: bool, what: str, expected, got, hint: str, more: str | None = Non
     """Raise :class:`CheckFailed` with a three-part message unless ``ok``.
 
     ``hint`` names the likeliest mistake for this failure and nudges towards the concept; ``more`` is the second,
-    more specific hint shown by ``checks.chN.hint(name)`` (never the solution line).
+    more specific hint shown by ``checks.chN.hint(name)`` (never the solution line). ``ok`` and ``diff`` are bools
+    (numpy's too); ``what``, ``hint`` and ``more`` are shown as text.
     """
+    ok = _flag("ok", ok)
+    diff = _flag("diff", diff)
     if ok:
         return
+    what, hint = str(what), str(hint)
+    more = None if more is None else str(more)
     lines = [what, f"  expected: {show(expected)}", f"  got:      {show(got)}"]
     where = _first_difference(expected, got) if diff else None
     if where:
@@ -211,6 +246,15 @@ def expect(ok: bool, what: str, expected, got, hint: str, more: str | None = Non
             if more or name in hints.general:
                 lines.append(f"  more help: checks.{chapter}.hint({name!r})")
     raise CheckFailed(_wrap(lines))
+
+
+def _flag(name: str, value) -> bool:
+    """A bool argument (Python's, numpy's or a one-element bool tensor), else :class:`ArgumentError`."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if _is_tensor(value) and value.dtype == sys.modules["torch"].bool and value.numel() == 1:
+        return bool(value)
+    raise ArgumentError(f"{name} must be a bool (True or False); got {show(value, 60)} ({type(value).__name__})")
 
 
 def _wrap(lines: list[str]) -> str:
@@ -272,6 +316,8 @@ def call(fn: Callable, *args, name: str | None = None, **kwargs):
 
     Records in :func:`last_call` whether numpy's legacy global random state or torch's default generator changed.
     """
+    if name is not None and not isinstance(name, str):
+        raise ArgumentError(f"name must be a str (how messages call the function) or None; got {show(name, 60)}")
     if not callable(fn):
         raise CheckFailed(f"expected a function, got {show(fn, 60)} ({type(fn).__name__})\n  hint: pass the function "
                           "itself, without calling it, e.g. check(my_function)")
@@ -308,6 +354,14 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
     """
     import torch
 
+    if name is not None and not isinstance(name, str):
+        raise ArgumentError(f"name must be a str (how messages call the function) or None; got {show(name, 60)}")
+    if not isinstance(wrt, (tuple, list)) or not wrt or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) and 0 <= i < len(args)
+            for i in wrt):
+        raise ArgumentError(f"wrt must be a non-empty tuple of positions of args (ints in 0..{len(args) - 1}); "
+                            f"got {show(wrt, 60)}")
+    wrt = tuple(int(i) for i in wrt)
     hook = getattr(fn, "__collapse_lab_call_with_grads__", None)
     if hook is not None:  # the grader's proxy: the learner's function and autograd run in the learner's kernel
         def remote(*a, **k):
@@ -321,8 +375,9 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
         return result, [None if g is None else np.asarray(g) for g in grads]
     args = list(args)
     for i in wrt:
-        if not isinstance(args[i], torch.Tensor):
-            raise TypeError(f"wrt: argument {i} must be a torch tensor; got {type(args[i]).__name__}")
+        if not isinstance(args[i], torch.Tensor) or not (args[i].is_floating_point() or args[i].is_complex()):
+            raise ArgumentError(f"args[{i}] must be a float torch tensor (wrt={wrt} asks for its gradient); "
+                                f"got {show(args[i], 60)} ({type(args[i]).__name__})")
         args[i] = args[i].detach().clone().requires_grad_(True)
     result = call(fn, *args, name=name, **kwargs)
     grads = [None] * len(wrt)
@@ -372,7 +427,10 @@ def _crash_hint(e: Exception) -> str:
 
 
 def close(got, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """True when ``got`` has ``expected``'s shape and matches it within tolerance (no exceptions raised)."""
+    """True when ``got`` has ``expected``'s shape and matches it within tolerance (no exceptions raised for any
+    ``got`` or ``expected``). ``rtol`` and ``atol``: finite numbers >= 0."""
+    rtol = _finite("rtol", rtol, 0)
+    atol = _finite("atol", atol, 0)
     try:
         g = np.asarray(got, dtype=float)
         e = np.asarray(expected, dtype=float)
@@ -402,7 +460,16 @@ def is_number(x) -> bool:
 
 
 def unchanged(before: dict, after: dict, label: str) -> None:
-    """Fail when one of the caller's arrays (``after``, by argument name) differs from its copy ``before``."""
+    """Fail when one of the caller's arrays (``after``, by argument name) differs from its copy ``before``.
+
+    ``before`` and ``after``: dicts {argument name: numpy array or torch tensor} with the same keys.
+    """
+    for arg, d in (("before", before), ("after", after)):
+        if not isinstance(d, dict) or not all(isinstance(v, np.ndarray) or _is_tensor(v) for v in d.values()):
+            raise ArgumentError(f"{arg} must be a dict {{argument name: numpy array or torch tensor}}; "
+                                f"got {show(d, 60)}")
+    if set(after) != set(before):
+        raise ArgumentError(f"after must have the keys of before ({sorted(before)}); got {sorted(after)}")
     for arg, b in before.items():
         a = after[arg]
         a_, b_ = (np.asarray(a), np.asarray(b)) if not _is_tensor(a) else (None, None)
@@ -440,8 +507,14 @@ def rng_contract(results: list, label: str, equal: Callable) -> None:
 
     ``results``: ``(result, global_rng_changed)`` of calls with generators of seeds a, a, b, c, ... (one or more
     other seeds). Fails when a call changed the global state, when the two calls with seed a differ, or when every
-    other seed gives seed a's result.
+    other seed gives seed a's result. ``equal(r1, r2) -> bool`` compares two results.
     """
+    if not isinstance(results, (list, tuple)) or len(results) < 3 or not all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], (bool, np.bool_)) for p in results):
+        raise ArgumentError(f"results must be a list of at least 3 pairs (result, global_rng_changed: bool); "
+                            f"got {show(results, 60)}")
+    if not callable(equal):
+        raise ArgumentError(f"equal must be a function equal(a, b) -> bool; got {show(equal, 60)}")
     for r, changed in results:
         expect(not changed, f"{label} changed numpy's global random state (np.random.*) or torch's",
                "every random draw from the rng argument", "a draw from the global generator",
@@ -477,6 +550,9 @@ def _learner_frames(exc: BaseException) -> list[str]:
 
 def render(value: BaseException) -> list[str]:
     """The lines a notebook shows for a failed check: its message, and the learner's frames of a crash."""
+    if not isinstance(value, BaseException):
+        raise ArgumentError(f"value must be an exception (a failed check); got {show(value, 60)} "
+                            f"({type(value).__name__})")
     red, bold, reset = "\x1b[31m", "\x1b[1m", "\x1b[0m"
     msg = str(value).splitlines() or [""]
     out = [f"{red}{bold}Check failed{reset}{red}: {msg[0]}{reset}", *msg[1:]]

@@ -237,6 +237,9 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     n = s.N if n is None else n
     ref = _as_mixture(ref, "ref")
     _options(init, keep, full)
+    if keep is None:
+        raise validate.ArgumentError("keep must be a list of generations whose models are kept (ints >= 0; () "
+                                     "keeps none); got None")
     pol = loop.policy(policy)
     pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
     hs = []

@@ -53,12 +53,12 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
     With ``init="kmeans"`` or ``"warm"`` and one start, the fit is computed by :func:`collapse_lab.em.fit` (the
     same algorithm and random draws as sklearn, so the same mixture to rounding, several times faster).
     """
-    from sklearn.mixture import GaussianMixture
-
     _int("k", k, 1)
     _int("n_init", n_init, 1)
     if not isinstance(init, str) or init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
+    if start is not None and init != "warm":
+        raise ValueError(f"start goes with init='warm' only (EM starts from it); got start with init={init!r}")
     x = validate.array("data", data)
     if x.ndim != 2 or len(x) < k:
         raise ValueError(f"data must have shape (n, d) with n >= k={k}; got {x.shape}")
@@ -77,6 +77,8 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
         with one_thread():
             f = em.fit(x, k, [kw["random_state"]], init=init, start=start)
         return Mixture(*f.chain(0))
+    from sklearn.mixture import GaussianMixture
+
     with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning on collapsed data is expected, and recorded as is
         g = GaussianMixture(k, **kw).fit(x)
@@ -91,8 +93,8 @@ def family(k: int = 3, init: str = "kmeans", n_init: int = 1) -> loop.Family:
     """
     _int("k", k, 1)
     _int("n_init", n_init, 1)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}; got {init!r}")
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"init must be one of {INITS}; got {init!r:.60}")
     last = []
 
     def fit_(data, rng):

@@ -87,7 +87,8 @@ def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.
     ref = _as_mixture(ref, "ref")
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
-    w, m, c = (np.asarray(v, dtype=float) for v in (weights, means, covs))
+    w, m, c = (validate.array(a, v, min_size=0, finite=False)
+               for a, v in (("weights", weights), ("means", means), ("covs", covs)))
     d = ref.dim
     if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
         raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
@@ -109,8 +110,7 @@ def lost_generation(mass, original: float, below: float = LOST_BELOW):
     m = validate.array("mass", mass, min_size=0)
     if m.ndim != 1:
         raise ValueError(f"mass must be a 1-D sequence of masses per generation; got shape {m.shape}")
-    if not (isinstance(original, (int, float, np.floating)) and original > 0):
-        raise ValueError(f"original must be a number > 0; got {original!r}")
+    original = validate.number("original", original, 0, lo_open=True)
     if not (isinstance(below, (int, float, np.floating)) and 0 < below < 1):
         raise ValueError(f"below must be a number in (0, 1); got {below!r}")
     hit = np.flatnonzero(m < below * original)
@@ -164,7 +164,7 @@ def metrics(ref, test, tau: float | None = None) -> dict:
     """
     ref = _as_mixture(ref, "ref")
     test = _points(test, ref.dim, "test")
-    tau = tail_threshold(ref, test) if tau is None else tau
+    tau = tail_threshold(ref, test) if tau is None else validate.number("tau", tau, 0, lo_open=True)
     return {
         "distance": lambda m, _: l2(m, ref),
         "loglik": lambda m, _: heldout_loglik(m, test),

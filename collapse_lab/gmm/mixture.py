@@ -156,6 +156,8 @@ def l2(p: Mixture, q: Mixture, squared: bool = False) -> float:
     Units: density units (1 / area^(1/2) in 2-D). ``squared=True`` returns the integral itself.
     """
     p, q = _as_mixture(p, "p"), _as_mixture(q, "q")
+    if not isinstance(squared, (bool, np.bool_)):
+        raise validate.ArgumentError(f"squared must be True or False; got {squared!r:.60}")
     sq = (p.weights @ overlaps(p, p) @ p.weights - 2 * p.weights @ overlaps(p, q) @ q.weights
           + q.weights @ overlaps(q, q) @ q.weights)
     sq = max(float(sq), 0.0)  # rounding can leave a tiny negative when p == q

@@ -7,6 +7,7 @@ import numpy as np
 from .. import lm, loop
 from ..runtime import as_rng, seed_all
 from ..validate import integer as _int, number as _num
+from .devices import _model_for
 from .protocol import DECODINGS, REPETITION_PENALTY, SETTINGS, _setting
 from .text import _blocks_tensor
 
@@ -21,10 +22,15 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
     ``state`` (optional dict) receives the last synthetic set under ``"sample"``, for the metrics.
     """
     prompts = _blocks_tensor(prompts, "prompts")
+    _model_for(base, prompts, "prompts", model_name="base")
     _int("epochs", epochs, 1), _int("batch", batch, 1), _num("lr", lr, 0, lo_open=True)
-    if decoding not in DECODINGS:
-        raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
+    if not isinstance(decoding, str) or decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r:.60}")
     _num("repetition_penalty", repetition_penalty, 1.0)
+    if gen_batch is not None:
+        _int("gen_batch", gen_batch, 1)
+    if state is not None and not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (it receives the last synthetic set) or None; got {state!r:.60}")
     state = {} if state is None else state
 
     def fit(x, rng):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import lm
 from ..runtime import progress
 from ..validate import integer as _int, number as _num
+from .devices import _model_for
 from .protocol import REPETITION_PENALTY
 from .text import _blocks_tensor
 
@@ -43,11 +44,15 @@ def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition
         raise TypeError(f"tok must be a tokenizer with decode() (lm.load_base()'s); got {type(tok).__name__}")
     width = _int("width", width, 1, 100_000)
     _int("seed", seed, 0)
-    if labels is not None and (isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__")):
-        raise TypeError(f"labels must be a list of str, one per model; got {labels!r:.60}")
+    if labels is not None and (not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels)):
+        raise TypeError(f"labels must be a list of str, one per model, or None; got {labels!r:.60}")
     p = _blocks_tensor(prompts, "prompts")
-    labels = list(labels or [f"model {i}" for i in range(len(models))])
-    if len(labels) != len(models) or not models:
+    if not models:
+        raise ValueError("models: give at least one model to continue the prompts")
+    for i, m in enumerate(models):
+        _model_for(m, p, "prompts", model_name=f"models[{i}]")
+    labels = list(labels) if labels is not None else [f"model {i}" for i in range(len(models))]
+    if len(labels) != len(models):
         raise ValueError(f"labels must name each of the {len(models)} models; got {labels!r}")
     outs = [lm.generate(m, p, decoding=decoding, repetition_penalty=repetition_penalty, seed=seed) for m in models]
     return [{"prompt": tok.decode(p[i])[-width:], **{lab: tok.decode(o[i])[:width] for lab, o in zip(labels, outs)}}
@@ -59,6 +64,10 @@ def print_side_by_side(rows, width: int = 110) -> None:
     import textwrap
 
     width = _int("width", width, 40)
+    if not isinstance(rows, (list, tuple)) or not rows or not all(
+            isinstance(r, dict) and all(isinstance(v, str) for v in r.values()) and "prompt" in r for r in rows):
+        raise TypeError(f"rows must be the non-empty list of dicts side_by_side returns ({{'prompt': str, label: "
+                        f"str, ...}}); got {rows!r:.60}")
     for i, r in enumerate(rows):
         print(textwrap.fill(f"--- prompt {i} (end): ...{' '.join(r['prompt'].split())[-160:]}", width,
                             subsequent_indent="    "))

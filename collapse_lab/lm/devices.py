@@ -101,14 +101,14 @@ def main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _model_for(model, x=None, name="blocks"):
+def _model_for(model, x=None, name="blocks", *, model_name="model"):
     """Check that ``model`` is a causal language model (a torch module with ``config.vocab_size``) and that the
     token ids in ``x`` fit its vocabulary; return the device its parameters live on."""
     torch = _torch()
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     if not isinstance(model, torch.nn.Module) or not isinstance(vocab, int):
-        raise TypeError(f"model must be a causal language model (e.g. from lm.load_base() or lm.finetune()); got "
-                        f"{type(model).__name__}")
+        raise TypeError(f"{model_name} must be a causal language model (e.g. from lm.load_base() or "
+                        f"lm.finetune()); got {type(model).__name__}")
     if x is not None and x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab):
         raise ValueError(f"{name} must hold token ids in [0, {vocab}) for this model's vocabulary; got ids from "
                          f"{int(x.min())} to {int(x.max())}")

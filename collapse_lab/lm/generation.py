@@ -39,6 +39,7 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     if not isinstance(decoding, str) or decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
     repetition_penalty = _num("repetition_penalty", repetition_penalty, 1.0)
+    seed = _int("seed", seed, 0, 2**43)  # each batch seeds torch with seed * 1_000_003 + i, a 64-bit int
     dev = _model_for(model, p, "prompts")
     batch = lm.gen_batch(model, batch, beams=beams if decoding == "beam" else 1, new=new, prompt=p.shape[1])
     cfg = model.config

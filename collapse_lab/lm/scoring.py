@@ -40,7 +40,7 @@ def seq_perplexity(model, blocks, batch: int = 64) -> np.ndarray:
 
 def diversity(x) -> dict:
     """Vocabulary (distinct token ids) and distinct-n counts and shares (n = 2, 3, 4) of blocks ``x`` (n, L)."""
-    rows = _blocks_tensor(x).tolist()
+    rows = _blocks_tensor(x, "x").tolist()
     out = {"vocab": int(len({t for r in rows for t in r}))}
     for n in (2, 3, 4):
         count, share = metrics.distinct_n(rows, n)
@@ -53,7 +53,7 @@ def repeat_share(x, n: int = 4) -> float:
     """Mean over rows of ``x`` (n_rows, L) of the share of n-grams that already occurred earlier in the same row."""
     n = _int("n", n, 1)
     shares = []
-    for r in _blocks_tensor(x).tolist():
+    for r in _blocks_tensor(x, "x").tolist():
         grams = list(metrics.ngrams(r, n))
         shares.append(1 - len(set(grams)) / len(grams) if grams else 0.0)
     return float(np.mean(shares))

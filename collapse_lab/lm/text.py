@@ -51,6 +51,9 @@ def spread(x, n: int | None):
     """``n`` rows of ``x`` evenly spaced over it (all rows when ``n`` is None): a fixed, seed-free subset."""
     if not hasattr(x, "__getitem__") or not hasattr(x, "__len__") or isinstance(x, (str, bytes, dict)):
         raise ValueError(f"x must be an array or tensor of rows; got {type(x).__name__}")
+    if len(x) == 0 or getattr(x, "ndim", 2) < 2:
+        raise ValueError(f"x must be a non-empty array or tensor of rows (n, ...); got "
+                         f"{'shape ' + str(tuple(x.shape)) if hasattr(x, 'shape') else 'an empty ' + type(x).__name__}")
     if n is not None:
         n = _int("n", n, 1)
     if n is None or n >= len(x):
@@ -109,7 +112,7 @@ def paper_text(split: str) -> str:
     the raw text is read with ``datasets.load_dataset(source, "wikitext-2-raw-v1", split=...)``, the paper's
     data set; otherwise :func:`collapse_lab.data.wikitext` (local files first, then the same hub data set).
     """
-    if split not in data.WIKITEXT_SPLITS:
+    if not isinstance(split, str) or split not in data.WIKITEXT_SPLITS:
         raise ValueError(f"split must be one of {data.WIKITEXT_SPLITS}; got {split!r}")
     src = os.environ.get(WIKITEXT_ENV, "").strip()
     if not src:

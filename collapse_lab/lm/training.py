@@ -24,6 +24,7 @@ def train(model, blocks, *, epochs: int, batch: int, lr: float, seed: int = 0, d
     epochs, batch = _int("epochs", epochs, 1), _int("batch", batch, 1)
     lr = _num("lr", lr, 0, lo_open=True)
     warmup = _num("warmup", warmup, 0, 1, hi_open=True)
+    seed = _int("seed", seed, 0, 2**63 - 1)  # torch's seeds are 64-bit
     dev = _model_for(model, x)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -73,5 +74,8 @@ def train(model, blocks, *, epochs: int, batch: int, lr: float, seed: int = 0, d
 def finetune(base, blocks, *, epochs: int, batch: int = 32, lr: float = 6e-4, seed: int = 0,
              desc: str | None = None):
     """A fresh copy of ``base`` trained on ``blocks`` (n, L) for ``epochs`` epochs: ``base`` itself is unchanged."""
+    if desc is not None and not isinstance(desc, str):
+        raise TypeError(f"desc must be a str (the progress bar's label) or None; got {desc!r:.60}")
+    _int("seed", seed, 0, 2**63 - 1)  # before the copy of the model
     return lm.train(copy.deepcopy(base), blocks, epochs=epochs, batch=batch, lr=lr, seed=seed,
                     desc=desc or f"fine-tuning {epochs} ep.")

@@ -48,7 +48,7 @@ def categorical_chain(p_true, M: int, generations: int, chains: int, *, k: int =
     if p0 is None:
         cur = rng.multinomial(M, p, size=chains) / M
     else:
-        q = np.asarray(p0, dtype=float)
+        q = validate.array("p0", p0, min_size=0, finite=False)
         if q.shape != p.shape or np.any(q < 0) or not np.isclose(q.sum(), 1.0):
             raise ValueError(f"p0 must be a probability vector shaped like p_true {p.shape}; got {p0!r}")
         cur = np.tile(q, (chains, 1))

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import loop
 from ..runtime import as_rng, progress
-from ..validate import integer as _int, number as _num
+from ..validate import array as _array, integer as _int, number as _num
 
 
 def _lr_args(d, T, s):
@@ -111,7 +111,7 @@ def linreg_family(X=None, s: float = 1.0, d: int | None = None) -> loop.Family:
     """
     s = _num("s", s, 0, lo_open=True)
     if X is not None:
-        X = np.asarray(X, dtype=float)
+        X = _array("X", X, min_size=0, finite=False)
         if X.ndim != 3 or X.shape[0] < 1:
             raise ValueError(f"X must be a (T, R, d) array of features; got shape {X.shape}")
         dim = X.shape[2]
@@ -144,7 +144,8 @@ def linreg_family(X=None, s: float = 1.0, d: int | None = None) -> loop.Family:
 
 def linreg_error(w_star) -> Callable:
     """A loop metric: mean over replications of ||w - w*||^2, and its standard error (columns ``_mean``, ``_se``)."""
-    w_star = np.atleast_2d(np.asarray(w_star, dtype=float))
+    w_star = _array("w_star", w_star, ndim=(1, 2), min_size=0, finite=False)
+    w_star = np.atleast_2d(w_star)
     if w_star.ndim != 2 or w_star.size == 0 or not np.all(np.isfinite(w_star)):
         raise ValueError(f"w_star must be finite true weights, shape (R, d) or (d,); got shape {w_star.shape}")
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import loop, metrics
 from ..runtime import as_rng, progress
-from ..validate import integer as _int, number as _num
+from ..validate import ArgumentError, array as _array, integer as _int, number as _num
 from .anchor import gaussian_chain
 
 
@@ -38,14 +38,14 @@ class Monitor:
     """
 
     def __init__(self, reference, kind: str = "tails", *, q: float = 0.01, tol: float = 0.2, n: int = 2):
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {kind!r:.60}")
         self.kind = kind
         self.q = _num("q", q, 0, 0.5, lo_open=True)
         self.tol = _num("tol", tol, 0, lo_open=True)
         self.n = _int("n", n, 1)
         if kind == "tails":
-            ref = np.asarray(reference, dtype=float).ravel()
+            ref = _array("reference", reference, min_size=0, finite=False).ravel()
             if ref.size < 2 or not np.all(np.isfinite(ref)):
                 raise ValueError("reference must hold at least 2 finite numbers for kind='tails'")
             self.lo, self.hi = np.quantile(ref, [self.q, 1 - self.q])
@@ -66,7 +66,10 @@ class Monitor:
     def stats(self, data) -> dict:
         """The raw statistics of one sample: tails -> lower, upper, mean, std; else -> distinct, entropy."""
         if self.kind == "tails":
-            x = np.asarray(data, dtype=float).ravel()
+            x = _array("data", data, min_size=0, finite=False)
+            if x.ndim == 0:
+                raise ValueError(f"data must be an array of samples for kind='tails'; got the single number {x}")
+            x = x.ravel()
             if x.size == 0 or not np.all(np.isfinite(x)):
                 raise ValueError("data must be a non-empty array of finite numbers for kind='tails'")
             return {"lower": float(np.mean(x < self.lo)), "upper": float(np.mean(x > self.hi)),
@@ -99,11 +102,16 @@ class Monitor:
 
     def report(self, samples_by_generation: Sequence) -> loop.History:
         """A History with one :meth:`check` row per generation (0, 1, ...) of ``samples_by_generation``."""
-        if isinstance(samples_by_generation, (str, bytes)) or len(samples_by_generation) == 0:
+        if isinstance(samples_by_generation, (str, bytes)) or not hasattr(samples_by_generation, "__len__") \
+                or getattr(samples_by_generation, "ndim", 1) == 0 or len(samples_by_generation) == 0:
             raise ValueError("samples_by_generation must be a non-empty list: one sample per generation")
         h = loop.History(meta={"kind": self.kind, "q": self.q, "tol": self.tol})
         for g, x in enumerate(samples_by_generation):
-            h.append({"generation": g, **self.check(x)})
+            try:
+                row = self.check(x)
+            except (TypeError, ValueError) as e:  # name the item of this argument, not check's own `data`
+                raise ArgumentError(f"samples_by_generation[{g}]: {e}") from None
+            h.append({"generation": g, **row})
         return h
 
 

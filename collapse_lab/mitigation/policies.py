@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import loop
 from ..runtime import progress
-from ..validate import integer as _int, number as _num
+from ..validate import ArgumentError, integer as _int, number as _num
 from .sizes import sizes
 
 
@@ -29,16 +29,24 @@ TABLE_POLICIES = {"replace": "replace", "accumulate": "accumulate", "mix 10%": (
 def make_policy(spec):
     """A loop policy from a table spec: a name, ``('mix', fraction)``, ``('anchor', k)`` or a policy object."""
     if isinstance(spec, tuple):
-        if len(spec) != 2 or spec[0] not in ("mix", "anchor"):
+        if len(spec) != 2 or not isinstance(spec[0], str) or spec[0] not in ("mix", "anchor"):
             raise ValueError(f"policy spec must be ('mix', fraction) or ('anchor', k); got {spec!r}")
         return loop.policy(spec[0], fraction=spec[1]) if spec[0] == "mix" else loop.policy(spec[0], k=spec[1])
-    return loop.policy(spec)
+    try:
+        return loop.policy(spec)
+    except (TypeError, ValueError) as e:
+        raise ArgumentError(f"spec must be a policy name, ('mix', fraction), ('anchor', k) or a policy object "
+                            f"({e})") from None
 
 
 def available_families(names: Sequence[str] = FAMILIES) -> tuple[dict, dict]:
     """Import each chapter module of ``names``; return ({name: module with experiment()}, {name: why skipped})."""
-    if isinstance(names, str) or not all(isinstance(x, str) for x in names):
-        raise TypeError(f"names must be a list of module names such as {FAMILIES}; got {names!r}")
+    return _available(names, "names")
+
+
+def _available(names, arg):
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(x, str) for x in names):
+        raise ArgumentError(f"{arg} must be a non-empty list of module names such as {FAMILIES}; got {names!r:.60}")
     found, skipped = {}, {}
     for name in names:
         try:
@@ -111,7 +119,7 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
     if not policies:
         raise ValueError("policies must name at least one policy")
     specs = {label: make_policy(spec) for label, spec in policies.items()}
-    found, skipped = available_families(FAMILIES if families is None else families)
+    found, skipped = _available(FAMILIES if families is None else families, "families")
     seeds = sz.table_seeds if seeds is None else seeds
     generations = sz.table_generations if generations is None else generations
     last = _int("last", last, 1)

@@ -19,7 +19,7 @@ def format_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, 
     if not isinstance(rows, (list, tuple)) or not all(isinstance(r, Mapping) for r in rows):
         raise TypeError(f"rows must be a list of dicts; got {rows!r:.60}")
     if columns is not None and (isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__")
-                                or not list(columns)):
+                                or not list(columns) or not all(isinstance(c, str) for c in columns)):
         raise TypeError(f"columns must be a non-empty list of column names (or None: every key); got {columns!r:.60}")
     digits = _int("digits", digits, 1, 17)
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import loop
 from ..runtime import progress
-from ..validate import integer as _int, number as _num
+from ..validate import array as _array, integer as _int, number as _num
 from .linreg import linreg_family, _lr_args
 
 
@@ -25,7 +25,7 @@ class Verifier:
     """
 
     def __init__(self, center, radius: float = 1.0, s: float = 1.0):
-        self.center = np.asarray(center, dtype=float).ravel()
+        self.center = _array("center", center, ndim=1, min_size=0, finite=False)
         if self.center.size == 0 or not np.all(np.isfinite(self.center)):
             raise ValueError(f"center must be a non-empty vector of finite weights; got {center!r}")
         self.radius = _num("radius", radius, 0, lo_open=True)
