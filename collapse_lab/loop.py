@@ -228,6 +228,12 @@ class Builder:
     """
 
     def __init__(self, policy, real: np.ndarray):
+        if not (callable(getattr(policy, "build", None)) and callable(getattr(policy, "n_synthetic", None))):
+            raise validate.ArgumentError(f"policy must be a data policy with build() and n_synthetic(), e.g. "
+                                         f"loop.policy('mix'); got {type(policy).__name__}")
+        if not isinstance(real, np.ndarray) or real.ndim == 0 or len(real) == 0:
+            raise validate.ArgumentError(f"real must be a numpy array of at least one example (first axis); got "
+                                         f"{type(real).__name__}")
         self.policy, self.real, self.sets, self.train = policy, real, [], real
 
     def __call__(self, synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:

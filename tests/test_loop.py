@@ -77,6 +77,15 @@ def test_builder_gives_what_build_gives_with_the_same_draws(pol):
     assert r1.random() == r2.random()
 
 
+def test_builder_refuses_what_is_not_a_policy_or_numpy_data():
+    with pytest.raises(ValueError, match="policy"):
+        loop.Builder("mix", np.zeros(3))
+    with pytest.raises(ValueError, match="real"):
+        loop.Builder(loop.policy("mix"), [1.0, 2.0])
+    with pytest.raises(ValueError, match="real"):
+        loop.Builder(loop.policy("mix"), np.zeros(0))
+
+
 def test_custom_policy_and_keeps_history():
     class LastTwo:
         keeps_history = True
