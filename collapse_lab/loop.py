@@ -209,10 +209,13 @@ class Anchor(Policy):
                              f"got {self.k!r}")
         self.name = f"anchor {self.k}"
 
+    def n_real(self, n_real: int) -> int:
+        """Real examples added of ``n_real``: ``k``, or all of them when there are fewer."""
+        return min(int(self.k), validate.integer("n_real", n_real, 0))
+
     def build(self, real, synthetic_sets, rng):
         self.check(real, synthetic_sets, rng)
-        k = min(int(self.k), size(real))
-        keep = take(real, rng.choice(size(real), size=k, replace=False))
+        keep = take(real, rng.choice(size(real), size=self.n_real(size(real)), replace=False))
         return concat([keep, synthetic_sets[-1]])
 
 
@@ -242,9 +245,9 @@ class Builder:
             self.train = synthetic
         elif kind is Accumulate:
             self.train = np.concatenate([self.train, synthetic])
-        elif kind is Mix or kind is Anchor:
-            k = pol.n_real(len(real)) if kind is Mix else min(int(pol.k), len(real))
-            self.train = np.concatenate([real[rng.choice(len(real), size=k, replace=False)], synthetic])
+        elif kind is Mix or kind is Anchor:  # the policy's own count of real examples, the draw its build makes
+            keep = rng.choice(len(real), size=pol.n_real(len(real)), replace=False)
+            self.train = np.concatenate([real[keep], synthetic])
         else:
             self.sets = [*self.sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
             self.train = np.asarray(pol.build(real, self.sets, rng))
