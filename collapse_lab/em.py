@@ -19,6 +19,11 @@ What is reproduced from scikit-learn (1.3-1.9), with the settings :func:`collaps
   it exactly what ``KMeans`` draws, so a chain gets sklearn's start (labels equal up to floating-point ties).
   An empty k-means cluster keeps its centre (sklearn moves it to a far point; with k-means++ seeding this does
   not happen on the course's data).
+- Speed, without changing the algorithm: the chains still iterating are compacted in place as others converge;
+  the scratch arrays are allocated once per fit; the exponentials and the small batched matrix products go
+  through torch (vectorised on AVX2 machines, where numpy's float64 ``exp`` is not); in two dimensions the
+  precisions come from the closed-form inverse of the 2 x 2 covariances rather than Cholesky factors (the same
+  numbers to rounding). ``benchmarks/em.py`` measures the result against sklearn.
 - ``init="warm"``: EM starts from given parameters (sklearn's ``weights_init``, ``means_init``,
   ``precisions_init``); ``init=resp`` (C, n, k): from given responsibilities (e.g. sklearn's own k-means labels,
   which is how the tests compare the two implementations step by step).
@@ -97,17 +102,84 @@ def _sqsum(a):
     return out
 
 
-def _nearest(xt, centres):
-    """Index (C, n) of the nearest centre (C, k, d) to each point of xt (C, d, n); ties go to the lower index."""
-    score = centres @ xt  # (C, k, n); |x - c|^2 = |x|^2 - 2 c.x + |c|^2, and |x|^2 is the same for every c
+def _rowsq(xt):
+    """Squared norms (C, n) of the points xt (C, d, n), summed over coordinates in order as :func:`_sqsum` does."""
+    out = xt[:, 0] ** 2
+    for j in range(1, xt.shape[1]):
+        out += xt[:, j] ** 2
+    return out
+
+
+def _exp_(a):
+    """``a = exp(a)`` in place. torch's float64 exponential is vectorised on AVX2 (numpy's only on AVX-512): about
+    3 ns per value against 9, and it is a third of an E-step. Blocks of at most torch's grain size (32,768 values)
+    run on the calling thread, so chains already spread over the cores do not also compete for torch's pool."""
+    flat = _torch().from_numpy(a.reshape(-1))
+    for s in range(0, flat.numel(), _GRAIN):
+        part = flat[s:s + _GRAIN]
+        _torch().exp(part, out=part)
+    return a
+
+
+def _sum_log(t):
+    """``log(t).sum(-1)`` for t (C, n) with every value in [1, k] (a sum of exponentials whose largest is 1), as the
+    logarithms of products of up to ``690 / log k`` values (no overflow): n logarithms cost more than an E-step's
+    other passes. Each product rounds by at most about 1e-13 relative, far below the 1e-5 stopping tolerance."""
+    a, n = t.shape
+    m = max(1, min(n, int(690 / math.log(max(float(t.max()), 2.0)))))
+    body = n - n % m
+    out = np.log(t[:, :body].reshape(a, -1, m).prod(-1)).sum(-1)
+    if body < n:
+        out += np.log(t[:, body:].prod(-1))
+    return out
+
+
+def _bmm(a, b, out):
+    """``out = a @ b`` for stacks of small matrices, through torch: twice as fast as numpy's stacked products and,
+    like them, each matrix of the stack gets the same numbers whatever else is in the stack or how many threads run."""
+    _torch().bmm(_torch().from_numpy(np.ascontiguousarray(a)), _torch().from_numpy(b), out=_torch().from_numpy(out))
+    return out
+
+
+_GRAIN = 32768
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _nearest(xt, centres, score):
+    """Index (C, n) of the nearest centre (C, k, d) to each point of xt (C, d, n); ties go to the lower index.
+    ``score``: scratch (C, k, n)."""
+    _bmm(centres, xt, score)  # |x - c|^2 = |x|^2 - 2 c.x + |c|^2; |x|^2 is the same for every c
     score *= -2
     score += (centres * centres).sum(-1)[:, :, None]
-    best, lab = score[:, 0].copy(), np.zeros(score[:, 0].shape, int)
-    for j in range(1, score.shape[1]):  # k is small: element-wise passes beat a reduction over a short axis
+    k = score.shape[1]
+    small = np.int8 if k < 128 else np.intp
+    best, lab = score[:, 0].copy(), np.zeros(score[:, 0].shape, small)
+    for j in range(1, k):  # k is small: element-wise passes beat a reduction over a short axis
         better = score[:, j] < best
-        best[better] = score[:, j][better]
-        lab[better] = j
-    return lab
+        # arithmetic on bytes, not a masked store: a store under a random mask is several times slower
+        lab += better.view(np.int8).astype(small, copy=False) * (j - lab)
+        np.minimum(best, score[:, j], out=best)
+    return lab.astype(np.intp)
+
+
+def _seeding_draws(random_state, C, n, k):
+    """What sklearn's k-means++ draws from each chain's RandomState: the first centre (``choice(n, p=1/n)``: one
+    uniform, searched in the cumulative weights) and ``2 + floor(log k)`` uniforms per further centre (``uniform``
+    with its default bounds returns the uniform itself). Drawn in one call per chain: the same stream, 10x cheaper."""
+    trials = 2 + int(math.log(k))
+    cdf = np.full(n, 1 / n).cumsum()
+    cdf /= cdf[-1]
+    first, u = np.empty(C, np.intp), np.empty((C, max(k - 1, 0), trials))
+    for c, r in enumerate(_states(random_state, C)):
+        v = r.random_sample(1 + (k - 1) * trials)
+        first[c] = cdf.searchsorted(v[0], side="right")
+        u[c] = v[1:].reshape(k - 1, trials)
+    return first, u
 
 
 def kmeans_labels(x, k: int, random_state=None) -> np.ndarray:
@@ -121,63 +193,69 @@ def kmeans_labels(x, k: int, random_state=None) -> np.ndarray:
     """
     x = _as_batch(x)
     k = _int("k", k, 1)
-    C, n, d = x.shape
-    if n < k:
-        raise ValueError(f"x must have at least k={k} points per chain; got {n}")
-    x = x - x.mean(1, keepdims=True)  # sklearn centres the data first (for precision)
+    if x.shape[1] < k:
+        raise ValueError(f"x must have at least k={k} points per chain; got {x.shape[1]}")
+    return _kmeans(np.ascontiguousarray(np.swapaxes(x, 1, 2)), k, random_state)
+
+
+def _kmeans(xt, k, random_state):
+    """:func:`kmeans_labels` of the points xt (C, d, n) (coordinates first: numpy reduces over a short middle axis
+    slowly, and every pass below is over contiguous rows of n points)."""
+    C, d, n = xt.shape
+    xt = xt - xt.mean(2, keepdims=True)  # sklearn centres the data first (for precision)
     ar = np.arange(C)
-    trials = 2 + int(math.log(k))
-    p = np.full(n, 1 / n)
-    # every draw of the seeding is made before the data are looked at (what is drawn does not depend on them)
-    first, u_all = np.empty(C, int), np.empty((C, max(k - 1, 0), trials))
-    for c, r in enumerate(_states(random_state, C)):
-        first[c] = r.choice(n, p=p)
-        for j in range(k - 1):
-            u_all[c, j] = r.uniform(size=trials)
+    first, u_all = _seeding_draws(random_state, C, n, k)
     centres = np.empty((C, k, d))
-    centres[:, 0] = x[ar, first]
-    xt = np.ascontiguousarray(np.swapaxes(x, 1, 2))  # (C, d, n)
-    x2 = _sqsum(x)  # (C, n)
-    closest = _sqsum(x - centres[:, :1])  # (C, n)
+    centres[:, 0] = xt[ar, :, first]
+    x2 = _rowsq(xt)  # (C, n)
+    closest = _rowsq(xt - centres[:, 0, :, None])  # (C, n)
     pot = closest.sum(1)
     for j in range(1, k):
         u = u_all[:, j - 1]
         cum = np.cumsum(closest, axis=1)
         cand = np.stack([np.searchsorted(cum[c], u[c] * pot[c]) for c in range(C)])
         cand = np.minimum(cand, n - 1)  # (C, trials)
-        cx = x[ar[:, None], cand]  # (C, trials, d)
-        dc = cx @ xt  # (C, trials, n): squared distances |x|^2 - 2 c.x + |c|^2
+        cx = xt[ar[:, None], :, cand]  # (C, trials, d)
+        dc = _bmm(cx, xt, np.empty((C, cx.shape[1], n)))  # (C, trials, n): squared distances |x|^2 - 2 c.x + |c|^2
         dc *= -2
         dc += x2[:, None, :]
         dc += _sqsum(cx)[:, :, None]
         np.maximum(dc, 0, out=dc)
-        dc = np.minimum(closest[:, None, :], dc)
+        np.minimum(closest[:, None, :], dc, out=dc)
         pots = dc.sum(-1)
         best = pots.argmin(1)
-        centres[:, j] = x[ar, cand[ar, best]]
+        centres[:, j] = xt[ar, :, cand[ar, best]]
         closest, pot = dc[ar, best], pots[ar, best]
-    tol = KMEANS_TOL * x.var(1).mean(1)  # (C,)
-    labels = _nearest(xt, centres)
-    active = np.ones(C, bool)
+    tol = KMEANS_TOL * xt.var(2).mean(1)  # (C,)
+    score = np.empty((C, k, n))
+    labels = _nearest(xt, centres, score)
+    # the chains still iterating, compacted as chains stop so that no step copies the finished ones
+    idx, xta, la, ca, ta = ar, xt, labels, centres, tol
     for _ in range(KMEANS_MAX_ITER):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        sub = idx.size < C
-        xa, xta = (x[idx], xt[idx]) if sub else (x, xt)
-        la, ca = labels[idx], centres[idx]
-        one = np.empty((idx.size, k, n))  # one-hot labels (c, k, n)
-        for j in range(k):
-            np.equal(la, j, out=one[:, j])
-        cnt = one.sum(2)  # (c, k)
-        new = np.where(cnt[:, :, None] > 0, one @ xa / np.maximum(cnt, 1)[:, :, None], ca)
+        a = idx.size
+        # each cluster's count and coordinate sums, accumulated point by point in order as sklearn's Lloyd step does
+        flat = (la + (np.arange(a) * k)[:, None]).ravel()
+        cnt = np.bincount(flat, minlength=a * k).reshape(a, k)
+        sums = np.stack([np.bincount(flat, xta[:, j].ravel(), a * k) for j in range(d)], -1).reshape(a, k, d)
+        new = np.where(cnt[:, :, None] > 0, sums / np.maximum(cnt, 1)[:, :, None], ca)
         # sklearn's order: the labels of these centres were computed with the old centres; compare and stop
         shift = _sqsum(new - ca).sum(1)
-        new_labels = _nearest(xta, new)
-        strict = (new_labels == la).all(1)
-        centres[idx] = new
-        labels[idx] = new_labels
-        active[idx[strict | (shift <= tol[idx])]] = False
+        new_labels = _nearest(xta, new, score[:a])
+        stop = (new_labels == la).all(1) | (shift <= ta)
+        if stop.any():
+            labels[idx[stop]] = new_labels[stop]
+            keep = ~stop
+            for j, src in enumerate(np.flatnonzero(keep)):  # in place: xt is this function's own centred copy
+                if src != j:
+                    xt[j] = xt[src]
+            idx, la, ca, ta = idx[keep], new_labels[keep], new[keep], ta[keep]
+            xta = xt[:idx.size]
+            if idx.size == 0:
+                break
+        else:
+            la, ca = new_labels, new
+    else:
+        labels[idx] = la
     return labels
 
 
@@ -192,22 +270,29 @@ def _as_batch(x):
     return x
 
 
-def _outer(x):
-    """Products of coordinates x_i x_j of every point, (C, n, d*d): first and second moments become matrix products."""
-    C, n, d = x.shape
-    return (x[:, :, :, None] * x[:, :, None, :]).reshape(C, n, d * d)
+def _features(xt):
+    """Per point of xt (C, d, n): 1, its coordinates and the products of its coordinates, as rows
+    (C, 1 + d + d*d, n). With them an M-step's sums (count, first and second moments per component) are one matrix
+    product ``F @ resp^T``, and an E-step's log densities one product ``W @ F``."""
+    C, d, n = xt.shape
+    f = np.empty((C, 1 + d + d * d, n))
+    f[:, 0] = 1.0
+    f[:, 1:1 + d] = xt
+    np.multiply(xt[:, :, None, :], xt[:, None, :, :], out=f[:, 1 + d:].reshape(C, d, d, n))
+    return f
 
 
-def _params(x, xx, resp, reg_covar):
-    """sklearn's ``_estimate_gaussian_parameters`` (full) for each chain: resp (C, k, n) -> nk, means, covs.
+def _mstep(sums, d, reg_covar):
+    """sklearn's ``_estimate_gaussian_parameters`` (full) for each chain, from ``sums = resp @ F^T`` (C, k, f):
+    nk (C, k), means (C, k, d), covs (C, k, d, d).
 
     ``sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / nk`` is computed as ``sum_i r_ik x_i x_i^T / nk - mu_k mu_k^T`` (one
     matrix product over the points; :func:`fit` centres each data set first, so nothing large cancels).
     """
-    C, n, d = x.shape
-    nk = resp.sum(2) + _EPS  # (C, k)
-    means = resp @ x / nk[:, :, None]  # (C, k, d)
-    second = (resp @ xx).reshape(C, -1, d, d) / nk[:, :, None, None]
+    C, k = sums.shape[:2]
+    nk = sums[..., 0] + _EPS
+    means = sums[..., 1:1 + d] / nk[:, :, None]
+    second = sums[..., 1 + d:].reshape(C, k, d, d) / nk[:, :, None, None]
     # (nk - eps) / nk: the exact weight of mu mu^T in the expanded square, as sklearn's diff form gives
     covs = second - ((nk - _EPS) / nk)[:, :, None, None] * means[:, :, :, None] * means[:, :, None, :]
     covs[..., np.arange(d), np.arange(d)] += reg_covar
@@ -215,40 +300,110 @@ def _params(x, xx, resp, reg_covar):
 
 
 def _prec_chol(covs):
-    """Cholesky factors of the precisions, as sklearn: ``solve(chol(cov), I).T`` (upper triangular)."""
-    try:
-        L = np.linalg.cholesky(covs)
-    except np.linalg.LinAlgError:
-        raise ValueError("a fitted covariance is not positive definite (collapsed data); raise reg_covar") from None
-    eye = np.broadcast_to(np.eye(covs.shape[-1]), covs.shape)
-    return np.swapaxes(np.linalg.solve(L, eye), -1, -2)
+    """Cholesky factors of the precisions, as sklearn: ``solve(chol(cov), I).T`` (upper triangular), (C, k, d, d).
 
-
-def _estep(xt, xxt, weights, means, pc):
-    """Mean log-likelihood (C,) and responsibilities (C, k, n), from the points xt (C, d, n), their products
-    xxt (C, d*d, n) and the parameters.
-
-    The squared Mahalanobis distance ``(x - mu)^T P (x - mu)`` (``P = pc pc^T``, the precision) is expanded as
-    ``x^T P x - 2 (P mu)^T x + mu^T P mu``: two matrix products over the points instead of one small product
-    per point and component. Components come first (k, n): reductions over them are element-wise over the points.
+    Written out over the d x d entries, each step for all chains and components at once: numpy.linalg's stacked
+    routines cost about a microsecond per 2 x 2 matrix, more than the rest of an M-step.
     """
-    C, d, n = xt.shape
-    prec = pc @ np.swapaxes(pc, -1, -2)  # (C, k, d, d)
+    d = covs.shape[-1]
+    L = np.zeros(covs.shape)
+    for j in range(d):
+        s = covs[..., j, j] - (L[..., j, :j] ** 2).sum(-1)
+        if not np.all(s > 0):
+            raise ValueError("a fitted covariance is not positive definite (collapsed data); raise reg_covar")
+        L[..., j, j] = np.sqrt(s)
+        for i in range(j + 1, d):
+            L[..., i, j] = (covs[..., i, j] - (L[..., i, :j] * L[..., j, :j]).sum(-1)) / L[..., j, j]
+    inv = np.zeros(covs.shape)  # L^-1, lower triangular, by forward substitution
+    for i in range(d):
+        inv[..., i, i] = 1 / L[..., i, i]
+        for r in range(i + 1, d):
+            inv[..., r, i] = -(L[..., r, i:r] * inv[..., i:r, i]).sum(-1) / L[..., r, r]
+    return np.swapaxes(inv, -1, -2)
+
+
+def _coefficients(weights, means, covs):
+    """W (C, k, f) with ``log w_k N(x | mu_k, Sigma_k) = W[k] . F(x)`` for the features F of :func:`_features`.
+
+    The squared Mahalanobis distance ``(x - mu)^T P (x - mu)`` (P the precision) is expanded as
+    ``x^T P x - 2 (P mu)^T x + mu^T P mu``, so the log densities of all points are one matrix product. P and
+    ``log det P`` come from the Cholesky factors as in sklearn; in two dimensions (the course's mixtures) from the
+    closed-form inverse of the 2 x 2 matrices, the same numbers to rounding at a fifth of the cost per EM step.
+    """
+    C, k, d = means.shape
+    if d == 2:
+        c00, c01, c11 = covs[..., 0, 0], covs[..., 0, 1], covs[..., 1, 1]
+        det = c00 * c11 - c01 * c01
+        if not ((c00 > 0).all() and (det > 0).all()):
+            raise ValueError("a fitted covariance is not positive definite (collapsed data); raise reg_covar")
+        prec = np.empty(covs.shape)
+        prec[..., 0, 0], prec[..., 1, 1] = c11 / det, c00 / det
+        prec[..., 0, 1] = prec[..., 1, 0] = -c01 / det
+        half_logdet = -0.5 * np.log(det)
+    else:
+        pc = _prec_chol(covs)
+        prec = pc @ np.swapaxes(pc, -1, -2)  # (C, k, d, d)
+        half_logdet = np.log(np.diagonal(pc, axis1=-2, axis2=-1)).sum(-1)  # (C, k)
     pm = (prec @ means[..., None])[..., 0]  # (C, k, d)
-    lp = prec.reshape(C, -1, d * d) @ xxt  # (C, k, n): x^T P x
-    lp -= 2 * (pm @ xt)
-    logdet = np.log(np.diagonal(pc, axis1=-2, axis2=-1)).sum(-1)  # (C, k)
+    w = np.empty((C, k, 1 + d + d * d))
     with np.errstate(divide="ignore"):
-        const = -0.5 * (d * math.log(2 * math.pi) + (pm * means).sum(-1)) + logdet + np.log(weights)
-    lp *= -0.5
-    lp += const[:, :, None]
-    top = lp.max(1, keepdims=True)
-    top[~np.isfinite(top)] = 0.0
-    lp -= top
-    np.exp(lp, out=lp)  # one exponential per point and component: the responsibilities, then their sum
-    total = lp.sum(1, keepdims=True)  # (C, 1, n)
-    lp /= total
-    return (top[:, 0] + np.log(total[:, 0])).mean(-1), lp
+        w[..., 0] = -0.5 * (d * math.log(2 * math.pi) + (pm * means).sum(-1)) + half_logdet + np.log(weights)
+    w[..., 1:1 + d] = pm
+    w[..., 1 + d:] = -0.5 * prec.reshape(C, k, d * d)
+    return w
+
+
+class _Work:
+    """The features of the chains still iterating, compacted in place as chains converge, and the scratch arrays
+    of their E- and M-steps, allocated once per fit: new arrays of megabytes every step cost more in page faults
+    than the arithmetic done on them."""
+
+    def __init__(self, ft, k):
+        C, f, n = ft.shape
+        self.ft, self.a = ft, C
+        self.lp, self.top, self.total = np.empty((C, k, n)), np.empty((C, 1, n)), np.empty((C, 1, n))
+        self.sums = np.empty((C, f, k))
+        # torch's batched products of these small matrices are twice as fast as numpy's stacked ones (and, like
+        # numpy's, each chain's product does not depend on the rest of the batch or on the threads)
+        torch = _torch()
+        self.bmm = torch.bmm
+        self.t_ft, self.t_lp, self.t_sums = (torch.from_numpy(v) for v in (ft, self.lp, self.sums))
+
+    def keep(self, keep):
+        """Keep the active chains where ``keep`` (a,) is True, in their order."""
+        src = np.flatnonzero(keep)
+        for j, s in enumerate(src):
+            if s != j:
+                self.ft[j] = self.ft[s]
+        self.a = src.size
+
+    def estep(self, w):
+        """Mean log-likelihood (a,) and responsibilities (a, k, n) for the coefficients W (a, k, f) of
+        :func:`_coefficients`. Components come first (k, n): reductions over them are element-wise over the points."""
+        a = self.a
+        self.bmm(_torch().from_numpy(w), self.t_ft[:a], out=self.t_lp[:a])
+        lp = self.lp[:a]
+        k = lp.shape[1]
+        top = self.top[:a]  # max and sum over the k components as element-wise passes (numpy reduces k slowly)
+        np.maximum(lp[:, :1], lp[:, 1:2] if k > 1 else lp[:, :1], out=top)
+        for j in range(2, k):
+            np.maximum(top, lp[:, j:j + 1], out=top)
+        if not np.isfinite(w[..., 0]).all():  # a component of weight 0: a point's best may be -inf
+            top[~np.isfinite(top)] = 0.0
+        lp -= top
+        _exp_(lp)  # one exponential per point and component: the responsibilities, then their sum
+        total = self.total[:a]
+        np.copyto(total, lp[:, :1])
+        for j in range(1, k):
+            total += lp[:, j:j + 1]
+        lp /= total
+        return (top[:, 0].sum(-1) + _sum_log(total[:, 0])) / lp.shape[-1], lp
+
+    def sums_of(self, resp):
+        """``resp @ F^T`` (a, k, f): per component, the responsibilities' sum and first and second moments."""
+        a = self.a
+        self.bmm(self.t_ft[:a], _torch().from_numpy(resp).transpose(1, 2), out=self.t_sums[:a])
+        return np.swapaxes(self.sums[:a], 1, 2)
 
 
 def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: float = TOL, max_iter: int = MAX_ITER,
@@ -279,15 +434,15 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
     tol = _num("tol", tol, 0.0)
     max_iter = _int("max_iter", max_iter, 1)
     reg_covar = _num("reg_covar", reg_covar, 0.0)
-    shift = x.mean(1, keepdims=True)  # EM is shift-equivariant: centred data keep the moment products accurate
-    x = x - shift
-    xx = _outer(x)
-    xt, xxt = np.ascontiguousarray(np.swapaxes(x, 1, 2)), np.ascontiguousarray(np.swapaxes(xx, 1, 2))
+    xt = np.ascontiguousarray(np.swapaxes(x, 1, 2))  # (C, d, n): passes over the points run along contiguous rows
+    shift = xt.mean(2)[:, None, :]  # EM is shift-equivariant: centred data keep the moment products accurate
+    xt -= np.swapaxes(shift, 1, 2)
+    work = _Work(_features(xt), k)
     if start is not None and not (isinstance(init, str) and init == "warm"):
         raise validate.ArgumentError("start is used with init='warm' only; pass init='warm' or leave start out")
     if isinstance(init, str) and init == "kmeans":
-        labels = kmeans_labels(x, k, random_state)
-        resp = (labels[:, :, None] == np.arange(k)).astype(float)
+        labels = _kmeans(xt, k, random_state)
+        resp = (labels[:, None, :] == np.arange(k)[None, :, None]).astype(float)  # (C, k, n)
     elif isinstance(init, str) and init == "warm":
         if not (isinstance(start, tuple) and len(start) == 3):
             raise ValueError("init='warm' needs start=(weights (C, k), means (C, k, d), covs (C, k, d, d))")
@@ -304,29 +459,35 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
             resp = resp[None]
         if resp.shape != (C, n, k):
             raise ValueError(f"init as responsibilities must have shape {(C, n, k)}; got {resp.shape}")
+        resp = np.ascontiguousarray(np.swapaxes(resp, 1, 2))
     if resp is not None:
-        nk, m0, c0 = _params(x, xx, np.ascontiguousarray(np.swapaxes(resp, 1, 2)), reg_covar)
+        nk, m0, c0 = _mstep(work.sums_of(resp), d, reg_covar)
         w0 = nk / n
-    weights, means, covs = w0, m0, c0
-    pc = _prec_chol(covs)
+    # results by chain; the arrays the loop works on hold only the chains still iterating (compacted as chains
+    # converge, so no step copies or computes the finished ones)
+    weights, means, covs = w0.copy(), m0.copy(), c0.copy()
     n_iter = np.zeros(C, int)
     converged = np.zeros(C, bool)
     loglik = np.full(C, -np.inf)
-    active = np.arange(C)
+    idx, w, m, c, last = np.arange(C), w0, m0, c0, np.full(C, -np.inf)
+    coef = _coefficients(w, m, c)
     for it in range(1, max_iter + 1):
-        sub = active.size < C
-        xa, xxa = (x[active], xx[active]) if sub else (x, xx)
-        xta, xxta = (xt[active], xxt[active]) if sub else (xt, xxt)
-        ll, resp = _estep(xta, xxta, weights[active], means[active], pc[active])
-        nk, m, c = _params(xa, xxa, resp, reg_covar)
-        weights[active], means[active], covs[active] = nk / nk.sum(1, keepdims=True), m, c
-        pc[active] = _prec_chol(c)
-        change = ll - loglik[active]
-        loglik[active] = ll
-        n_iter[active] = it
-        done = np.abs(change) < tol
-        converged[active[done]] = True
-        active = active[~done]
-        if active.size == 0:
-            break
+        ll, resp = work.estep(coef)
+        nk, m, c = _mstep(work.sums_of(resp), d, reg_covar)
+        w = nk / nk.sum(1, keepdims=True)
+        coef = _coefficients(w, m, c)  # here, as sklearn checks the new covariances before its next E-step
+        done = np.abs(ll - last) < tol
+        last = ll
+        converged[idx[done]] = True
+        if it == max_iter:
+            done[:] = True
+        if done.any():
+            out = idx[done]
+            weights[out], means[out], covs[out] = w[done], m[done], c[done]
+            n_iter[out], loglik[out] = it, ll[done]
+            keep = ~done
+            work.keep(keep)
+            idx, coef, last = idx[keep], coef[keep], last[keep]
+            if idx.size == 0:
+                break
     return Fit(weights, means + shift, covs, n_iter, converged, loglik)

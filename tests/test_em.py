@@ -90,6 +90,36 @@ def test_whole_fit_is_sklearns(data, k):
         np.testing.assert_allclose(f.covs[c], g.covariances_, atol=1e-8)
 
 
+@pytest.mark.parametrize("d", [1, 3])
+def test_other_dimensions_as_sklearn(d):
+    """The general path (Cholesky factors written out over the d x d entries) beside the course's 2-d closed form."""
+    rng = np.random.default_rng(d)
+    x = np.stack([np.concatenate([rng.normal(size=(150, d)) * s + m for s, m in ((1, 0), (0.3, 4), (2, -3))])
+                  for _ in range(3)])
+    f = em.fit(x, 3, [5, 6, 7])
+    for c, xc in enumerate(x):
+        g = _sklearn(xc, 3, 5 + c)
+        assert f.n_iter[c] == g.n_iter_
+        assert f.loglik[c] == pytest.approx(g.lower_bound_, abs=1e-10)
+        np.testing.assert_allclose(f.covs[c], g.covariances_, atol=1e-8)
+
+
+def test_torch_threads_do_not_change_a_fit(data):
+    """exp, log and the batched products go through torch: its thread count must not change a number."""
+    import torch
+
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = em.fit(data, 3, 0)
+        torch.set_num_threads(2)
+        two = em.fit(data, 3, 0)
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_chain_does_not_depend_on_the_batch(data):
     whole = em.fit(data, 3, list(range(len(data))))
     alone = em.fit(data[3], 3, [3])

@@ -21,7 +21,8 @@ _single = [0]  # nesting depth of one_thread(): only the outermost one pays thre
 
 @contextmanager
 def one_thread():
-    """Run BLAS/OpenMP single-threaded: small EM fits are faster and steadier that way on a shared machine."""
+    """Run BLAS/OpenMP and torch single-threaded: small EM fits are faster and steadier that way on a shared
+    machine, and chains spread over the cores by :func:`collapse_lab.runtime.in_threads` do not each start a pool."""
     if _single[0]:
         _single[0] += 1
         try:
@@ -31,14 +32,18 @@ def one_thread():
         return
     import scipy.linalg  # noqa: F401  load the BLAS/OpenMP libraries first: threadpoolctl only limits loaded ones
     import sklearn.mixture  # noqa: F401
+    import torch
     from threadpoolctl import threadpool_limits
 
+    old = torch.get_num_threads()
     with threadpool_limits(1):
+        torch.set_num_threads(1)
         _single[0] += 1
         try:
             yield
         finally:
             _single[0] -= 1
+            torch.set_num_threads(old)
 
 
 INITS = ("kmeans", "k-means++", "random", "random_from_data", "warm")
