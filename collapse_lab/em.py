@@ -213,7 +213,8 @@ def _kmeans(xt, k, random_state):
     for j in range(1, k):
         u = u_all[:, j - 1]
         cum = np.cumsum(closest, axis=1)
-        cand = np.stack([np.searchsorted(cum[c], u[c] * pot[c]) for c in range(C)])
+        # searchsorted (left) in each chain's cumulative sum, as a count: how many partial sums lie below the draw
+        cand = np.count_nonzero(cum[:, None, :] < (u * pot[:, None])[:, :, None], axis=-1)
         cand = np.minimum(cand, n - 1)  # (C, trials)
         cx = xt[ar[:, None], :, cand]  # (C, trials, d)
         dc = _bmm(cx, xt, np.empty((C, cx.shape[1], n)))  # (C, trials, n): squared distances |x|^2 - 2 c.x + |c|^2
