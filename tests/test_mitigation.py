@@ -184,6 +184,10 @@ def test_filtered_policy_follows_the_loop_interface():
         mi.Filtered("no")
     with pytest.raises(ValueError, match="one boolean"):
         mi.Filtered(lambda d: np.ones(3, bool)).build(np.zeros((2, 1)), [np.zeros((5, 1))], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least one example"):
+        pol.build(np.zeros((0, 1)), [np.ones((5, 1))], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="accepted none of the 5"):
+        pol.build(np.zeros((2, 1)), [-np.ones((5, 1))], np.random.default_rng(0))
     with pytest.raises(ValueError, match="radius"):
         mi.Verifier(np.zeros(3), radius=0)
 

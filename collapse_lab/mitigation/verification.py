@@ -65,12 +65,18 @@ class Filtered:
 
     def build(self, real, synthetic_sets, rng):
         loop.Policy.check(real, synthetic_sets, rng)
+        if loop.size(real) == 0:
+            raise ValueError("real must hold at least one example: the verified set keeps as many accepted "
+                             "candidates as there are real examples")
         cand = synthetic_sets[-1]
         mask = np.asarray(self.verifier(cand), dtype=bool)
         if mask.shape != (loop.size(cand),):
             raise ValueError(f"the verifier must return one boolean per example ({loop.size(cand)}); got {mask.shape}")
         self.accepted.append(float(mask.mean()))
         idx = np.flatnonzero(mask)[: loop.size(real)]
+        if idx.size == 0:
+            raise ValueError(f"the verifier accepted none of the {mask.size} candidates: nothing to train on; "
+                             f"loosen the verifier or raise oversample (now {self.oversample})")
         return loop.take(cand, idx)
 
     def __repr__(self):
