@@ -30,6 +30,7 @@ What is reproduced from scikit-learn (1.3-1.9), with the settings :func:`collaps
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -271,15 +272,27 @@ def _as_batch(x):
     return x
 
 
+@functools.lru_cache(maxsize=16)
+def _pairs(d):
+    """The coordinate pairs (i <= j) whose products are features; for each (i, j) of a d x d matrix the index of
+    its pair (a symmetric matrix is carried as its d (d + 1) / 2 distinct entries); and the weight of each pair in
+    ``x^T P x`` times -1/2 (an off-diagonal pair counts twice)."""
+    i, j = np.triu_indices(d)
+    where = np.empty((d, d), np.intp)
+    where[i, j] = where[j, i] = np.arange(i.size)
+    return i, j, where, np.where(i == j, -0.5, -1.0)
+
+
 def _features(xt):
-    """Per point of xt (C, d, n): 1, its coordinates and the products of its coordinates, as rows
-    (C, 1 + d + d*d, n). With them an M-step's sums (count, first and second moments per component) are one matrix
-    product ``F @ resp^T``, and an E-step's log densities one product ``W @ F``."""
+    """Per point of xt (C, d, n): 1, its coordinates and the distinct products of its coordinates, as rows
+    (C, 1 + d + d (d + 1) / 2, n). With them an M-step's sums (count, first and second moments per component) are
+    one matrix product ``F @ resp^T``, and an E-step's log densities one product ``W @ F``."""
     C, d, n = xt.shape
-    f = np.empty((C, 1 + d + d * d, n))
+    i, j = _pairs(d)[:2]
+    f = np.empty((C, 1 + d + i.size, n))
     f[:, 0] = 1.0
     f[:, 1:1 + d] = xt
-    np.multiply(xt[:, :, None, :], xt[:, None, :, :], out=f[:, 1 + d:].reshape(C, d, d, n))
+    np.multiply(xt[:, i], xt[:, j], out=f[:, 1 + d:])
     return f
 
 
@@ -293,7 +306,7 @@ def _mstep(sums, d, reg_covar):
     C, k = sums.shape[:2]
     nk = sums[..., 0] + _EPS
     means = sums[..., 1:1 + d] / nk[:, :, None]
-    second = sums[..., 1 + d:].reshape(C, k, d, d) / nk[:, :, None, None]
+    second = sums[..., 1 + d + _pairs(d)[2]] / nk[:, :, None, None]
     # (nk - eps) / nk: the exact weight of mu mu^T in the expanded square, as sklearn's diff form gives
     covs = second - ((nk - _EPS) / nk)[:, :, None, None] * means[:, :, :, None] * means[:, :, None, :]
     covs[..., np.arange(d), np.arange(d)] += reg_covar
@@ -346,11 +359,12 @@ def _coefficients(weights, means, covs):
         prec = pc @ np.swapaxes(pc, -1, -2)  # (C, k, d, d)
         half_logdet = np.log(np.diagonal(pc, axis1=-2, axis2=-1)).sum(-1)  # (C, k)
     pm = (prec @ means[..., None])[..., 0]  # (C, k, d)
-    w = np.empty((C, k, 1 + d + d * d))
+    i, j, _, half = _pairs(d)
+    w = np.empty((C, k, 1 + d + i.size))
     with np.errstate(divide="ignore"):
         w[..., 0] = -0.5 * (d * math.log(2 * math.pi) + (pm * means).sum(-1)) + half_logdet + np.log(weights)
     w[..., 1:1 + d] = pm
-    w[..., 1 + d:] = -0.5 * prec.reshape(C, k, d * d)
+    w[..., 1 + d:] = half * prec[..., i, j]
     return w
 
 
