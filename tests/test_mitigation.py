@@ -161,22 +161,22 @@ def test_lm_chains_share_generation_zero_and_the_text_it_writes(monkeypatch):
     parts = (base, None, SimpleNamespace(train=torch.randint(4, 300, (8, 64), generator=g),
                                          test=torch.randint(4, 300, (4, 64), generator=g)))
     calls = _counted(monkeypatch, lm, "finetune", "generate")
-    policies = [loop.policy(p) for p in ("replace", "accumulate", "mix", "anchor")]
+    policies = [loop.policy(p) for p in ("replace", "accumulate", "mix")]
 
     def chains(shared=None, seed=0, epochs=1, policies=policies):
         return [lm.chain("a", generations=1, seed=seed, profile="quick", policy=p, epochs=epochs, parts=parts,
                          shared=shared) for p in policies]
     alone = chains()
-    assert calls == {"finetune": 8, "generate": 4}
+    assert calls == {"finetune": 6, "generate": 3}
     calls.update(finetune=0, generate=0)
     shared: dict = {}
     together = chains(shared)
-    # mix asks for fewer blocks (7 of 8), so it writes its own; replace, accumulate and anchor write the same 8
-    assert calls == {"finetune": 5, "generate": 2}
+    # mix asks for fewer blocks (7 of 8), so it writes its own; replace and accumulate write the same 8
+    assert calls == {"finetune": 4, "generate": 2}
     assert [_rows(h) for h in together] == [_rows(h) for h in alone]
     assert [h.meta["seq_ppl"] for h in together] == [h.meta["seq_ppl"] for h in alone]
     chains(shared, seed=1, policies=policies[:1]), chains(shared, epochs=2, policies=policies[:1])
-    assert calls["finetune"] == 5 + 2 * 2 and len(shared) == 3, "another seed or epochs trains its own"
+    assert calls["finetune"] == 4 + 2 * 2 and len(shared) == 3, "another seed or epochs trains its own"
     with pytest.raises(ValueError, match="shared"):
         lm.chain("a", profile="quick", parts=parts, shared={}, start=(0, base, []), ref=base)
 
