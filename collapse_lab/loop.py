@@ -391,7 +391,8 @@ class History:
 
 def run(family, real, generations: int, *, policy: str | Policy = "replace", metrics: Mapping[str, Callable] | None = None,
         n: int | None = None, seed: int | np.random.Generator | None = 0, keep: Sequence[int] = (),
-        callback: Callable | None = None, start: tuple | None = None, desc: str | None = None) -> History:
+        callback: Callable | None = None, start: tuple | None = None, gen0: dict | None = None,
+        desc: str | None = None) -> History:
     """Run ``generations`` rounds of fit -> sample -> next training set.
 
     Parameters
@@ -408,6 +409,13 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     keep : generations whose fitted model is kept in ``history.models``.
     callback : ``callback(generation, model, history)`` after each generation (for checkpoints and live plots).
     start : ``(generation, model, synthetic_sets)`` to resume after a finished generation instead of starting at 0.
+    gen0 : a dict shared by runs that differ only in ``policy``, ``generations``, ``metrics``, ``keep`` or
+        ``callback`` (e.g. one per row of a policy table): empty, the run stores its generation-0 model and the
+        random state after fitting it; filled, the run takes them instead of fitting generation 0 again, and every
+        number is the same as without it. Generation 0's metrics and callback still run (they may keep state, such
+        as a reference model). The run checks the family name, the real data, ``n`` and the seed's state against
+        the dict, so a dict from another run is refused; the caller keys the dicts by what else shapes the fit
+        (sizes, device, code). The family must draw only from the ``rng`` it is given, and the runs share the model.
     desc : progress bar label.
 
     Returns
@@ -436,7 +444,21 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
         n = n_all
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= n_all:
         raise ValueError(f"n must be an int in [1, len(real)={n_all}]; got {n!r}")
+    if gen0 is not None and not isinstance(gen0, dict):
+        raise TypeError(f"gen0 must be a dict (empty, or filled by a run that starts alike) or None; got "
+                        f"{type(gen0).__name__}")
+    if gen0 is not None and start is not None:
+        raise ValueError("give start (resume after a finished generation) or gen0 (reuse generation 0), not both")
+    if gen0 and set(gen0) != {"origin", "model", "rng"}:
+        raise ValueError(f"gen0 must be empty or filled by loop.run (keys origin, model, rng); got keys "
+                         f"{sorted(map(str, gen0))!r:.80}")
     rng = as_rng(seed)
+    # what generation 0 depends on that the run can see; checked before a stored generation 0 is reused
+    origin = None if gen0 is None else (getattr(family, "name", "family"), int(n), _fingerprint(real),
+                                        repr(rng.bit_generator.state))
+    if gen0 and gen0["origin"] != origin:
+        raise ValueError("gen0 holds generation 0 of another run (another family, real data, n or seed): pass an "
+                         "empty dict, or one filled by a run that starts alike")
     if n < n_all:
         real = take(real, np.sort(rng.choice(n_all, size=n, replace=False)))
     if isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__"):
@@ -470,7 +492,13 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
 
     if start is None:
         t0 = time.perf_counter()
-        model = family.fit(real, rng)
+        if gen0:  # fitted by a run that started alike: same model, and the rng continues where it left it
+            model = gen0["model"]
+            rng.bit_generator.state = gen0["rng"]
+        else:
+            model = family.fit(real, rng)
+            if gen0 is not None:
+                gen0.update(origin=origin, model=model, rng=rng.bit_generator.state)
         record(0, model, real, t0)
         g0, synthetic_sets = 0, []
     else:
@@ -488,6 +516,20 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
         model = family.fit(train, rng)
         record(g, model, train, t0)
     return history
+
+
+def _fingerprint(data) -> str:
+    """A digest of ``data``'s values, shape and type (arrays and tensors by their bytes, lists pickled)."""
+    import hashlib
+    import pickle
+
+    if type(data).__name__ == "Tensor":
+        data = data.detach().cpu().numpy()
+    if isinstance(data, np.ndarray):
+        head, body = f"{data.dtype}{data.shape}", np.ascontiguousarray(data).tobytes()
+    else:
+        head, body = type(data).__name__, pickle.dumps(data)
+    return head + hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 def _check_finite(data, name, why):

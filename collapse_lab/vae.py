@@ -476,7 +476,7 @@ class Judge:
 
 
 def experiment(policy="replace", *, generations: int | None = None, seed: int = 0,
-               profile: str | None = None) -> loop.History:
+               profile: str | None = None, shared: dict | None = None) -> loop.History:
     """The chapter's chain: a VAE per generation, each trained from scratch on the data ``policy`` builds.
 
     ``policy``: 'replace' (the paper: only the previous generation's decoded samples), 'accumulate', 'mix', 'anchor'
@@ -485,16 +485,27 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     ``history.models``; ``history.meta`` adds the data set, the classifier's held-out ``accuracy``, ``floor`` (the
     Frechet distance of the real training images to the held-out ones: sampling noise, the best a model can do) and
     ``real_entropy`` (class entropy of the classifier's labels on the real held-out images, bits).
+
+    ``shared``: a dict kept across calls that differ only in ``policy`` or ``generations`` (the policy table
+    passes one): generation 0 is trained on the real images alone, the same under every policy, so the first call
+    stores it there and the others reuse it (``loop.run(gen0=...)``), with the same numbers. Keyed by the seed, the
+    sizes, the device and the training code, so other settings never share it; the histories share that model.
     """
     s = sizes(profile)
     generations = s.generations if generations is None else _int("generations", generations, 0)
     seed = _int("seed", seed, 0)
     pol = loop.policy(policy)  # validates the name before any training
+    if shared is not None and not isinstance(shared, dict):
+        raise TypeError(f"shared must be a dict (kept across calls that differ only in policy) or None; got "
+                        f"{type(shared).__name__}")
+    # everything that shapes generation 0's model: the data are named by the sizes, the code is the trainer
+    key = ("vae", seed, repr(sorted(vars(s).items())), runtime.device(), train)
+    gen0 = None if shared is None else shared.setdefault(key, {})
     d, clf = dataset(s.profile), classifier(s.profile)
     with threads(s.threads):
         judge = Judge(clf, d.test, s.n_eval, seed)
         h = loop.run(family(profile=s.profile), d.train, generations, policy=pol, metrics=judge.metrics(), seed=seed,
-                     keep=range(generations + 1), desc=f"VAE · {pol!r}")
+                     keep=range(generations + 1), gen0=gen0, desc=f"VAE · {pol!r}")
         floor = metrics.frechet_from_features(judge.real_features, clf.features(d.train))
         real_entropy = class_entropy(clf.predict(d.test))
     h.meta.update(data=d.name, accuracy=clf.accuracy, profile=s.profile, seed=seed, floor=floor,

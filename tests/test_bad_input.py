@@ -46,7 +46,7 @@ CASES = [
     (runtime.as_rng, dict(rng=3), ("rng",)),
     (runtime.device, dict(prefer="cpu"), ("prefer",)),
     (loop.run, dict(family=_family(), real=np.random.default_rng(0).normal(size=20), generations=3, seed=0),
-     ("real", "generations", "n", "seed", "keep", "policy", "metrics", "callback", "start")),
+     ("real", "generations", "n", "seed", "keep", "policy", "metrics", "callback", "start", "gen0")),
     (loop.policy, dict(name="mix", fraction=0.2), ("name", "fraction")),
     (gaussian.c_factor, dict(M=10), ("M",)),
     (gaussian.expected_var, dict(n=5, M=10), ("n", "M", "s2")),

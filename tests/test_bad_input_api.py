@@ -126,8 +126,13 @@ CASES = [
     ("print_side_by_side rows", lambda: lm.print_side_by_side([1, 2, 3]), TypeError, "rows"),
     ("family base", lambda: lm.family(None, np.zeros((2, 8), dtype=int), epochs=1, batch=2, lr=1e-3), TypeError,
      "base"),
+    ("chain shared", lambda: lm.chain("a", profile="quick", shared=[]), TypeError, "shared"),
+    ("experiment shared", lambda: lm.experiment("replace", profile="quick", shared=3), TypeError, "shared"),
+    ("vae experiment shared", lambda: vae.experiment("replace", profile="quick", shared=[]), TypeError, "shared"),
     # loop, plots
     ("policy name", lambda: loop.policy(3), TypeError, "name"),
+    ("run gen0", lambda: loop.run(gaussian.family(), np.ones(5), 1, gen0=[]), TypeError, "gen0"),
+    ("run gen0 keys", lambda: loop.run(gaussian.family(), np.ones(5), 1, gen0={"a": 1}), ValueError, "gen0"),
     ("History.last col", lambda: _history().last("abc"), ArgumentError, "col"),
     ("History.last col None", lambda: _history().last(None), ArgumentError, "col"),
     ("size name", lambda: loop.size([1, 2], name=3), ArgumentError, "name"),

@@ -172,3 +172,46 @@ def test_policy_options_must_match_the_policy():
         loop.policy(loop.Replace(), fraction=0.2)
     with pytest.raises(TypeError, match="metrics must be a dict"):
         loop.run(gauss_family(), REAL, 1, metrics=lambda m, t: 1.0)
+
+
+def _rows(h):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows]
+
+
+def test_gen0_is_fitted_once_and_every_policy_gives_the_numbers_of_its_own_run():
+    fits = []
+    fam = gauss_family()
+    counted = loop.Family(fit=lambda x, rng: fits.append(len(x)) or fam.fit(x, rng), sample=fam.sample, name="gauss")
+    policies = ["replace", "accumulate", loop.policy("mix", fraction=0.3), loop.policy("anchor", k=5)]
+    alone = [loop.run(counted, REAL, 6, policy=p, metrics=VAR, seed=2, n=150) for p in policies]
+    assert len(fits) == 4 * 7
+    fits.clear()
+    gen0: dict = {}
+    together = [loop.run(counted, REAL, 6, policy=p, metrics=VAR, seed=2, n=150, gen0=gen0, keep=(0,))
+                for p in policies]
+    assert len(fits) == 7 + 3 * 6, "generation 0 is fitted by the first run only"
+    assert [_rows(h) for h in together] == [_rows(h) for h in alone]
+    assert all(h.models[0] is gen0["model"] for h in together)
+
+
+def test_gen0_of_another_run_is_refused():
+    fam = gauss_family()
+    gen0: dict = {}
+    loop.run(fam, REAL, 1, seed=2, gen0=gen0)
+    h = loop.run(fam, REAL, 1, seed=np.random.default_rng(2), gen0=gen0)  # the same random state: accepted
+    assert h.models == {} and len(h) == 2
+    moved = np.random.default_rng(2)
+    moved.random()
+    for kw in (dict(seed=3), dict(seed=moved), dict(n=150)):
+        with pytest.raises(ValueError, match="another run"):
+            loop.run(fam, REAL, 1, **{"seed": 2, **kw}, gen0=gen0)
+    with pytest.raises(ValueError, match="another run"):
+        loop.run(fam, REAL + 1e-12, 1, seed=2, gen0=gen0)
+    with pytest.raises(ValueError, match="another run"):
+        loop.run(loop.Family(fam.fit, fam.sample, name="other"), REAL, 1, seed=2, gen0=gen0)
+    with pytest.raises(ValueError, match="gen0 must be empty or filled by loop.run"):
+        loop.run(fam, REAL, 1, gen0={"model": (0.0, 1.0)})
+    with pytest.raises(TypeError, match="gen0 must be a dict"):
+        loop.run(fam, REAL, 1, gen0=[])
+    with pytest.raises(ValueError, match="gen0"):
+        loop.run(fam, REAL, 1, start=(0, (0.0, 1.0), []), gen0={})

@@ -105,6 +105,82 @@ def test_table_reports_a_broken_family_instead_of_failing():
         mi.make_policy(("keep", 3))
 
 
+def _rows(h):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows]
+
+
+def _counted(monkeypatch, module, *names):
+    """Replace ``module.NAME`` by a wrapper that counts its calls; returns the counts."""
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        f = getattr(module, name)
+
+        def counted(*a, _f=f, _name=name, **k):
+            calls[_name] += 1
+            return _f(*a, **k)
+        monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_table_trains_the_vaes_generation_zero_once_with_the_same_numbers(monkeypatch):
+    from collapse_lab import vae
+
+    tiny = {"channels": (8, 16), "epochs": 1, "batch": 256, "clf_epochs": 1, "n_eval": 200}
+    monkeypatch.setitem(vae.SIZES, "quick", {**vae.SIZES["quick"], **tiny})
+    trains = _counted(monkeypatch, vae, "train")
+    policies = {"replace": "replace", "mix 10%": ("mix", 0.1), "anchor": ("anchor", 1)}
+    alone = {p: vae.experiment(mi.make_policy(spec), generations=1, profile="quick") for p, spec in policies.items()}
+    assert trains["train"] == 2 * len(alone)
+    trains["train"] = 0
+    (row,) = mi.policy_table(["vae"], policies=policies, profile="quick", seeds=1, generations=1)
+    assert trains["train"] == 1 + len(alone), "generation 0 is trained once for the row's policies"
+    assert row["start"] == alone["replace"]["distance"][0]
+    assert {p: row[p] for p in alone} == {p: h["distance"][-1] for p, h in alone.items()}
+    # a shared dict never serves another seed or other sizes
+    shared: dict = {}
+    first = vae.experiment("replace", generations=0, profile="quick", shared=shared)
+    other = vae.experiment("replace", generations=0, profile="quick", seed=1, shared=shared)
+    monkeypatch.setitem(vae.SIZES, "quick", {**vae.SIZES["quick"], "epochs": 2})
+    longer = vae.experiment("replace", generations=0, profile="quick", shared=shared)
+    assert trains["train"] == 1 + len(alone) + 3 and len(shared) == 3
+    assert len({first.models[0], other.models[0], longer.models[0]}) == 3
+    with pytest.raises(TypeError, match="shared"):
+        vae.experiment("replace", generations=0, profile="quick", shared=[])
+
+
+def test_lm_chains_share_generation_zero_and_the_text_it_writes(monkeypatch):
+    import torch
+    from types import SimpleNamespace
+    from transformers import OPTForCausalLM
+
+    from collapse_lab import lm
+
+    torch.manual_seed(0)
+    base = OPTForCausalLM(lm.config(dict(layers=1, width=32, heads=2, vocab=300))).eval()
+    g = torch.Generator().manual_seed(0)
+    parts = (base, None, SimpleNamespace(train=torch.randint(4, 300, (8, 64), generator=g),
+                                         test=torch.randint(4, 300, (4, 64), generator=g)))
+    calls = _counted(monkeypatch, lm, "finetune", "generate")
+    policies = [loop.policy(p) for p in ("replace", "accumulate", "mix")]
+
+    def chains(shared=None, seed=0, epochs=1, policies=policies):
+        return [lm.chain("a", generations=1, seed=seed, profile="quick", policy=p, epochs=epochs, parts=parts,
+                         shared=shared) for p in policies]
+    alone = chains()
+    assert calls == {"finetune": 6, "generate": 3}
+    calls.update(finetune=0, generate=0)
+    shared: dict = {}
+    together = chains(shared)
+    # mix asks for fewer blocks (7 of 8), so it writes its own; replace and accumulate write the same 8
+    assert calls == {"finetune": 4, "generate": 2}
+    assert [_rows(h) for h in together] == [_rows(h) for h in alone]
+    assert [h.meta["seq_ppl"] for h in together] == [h.meta["seq_ppl"] for h in alone]
+    chains(shared, seed=1, policies=policies[:1]), chains(shared, epochs=2, policies=policies[:1])
+    assert calls["finetune"] == 4 + 2 * 2 and len(shared) == 3, "another seed or epochs trains its own"
+    with pytest.raises(ValueError, match="shared"):
+        lm.chain("a", profile="quick", parts=parts, shared={}, start=(0, base, []), ref=base)
+
+
 def test_real_fraction_sweep_on_the_gaussian():
     sw = mi.fraction_sweep("gaussian", (0.0, 0.1, 0.5), seeds=10, generations=100, last=10)
     d = dict(zip(sw["fractions"], sw["distance"]))

@@ -2,6 +2,8 @@
 per setting, a branch of a chain with another decoding, and the experiment chapter 5 compares policies with."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import lm, loop
@@ -13,13 +15,17 @@ from .text import _blocks_tensor
 
 
 def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str = "beam",
-           repetition_penalty: float = REPETITION_PENALTY, gen_batch: int = 128, state: dict | None = None):
+           repetition_penalty: float = REPETITION_PENALTY, gen_batch: int = 128, state: dict | None = None,
+           written: dict | None = None):
     """The language-model family for :func:`collapse_lab.loop.run`.
 
     ``fit(blocks, rng)``: a fresh copy of ``base`` fine-tuned on ``blocks`` (n, 64) for ``epochs`` epochs.
     ``sample(model, n, rng)``: ``n`` new 64-token blocks: ``model`` continues ``n`` of the ``prompts`` (the real
     blocks; all of them, in order, when ``n == len(prompts)``, else a random subset), by ``decoding``.
     ``state`` (optional dict) receives the last synthetic set under ``"sample"``, for the metrics.
+    ``written`` (optional dict, empty at first) is shared by chains that start from one generation-0 model
+    (``loop.run(gen0=...)``): the text the first model to write writes for a given ``n`` and random state is kept
+    there with the random state after it, and a later chain asking the same takes it instead of writing it again.
     """
     prompts = _blocks_tensor(prompts, "prompts")
     _model_for(base, prompts, "prompts", model_name="base")
@@ -31,6 +37,9 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
         _int("gen_batch", gen_batch, 1)
     if state is not None and not isinstance(state, dict):
         raise TypeError(f"state must be a dict (it receives the last synthetic set) or None; got {state!r:.60}")
+    if written is not None and not isinstance(written, dict):
+        raise TypeError(f"written must be a dict (shared by chains that start from one model) or None; got "
+                        f"{type(written).__name__}")
     state = {} if state is None else state
 
     def fit(x, rng):
@@ -40,9 +49,18 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
         n = _int("n", n, 0)
         if n > len(prompts):
             raise ValueError(f"n must be <= the number of prompts {len(prompts)}; got {n}")
-        pick = np.arange(n) if n == len(prompts) else np.sort(rng.choice(len(prompts), n, replace=False))
-        out = lm.generate(model, prompts[pick], decoding=decoding, repetition_penalty=repetition_penalty,
-                          batch=gen_batch, seed=int(rng.integers(2**31)), desc=f"writing ({decoding})")
+        # the same model, count, settings and random state write the same text (every draw comes from rng)
+        first = written is not None and written.setdefault("model", model) is model
+        key = (n, decoding, repetition_penalty, gen_batch, repr(rng.bit_generator.state))
+        if first and key in written:
+            out, after = written[key]
+            rng.bit_generator.state = after
+        else:
+            pick = np.arange(n) if n == len(prompts) else np.sort(rng.choice(len(prompts), n, replace=False))
+            out = lm.generate(model, prompts[pick], decoding=decoding, repetition_penalty=repetition_penalty,
+                              batch=gen_batch, seed=int(rng.integers(2**31)), desc=f"writing ({decoding})")
+            if first:
+                written[key] = (out, rng.bit_generator.state)
         state["sample"] = out
         return out
 
@@ -51,7 +69,8 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
 
 def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, profile=None,
           decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, policy=None, epochs=None,
-          keep=(), callback=None, start=None, rng=None, ref=None, seq_ppl=None, parts=None) -> loop.History:
+          keep=(), callback=None, start=None, rng=None, ref=None, seq_ppl=None, parts=None,
+          shared=None) -> loop.History:
     """One generational chain of the chapter: a :class:`~collapse_lab.loop.History` with one row per generation.
 
     Parameters
@@ -68,6 +87,11 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     ref : the generation-0 model that scores every training set (default: generation 0 of this chain).
     seq_ppl : dict generation -> list to fill (default: a new one), kept in ``history.meta['seq_ppl']``.
     parts : ``(base, tok, corpus)`` already loaded (default: :func:`setup`, loaded once per process).
+    shared : a dict kept across chains that differ only in ``policy`` or ``generations`` (chapter 5's policy table
+        passes one): generation 0 is fine-tuned on the real blocks alone, the same under every policy, so the first
+        chain stores it there (``loop.run(gen0=...)``) with the text it writes next (:func:`family`'s ``written``),
+        and the others reuse them, with the same numbers. Keyed by the seed, the epochs, the sizes, the loaded
+        base and the training code, so other settings never share them; the histories share the model.
 
     Columns: ``test_ppl`` = ``distance`` (perplexity of the real test blocks), ``train_ppl_*`` (summaries of the
     per-block perplexities of the generation's training data under the generation-0 model; every value in
@@ -87,13 +111,24 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
         raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
     if seq_ppl is not None and not isinstance(seq_ppl, dict):
         raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
+    if shared is not None and not isinstance(shared, dict):
+        raise TypeError(f"shared must be a dict (kept across chains that differ only in policy) or None; got "
+                        f"{type(shared).__name__}")
+    if shared is not None and start is not None:
+        raise ValueError("shared goes with chains that start at generation 0, not with start= (a resumed chain)")
     base, tok, c = parts if parts is not None else lm.setup(s.profile)
     st = SETTINGS[setting]
     epochs = st["epochs"] if epochs is None else _int("epochs", epochs, 1)
     pol = loop.policy(st["policy"] if policy is None else policy)
+    # everything that shapes generation 0's model besides what loop.run checks itself (real data, seed): the base
+    # by identity (setup loads it once per process), the sizes, the threads and the code that fine-tunes
+    key = ("lm", seed, epochs, repr(sorted(vars(s).items())), base, os.environ.get(lm.THREADS_ENV, ""),
+           lm.finetune, lm.train)
+    slot = None if shared is None else shared.setdefault(key, {"gen0": {}, "written": {}})
     state: dict = {}
     fam = lm.family(base, c.train, epochs=epochs, batch=s.batch, lr=s.lr, decoding=decoding,
-                    repetition_penalty=repetition_penalty, gen_batch=s.gen_batch, state=state)
+                    repetition_penalty=repetition_penalty, gen_batch=s.gen_batch, state=state,
+                    written=None if slot is None else slot["written"])
     holder = {"ref": ref}
     seq = {} if seq_ppl is None else seq_ppl
     if start is not None and ref is None:
@@ -125,6 +160,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     rng = as_rng(seed) if rng is None else rng
     label = st["label"] if policy is None else f"{pol!r}, {epochs} epochs"
     h = loop.run(fam, c.train, gens, policy=pol, seed=rng, keep=keep, callback=after, start=start,
+                 gen0=None if slot is None else slot["gen0"],
                  metrics={"test_ppl": test_ppl, "train_ppl": train_ppl, "text": text},
                  desc=f"{label} · {decoding}")
     h.meta.update({"setting": setting, "decoding": decoding, "repetition_penalty": repetition_penalty,
@@ -162,15 +198,16 @@ def branch(history, *, decoding: str = "beam", repetition_penalty: float = REPET
     return out
 
 
-def experiment(policy="replace", *, generations=None, seed=0, profile=None) -> loop.History:
+def experiment(policy="replace", *, generations=None, seed=0, profile=None, shared=None) -> loop.History:
     """The chapter's headline chain under data policy ``policy``; ``distance`` = mean test perplexity.
 
     Every policy trains 5 epochs per generation (setting (a)'s budget) so that only the data policy differs;
     ``'replace'`` is setting (a) itself. ``policy``: ``'replace'``, ``'accumulate'``, ``'mix'`` (10% real),
-    ``'anchor'`` (1 real block added) or a ``loop.Policy``.
+    ``'anchor'`` (1 real block added) or a ``loop.Policy``. ``shared``: a dict kept across calls that differ only in
+    ``policy`` or ``generations``, so that they train generation 0 once (see :func:`chain`).
     """
     if isinstance(policy, str) and policy not in loop.POLICIES:
         raise ValueError(f"policy must be one of {loop.POLICIES} or a loop.Policy; got {policy!r}")
     pol = loop.policy(policy)
     return lm.chain("a", generations=generations, seed=seed, profile=profile, policy=pol,
-                    epochs=SETTINGS["a"]["epochs"])
+                    epochs=SETTINGS["a"]["epochs"], shared=shared)

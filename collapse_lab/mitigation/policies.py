@@ -69,16 +69,19 @@ def _distance_only(mod) -> dict:
     return {"full": False} if "full" in inspect.signature(mod.experiment).parameters else {}
 
 
-def _histories(mod, policy, seeds: int, generations, profile) -> list:
+def _histories(mod, policy, seeds: int, generations, profile, shared: dict) -> list:
     """The family's histories for seeds 0..seeds-1 under ``policy``: one batched ``experiments`` call when the
     family has one that takes a policy (the Gaussian and the GMM: the same numbers, all chains advanced together),
-    else one ``experiment`` call per seed."""
+    else one ``experiment`` call per seed. ``shared`` (a dict, empty at first) goes to an ``experiment`` that takes
+    it (the VAE, the language model): calls that differ only in the policy then train generation 0 once."""
     import inspect
 
     kw = dict(generations=generations, profile=profile, **_distance_only(mod))
     many = getattr(mod, "experiments", None)
     if callable(many) and "policy" in inspect.signature(many).parameters:
         return many(seeds, policy=policy, **kw)
+    if "shared" in inspect.signature(mod.experiment).parameters:
+        kw["shared"] = shared
     return [mod.experiment(policy, seed=seed, **kw) for seed in range(seeds)]
 
 
@@ -94,7 +97,9 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
     Parameters
     ----------
     families : chapter module names (default :data:`FAMILIES`, those importable); each needs
-        ``experiment(policy, *, generations, seed, profile) -> History`` with a ``distance`` column.
+        ``experiment(policy, *, generations, seed, profile) -> History`` with a ``distance`` column. When it also
+        takes ``shared`` (the VAE, the language model), the row's policies share one generation 0 per seed: it is
+        trained on real data only, the same model under every policy, so it is trained once (same numbers).
     policies : column label -> policy spec (default :data:`TABLE_POLICIES`: replace, accumulate, mix 10%, anchor).
     seeds : int (seeds 0..seeds-1 for every family) or mapping family -> int; default the profile's ``table_seeds``
         (1 for families it does not list).
@@ -132,9 +137,10 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
         prof = family_profiles.get(name, profile)
         row = {"family": name, "profile": prof or sz.profile, "generations": g, "seeds": k, "start": math.nan}
         t0 = time.perf_counter()
+        shared: dict = {}  # generation 0 of each seed, trained once for the row's policies, freed after the row
         try:
             for label, pol in specs.items():
-                hs = _histories(mod, pol, k, g, prof)
+                hs = _histories(mod, pol, k, g, prof, shared)
                 row[label] = float(np.mean([_final(h, "distance", last) for h in hs]))
                 row["start"] = float(np.mean([h["distance"][0] for h in hs]))
                 row["generations"] = int(hs[-1]["generation"][-1])
@@ -185,9 +191,9 @@ def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, see
     else:
         generations = _int("generations", generations, 0)
     last = _int("last", sz.sweep_last if last is None else last, 1)
-    dist, se, starts, gens = [], [], [], None
+    dist, se, starts, gens, shared = [], [], [], None, {}
     for f in progress(fr, desc=f"{family} · real fraction"):
-        hs = _histories(mod, loop.policy("mix", fraction=float(f)), seeds, generations, profile)
+        hs = _histories(mod, loop.policy("mix", fraction=float(f)), seeds, generations, profile, shared)
         vals = [_final(h, "distance", last) for h in hs]
         starts += [float(h["distance"][0]) for h in hs]
         gens = int(hs[-1]["generation"][-1])
