@@ -1,6 +1,7 @@
 """Text a model writes: exactly 64 new tokens after each prompt, by beam search or ancestral sampling."""
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 from .. import lm
@@ -235,7 +236,8 @@ def _prompt_once(model, k: int):
         out.logits, out.cache = out.logits.repeat_interleave(k, 0), cache
         return out
 
-    model.forward = first
+    # the library reads forward's signature (e.g. to compute only the last position's logits): keep the class's
+    model.forward = functools.wraps(model.forward)(first)
     try:
         yield
     finally:
