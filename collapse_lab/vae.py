@@ -279,7 +279,7 @@ def sample(model, n: int, rng, bernoulli: bool = False) -> np.ndarray:
     if not isinstance(bernoulli, bool):
         raise TypeError(f"bernoulli must be True or False; got {bernoulli!r:.60}")
     z = torch.from_numpy(rng.standard_normal((n, model.latent)).astype(np.float32))
-    with torch.no_grad():
+    with torch.inference_mode():
         x = torch.cat([model._decode(zb) for zb in z.split(1024)]).numpy()
     if bernoulli:
         x = (rng.random(x.shape) < x).astype(np.float32)
@@ -295,7 +295,7 @@ def _encode_means(model, images, name):
     model, x = _model(model, name), torch.from_numpy(_images(images).copy())
     if x.shape[1] != model.side:
         raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the {name} takes {model.side}x{model.side}")
-    with torch.no_grad():
+    with torch.inference_mode():
         return torch.cat([model._encode(xb)[0] for xb in x.split(1024)]).numpy()
 
 
@@ -394,8 +394,21 @@ class Classifier:
         x = torch.from_numpy(_images(images, name).copy())
         if x.shape[1] != self.side:
             raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the classifier takes {self.side}x{self.side}")
-        with torch.no_grad():
+        with torch.inference_mode():
             return torch.cat([self.net[:upto](xb) for xb in x.split(1024)]).numpy()
+
+    def _features_and_labels(self, images, name="images"):
+        """``(features(images), predict(images))`` from one pass of the network: the last layer runs on the
+        features of each batch, the very computation ``predict`` makes, so the labels are the same."""
+        x = torch.from_numpy(_images(images, name).copy())
+        if x.shape[1] != self.side:
+            raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the classifier takes {self.side}x{self.side}")
+        feats, logits = [], []
+        with torch.inference_mode():
+            for xb in x.split(1024):
+                feats.append(self.net[:-1](xb))
+                logits.append(self.net[-1:](feats[-1]))
+        return torch.cat(feats).numpy(), torch.cat(logits).numpy().argmax(1).astype(np.int64)
 
     def predict(self, images) -> np.ndarray:
         """Predicted digit (n,) int64 of ``images`` (n, side, side)."""
@@ -450,7 +463,8 @@ class Judge:
         if not isinstance(clf, Classifier):
             raise TypeError(f"clf must be a vae.Classifier (from vae.classifier()); got {type(clf).__name__}")
         self.clf, self.n = clf, _int("n", n, 2)
-        self.real_features = clf._run(real, len(clf.net) - 1, "real")
+        # the real images' predicted labels come with their features (experiment() reports their class entropy)
+        self.real_features, self.real_labels = clf._features_and_labels(real, "real")
         self.rng = np.random.default_rng([_int("seed", seed, 0), 3])  # own stream: judging never shifts the run's rng
         self.encoder = None
         self._last = (None, None)
@@ -461,9 +475,9 @@ class Judge:
         if self.encoder is None:
             self.encoder = model
         x = sample(model, self.n, self.rng)
-        labels = self.clf.predict(x)
+        feats, labels = self.clf._features_and_labels(x)
         counts = np.bincount(labels, minlength=N_CLASSES)
-        out = {"distance": metrics.frechet_from_features(self.real_features, self.clf.features(x)),
+        out = {"distance": metrics.frechet_from_features(self.real_features, feats),
                "spread": latent_spread(self.encoder, x),
                "entropy": class_entropy(labels),
                "share": {str(k): float(c / self.n) for k, c in enumerate(counts)}}
@@ -507,7 +521,7 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
         h = loop.run(family(profile=s.profile), d.train, generations, policy=pol, metrics=judge.metrics(), seed=seed,
                      keep=range(generations + 1), gen0=gen0, desc=f"VAE · {pol!r}")
         floor = metrics.frechet_from_features(judge.real_features, clf.features(d.train))
-        real_entropy = class_entropy(clf.predict(d.test))
+        real_entropy = class_entropy(judge.real_labels)  # judge's real images are d.test
     h.meta.update(data=d.name, accuracy=clf.accuracy, profile=s.profile, seed=seed, floor=floor,
                   real_entropy=real_entropy)
     return h

@@ -92,6 +92,28 @@ def test_save_load_gives_identical_logits(tmp_path):
         lm.load(5)
 
 
+def test_generate_writes_what_the_library_cache_writes(tmp_path, monkeypatch):
+    """lm.generate's own key/value cache (and its single pass over each prompt) only saves time: beam search with
+    and without the repetition penalty, and sampling, write the same tokens as with the library's default cache."""
+    from collapse_lab.lm import generation
+
+    model, tok = tiny_opt(tmp_path)
+    x = torch.as_tensor(lm.blocks(lm.encode(tok, TEXT), 16)[:5])
+    runs = [dict(), dict(repetition_penalty=1.0), dict(decoding="sample", seed=4), dict(beams=3, batch=2)]
+    args = {True: set(), False: set()}  # the arguments of every forward pass: the same in both ways
+    hook = model.register_forward_hook(lambda m, a, kw, out: args[own].add(tuple(sorted(kw))), with_kwargs=True)
+    own = True
+    ours = [lm.generate(model, x, new=12, **kw) for kw in runs]
+    assert "forward" not in vars(model), "generate must leave the model's forward as it was"
+    monkeypatch.setattr(generation, "CACHE_BYTES", 0)  # nothing fits: the library's cache, one pass per beam
+    assert generation._cache_kw(model, 25, 28, 5) == {}
+    own = False
+    for kw, o in zip(runs, ours):
+        assert torch.equal(o, lm.generate(model, x, new=12, **kw)), kw
+    hook.remove()
+    assert args[True] == args[False]
+
+
 def test_losses_perplexity_and_continuations(tmp_path):
     model, tok = tiny_opt(tmp_path)
     x = torch.as_tensor(lm.blocks(lm.encode(tok, TEXT), 16)[:6])
