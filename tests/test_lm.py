@@ -114,6 +114,28 @@ def test_generate_writes_what_the_library_cache_writes(tmp_path, monkeypatch):
     assert args[True] == args[False]
 
 
+def test_own_cache_is_used_only_where_it_writes_the_librarys_tokens(monkeypatch):
+    """generate's own cache is checked once per process against the library's; a cache that wrote other tokens
+    (here: one that forgets beam search's reordering) fails the check, and generate keeps to the library's path."""
+    from collapse_lab.lm import generation
+
+    generation._own_cache_agrees.cache_clear()
+    assert generation._own_cache_agrees()
+    real = generation._buffered_layer
+
+    def forgetful(base, capacity, beams):
+        layer = real(base, capacity, beams)
+        layer.reorder_cache = lambda beam_idx: None
+        return layer
+
+    monkeypatch.setattr(generation, "_buffered_layer", forgetful)
+    generation._own_cache_agrees.cache_clear()
+    try:
+        assert not generation._own_cache_agrees()
+    finally:
+        generation._own_cache_agrees.cache_clear()
+
+
 def test_losses_perplexity_and_continuations(tmp_path):
     model, tok = tiny_opt(tmp_path)
     x = torch.as_tensor(lm.blocks(lm.encode(tok, TEXT), 16)[:6])

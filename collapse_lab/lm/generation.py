@@ -63,10 +63,8 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
             # one seed per batch: a run is reproducible, whatever ran before it in the process
             torch.manual_seed(seed * 1_000_003 + i)
             pb = p[idx[i:i + batch]].to(dev)
-            k = beams if decoding == "beam" else 1
-            cache = _cache_kw(model, len(pb) * k, pb.shape[1] + new, k)
-            with _autocast(dev), _prompt_once(model, k if cache else 1):
-                o = model.generate(input_ids=pb, attention_mask=torch.ones_like(pb), **cache, **kw)
+            with _autocast(dev):
+                o = _write(model, pb, new, kw, own=_own_cache_agrees())
             out.append(lm.continuations(o.cpu(), pb.cpu(), new))
     c = torch.cat(out) if out else torch.empty(0, new, dtype=torch.long)
     if acc is not None:
@@ -77,6 +75,51 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
         for ii, cc in parts:
             c[ii] = cc
     return c
+
+
+def _write(model, prompts, new: int, kw: dict, own: bool):
+    """``model.generate`` on the prompts (b, L) with the keyword arguments ``kw``; with ``own``, through this module's
+    key/value cache and single pass over each prompt (:func:`_cache_kw`, :func:`_prompt_once`) when they apply."""
+    torch = _torch()
+    k = kw["num_beams"]
+    cache = _cache_kw(model, len(prompts) * k, prompts.shape[1] + new, k) if own else {}
+    with _prompt_once(model, k if cache else 1):
+        return model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), **cache, **kw)
+
+
+@functools.lru_cache(maxsize=1)
+def _own_cache_agrees() -> bool:
+    """Whether this machine's transformers and torch write the same tokens through this module's cache as through
+    the library's own: checked once per process on a tiny random OPT (beam search with and without the repetition
+    penalty, and sampling). The cache reaches into the library's cache classes, which change between releases; on a
+    release where it would write anything else, or fail, ``generate`` keeps to the library's path."""
+    torch = _torch()
+    try:
+        from transformers import OPTConfig, OPTForCausalLM
+
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(0)
+            # weights large enough for peaked next-token distributions, so the beams overtake one another (at
+            # the library's default scale a random model's beams never reorder, and a wrong reorder would pass)
+            cfg = OPTConfig(vocab_size=256, hidden_size=16, ffn_dim=32, num_hidden_layers=2, num_attention_heads=2,
+                            max_position_embeddings=64, word_embed_proj_dim=16, init_std=0.5, pad_token_id=1,
+                            bos_token_id=2, eos_token_id=2)
+            model = OPTForCausalLM(cfg).eval()
+            prompts = torch.randint(3, 256, (4, 8))
+            base = dict(max_new_tokens=16, min_new_tokens=16, pad_token_id=1, eos_token_id=2, bos_token_id=2)
+            runs = [dict(do_sample=False, num_beams=3, early_stopping=True, length_penalty=1.0, repetition_penalty=pen)
+                    for pen in (REPETITION_PENALTY, 1.0)]
+            runs.append(dict(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0))
+            for run in runs:
+                outs = []
+                for own in (True, False):
+                    torch.manual_seed(1)
+                    outs.append(_write(model, prompts, 16, {**base, **run}, own))
+                if not torch.equal(*outs):
+                    return False
+        return True
+    except Exception:  # noqa: BLE001  any failure of the check: the library's path, which needs none of this
+        return False
 
 
 #: the most memory (bytes) the key/value buffers of one ``generate`` call may take; larger calls use the library's
