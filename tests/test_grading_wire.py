@@ -114,3 +114,23 @@ def test_gradients_come_back_through_autograd(kernel):
     y = core.call(remote.evaluate(ch, "sumsq"), x, w)
     (g,) = torch.autograd.grad(y, [x])
     assert float(y.detach()) == 5.0 and torch.allclose(g, 2 * w * x.detach())
+
+
+def test_unix_socket_in_a_folder_deeper_than_an_address_holds(tmp_path):
+    """A grading folder may be deeper than a Unix socket's 107-byte address: both ends still meet there."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = str(deep / ".gsock")
+    assert len(path) > 110
+    server = wire.unix_socket(path, connect=False)
+    server.listen(1)
+    client = wire.unix_socket(path, connect=True)
+    conn, _ = server.accept()
+    wire.send(client, {"x": 1})
+    assert wire.recv(conn) == {"x": 1}
+    for s in (client, conn, server):
+        s.close()
+    with pytest.raises(ValueError, match="path must be"):
+        wire.unix_socket("", connect=True)
+    with pytest.raises(TypeError):
+        wire.unix_socket(path, connect="yes")

@@ -262,8 +262,7 @@ class Kernel:
         """Start the shim in the kernel and connect to it; ``timeout`` and ``deadline`` as for :meth:`run_cell`."""
         timeout, deadline = remote._seconds("timeout", timeout), remote._deadline("deadline", deadline)
         path = self.sandbox / f".g{secrets.token_hex(6)}"
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
+        server = wire.unix_socket(str(path), connect=False)
         server.listen(1)
         code = ("def _collapse_lab_grader(src, path, ns):\n"
                 "    g = {'__name__': 'collapse_lab_grader_shim'}\n"

@@ -8,13 +8,12 @@ anything in this process, so every reply is checked in the grader's process.
 from __future__ import annotations
 
 import importlib
-import socket
 import sys
 import time
 
 import numpy as np
 
-from .wire import MAX_BYTES, ArgumentError, Decoder, Encoder, dumps, generator, recv  # GRADER-STRIP
+from .wire import MAX_BYTES, ArgumentError, Decoder, Encoder, dumps, generator, recv, unix_socket  # GRADER-STRIP
 
 
 def _global_rng():
@@ -177,9 +176,7 @@ class Server:
         """Connect to the grader's Unix socket ``path`` (a str) and serve until it says bye."""
         if not isinstance(path, str) or not path:
             raise ArgumentError(f"path must be a non-empty str (a Unix socket's path); got {path!r:.60}")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(path)
-        self.loop(sock)
+        self.loop(unix_socket(path, connect=True))
 
     def loop(self, sock) -> None:
         """Answer requests on ``sock`` (a connected socket) until the grader says bye or closes it."""
