@@ -378,11 +378,6 @@ class _Work:
         self.ft, self.a = ft, C
         self.lp, self.top, self.total = np.empty((C, k, n)), np.empty((C, 1, n)), np.empty((C, 1, n))
         self.sums = np.empty((C, f, k))
-        # torch's batched products of these small matrices are twice as fast as numpy's stacked ones (and, like
-        # numpy's, each chain's product does not depend on the rest of the batch or on the threads)
-        torch = _torch()
-        self.bmm = torch.bmm
-        self.t_ft, self.t_lp, self.t_sums = (torch.from_numpy(v) for v in (ft, self.lp, self.sums))
 
     def keep(self, keep):
         """Keep the active chains where ``keep`` (a,) is True, in their order."""
@@ -396,7 +391,7 @@ class _Work:
         """Mean log-likelihood (a,) and responsibilities (a, k, n) for the coefficients W (a, k, f) of
         :func:`_coefficients`. Components come first (k, n): reductions over them are element-wise over the points."""
         a = self.a
-        self.bmm(_torch().from_numpy(w), self.t_ft[:a], out=self.t_lp[:a])
+        _bmm(w, self.ft[:a], self.lp[:a])
         lp = self.lp[:a]
         k = lp.shape[1]
         top = self.top[:a]  # max and sum over the k components as element-wise passes (numpy reduces k slowly)
@@ -417,7 +412,7 @@ class _Work:
     def sums_of(self, resp):
         """``resp @ F^T`` (a, k, f): per component, the responsibilities' sum and first and second moments."""
         a = self.a
-        self.bmm(self.t_ft[:a], _torch().from_numpy(resp).transpose(1, 2), out=self.t_sums[:a])
+        _bmm(self.ft[:a], np.swapaxes(resp, 1, 2), self.sums[:a])
         return np.swapaxes(self.sums[:a], 1, 2)
 
 
