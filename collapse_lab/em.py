@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -115,57 +116,84 @@ def _exp_(a):
     """``a = exp(a)`` in place. torch's float64 exponential is vectorised on AVX2 (numpy's only on AVX-512): about
     3 ns per value against 9, and it is a third of an E-step. Blocks of at most torch's grain size (32,768 values)
     run on the calling thread, so chains already spread over the cores do not also compete for torch's pool."""
-    flat = _torch().from_numpy(a.reshape(-1))
+    torch = _torch()
+    flat = torch.from_numpy(a.reshape(-1))
+    if flat.numel() <= _GRAIN:
+        torch.exp(flat, out=flat)
+        return
     for s in range(0, flat.numel(), _GRAIN):
         part = flat[s:s + _GRAIN]
-        _torch().exp(part, out=part)
-    return a
+        torch.exp(part, out=part)
 
 
-def _sum_log(t):
+def _sum_log(t, m):
     """``log(t).sum(-1)`` for t (C, n) with every value in [1, k] (a sum of exponentials whose largest is 1), as the
-    logarithms of products of up to ``690 / log k`` values (no overflow): n logarithms cost more than an E-step's
-    other passes. Each product rounds by at most about 1e-13 relative, far below the 1e-5 stopping tolerance."""
-    a, n = t.shape
-    m = max(1, min(n, int(690 / math.log(max(float(t.max()), 2.0)))))
-    body = n - n % m
-    out = np.log(t[:, :body].reshape(a, -1, m).prod(-1)).sum(-1)
-    if body < n:
-        out += np.log(t[:, body:].prod(-1))
-    return out
+    logarithms of products of ``m`` values (``m <= 690 / log k``: no overflow; n a multiple of m, padded with ones):
+    n logarithms cost more than an E-step's other passes. Each product rounds by at most about 1e-13 relative, far
+    below the 1e-5 stopping tolerance."""
+    return np.log(t.reshape(t.shape[0], -1, m).prod(-1)).sum(-1)
 
 
 def _bmm(a, b, out):
     """``out = a @ b`` for stacks of small matrices, through torch: twice as fast as numpy's stacked products and,
     like them, each matrix of the stack gets the same numbers whatever else is in the stack or how many threads run."""
-    _torch().bmm(_torch().from_numpy(np.ascontiguousarray(a)), _torch().from_numpy(b), out=_torch().from_numpy(out))
+    torch = _torch()
+    torch.bmm(torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(b), out=torch.from_numpy(out))
     return out
 
 
 _GRAIN = 32768
+_SCRATCH = threading.local()
+_SCRATCH_VALUES = 1 << 22  # the largest scratch array kept between fits (32 MB); larger ones are made each time
 
 
+def _scratch(name, shape):
+    """An uninitialised float64 array of ``shape`` for one fit's working data, kept per thread from one fit to the
+    next: a fresh array of megabytes costs a page fault per 4 kB on first touch, about 5% of a whole fit. Each name
+    is one role, never returned to the caller; a thread runs one fit at a time."""
+    size = math.prod(shape)
+    if size > _SCRATCH_VALUES:
+        return np.empty(shape)
+    pool = _SCRATCH.__dict__
+    buf = pool.get(name)
+    if buf is None or buf.size < size:
+        buf = pool[name] = np.empty(size)
+    return buf[:size].reshape(shape)
+
+
+@functools.lru_cache(maxsize=1)
 def _torch():
-    import torch
+    import torch  # on first use: importing it takes a second, and most of the course's chapters never fit a mixture
 
     return torch
 
 
-def _nearest(xt, centres, score):
-    """Index (C, n) of the nearest centre (C, k, d) to each point of xt (C, d, n); ties go to the lower index.
-    ``score``: scratch (C, k, n)."""
-    _bmm(centres, xt, score)  # |x - c|^2 = |x|^2 - 2 c.x + |c|^2; |x|^2 is the same for every c
-    score *= -2
-    score += (centres * centres).sum(-1)[:, :, None]
+def _aug(centres):
+    """Rows (C, k, 1 + d) ``(|c|^2, -2 c)`` of the centres (C, k, d): times the points' rows (1, x) they give
+    ``|x - c|^2 - |x|^2 = |c|^2 - 2 c.x`` in one matrix product (as sklearn computes it, with a matrix product)."""
+    out = np.empty(centres.shape[:2] + (1 + centres.shape[2],))
+    out[..., 0] = _sqsum(centres)
+    np.multiply(centres, -2, out=out[..., 1:])
+    return out
+
+
+def _nearest(xa, centres, score):
+    """Index (C, n) of the nearest centre (C, k, d) to each point of xa (C, 1 + d, n) (a row of ones, then the
+    coordinates), in the smallest integer type that holds k; ties go to the lower index. ``score``: scratch
+    (C, k, n)."""
+    _bmm(_aug(centres), xa, score)  # |x|^2 is the same for every c
     k = score.shape[1]
     small = np.int8 if k < 128 else np.intp
-    best, lab = score[:, 0].copy(), np.zeros(score[:, 0].shape, small)
-    for j in range(1, k):  # k is small: element-wise passes beat a reduction over a short axis
+    if k == 1:
+        return np.zeros(score[:, 0].shape, small)
+    lab = (score[:, 1] < score[:, 0]).view(np.int8).astype(small, copy=False)
+    best = np.minimum(score[:, 0], score[:, 1], out=_scratch("best", score[:, 0].shape))
+    for j in range(2, k):  # k is small: element-wise passes beat a reduction over a short axis
         better = score[:, j] < best
         # arithmetic on bytes, not a masked store: a store under a random mask is several times slower
         lab += better.view(np.int8).astype(small, copy=False) * (j - lab)
         np.minimum(best, score[:, j], out=best)
-    return lab.astype(np.intp)
+    return lab
 
 
 def _seeding_draws(random_state, C, n, k):
@@ -175,12 +203,10 @@ def _seeding_draws(random_state, C, n, k):
     trials = 2 + int(math.log(k))
     cdf = np.full(n, 1 / n).cumsum()
     cdf /= cdf[-1]
-    first, u = np.empty(C, np.intp), np.empty((C, max(k - 1, 0), trials))
+    v = np.empty((C, 1 + max(k - 1, 0) * trials))
     for c, r in enumerate(_states(random_state, C)):
-        v = r.random_sample(1 + (k - 1) * trials)
-        first[c] = cdf.searchsorted(v[0], side="right")
-        u[c] = v[1:].reshape(k - 1, trials)
-    return first, u
+        v[c] = r.random_sample(v.shape[1])
+    return cdf.searchsorted(v[:, 0], side="right"), v[:, 1:].reshape(C, max(k - 1, 0), trials)
 
 
 def kmeans_labels(x, k: int, random_state=None) -> np.ndarray:
@@ -203,62 +229,68 @@ def _kmeans(xt, k, random_state):
     """:func:`kmeans_labels` of the points xt (C, d, n) (coordinates first: numpy reduces over a short middle axis
     slowly, and every pass below is over contiguous rows of n points)."""
     C, d, n = xt.shape
-    xt = xt - xt.mean(2, keepdims=True)  # sklearn centres the data first (for precision)
+    xa = _scratch("xa", (C, 1 + d, n))  # a row of ones, then the coordinates: see _aug
+    xa[:, 0] = 1.0
+    xt = np.subtract(xt, xt.mean(2, keepdims=True), out=xa[:, 1:])  # sklearn centres the data first (precision)
     ar = np.arange(C)
     first, u_all = _seeding_draws(random_state, C, n, k)
     centres = np.empty((C, k, d))
     centres[:, 0] = xt[ar, :, first]
     x2 = _rowsq(xt)  # (C, n)
-    closest = _rowsq(xt - centres[:, 0, :, None])  # (C, n)
+    # squared distances as sklearn's _euclidean_distances: |c|^2 - 2 c.x + |x|^2, at least 0
+    dist = _scratch("dist", (C, max(u_all.shape[2], 1), n))
+    closest = _bmm(_aug(centres[:, :1]), xa, _scratch("closest", (C, 1, n)))[:, 0]
+    closest += x2
+    np.maximum(closest, 0, out=closest)
     pot = closest.sum(1)
     for j in range(1, k):
         u = u_all[:, j - 1]
-        cum = np.cumsum(closest, axis=1)
+        cum = np.cumsum(closest, axis=1, out=_scratch("cum", (C, n)))
         # searchsorted (left) in each chain's cumulative sum, as a count: how many partial sums lie below the draw
         cand = np.count_nonzero(cum[:, None, :] < (u * pot[:, None])[:, :, None], axis=-1)
         cand = np.minimum(cand, n - 1)  # (C, trials)
         cx = xt[ar[:, None], :, cand]  # (C, trials, d)
-        dc = _bmm(cx, xt, np.empty((C, cx.shape[1], n)))  # (C, trials, n): squared distances |x|^2 - 2 c.x + |c|^2
-        dc *= -2
+        dc = _bmm(_aug(cx), xa, dist)  # (C, trials, n)
         dc += x2[:, None, :]
-        dc += _sqsum(cx)[:, :, None]
         np.maximum(dc, 0, out=dc)
         np.minimum(closest[:, None, :], dc, out=dc)
         pots = dc.sum(-1)
         best = pots.argmin(1)
         centres[:, j] = xt[ar, :, cand[ar, best]]
-        closest, pot = dc[ar, best], pots[ar, best]
-    tol = KMEANS_TOL * xt.var(2).mean(1)  # (C,)
-    score = np.empty((C, k, n))
-    labels = _nearest(xt, centres, score)
+        closest, pot = dc[ar, best], pots[ar, best]  # copies: dist is written again
+    tol = KMEANS_TOL / (n * d) * x2.sum(1)  # (C,): the mean variance over the coordinates (xt is centred)
+    score = _scratch("score", (C, k, n))
+    labels = _nearest(xa, centres, score)
     # the chains still iterating, compacted as chains stop so that no step copies the finished ones
-    idx, xta, la, ca, ta = ar, xt, labels, centres, tol
+    idx, xaa, la, ca, ta = ar, xa, labels, centres, tol
+    ks, onehot, cs = np.arange(k, dtype=labels.dtype)[:, None], _scratch("onehot", (C, k, n)), np.empty((C, k, 1 + d))
     for _ in range(KMEANS_MAX_ITER):
         a = idx.size
-        # each cluster's count and coordinate sums, accumulated point by point in order as sklearn's Lloyd step does
-        flat = (la + (np.arange(a) * k)[:, None]).ravel()
-        cnt = np.bincount(flat, minlength=a * k).reshape(a, k)
-        sums = np.stack([np.bincount(flat, xta[:, j].ravel(), a * k) for j in range(d)], -1).reshape(a, k, d)
+        # each cluster's count and coordinate sums: the one-hot rows of the labels times the points' rows (1, x)
+        # (summed in another order than sklearn's loop over the points: the same to rounding)
+        np.equal(la[:, None, :], ks, out=onehot[:a])
+        _bmm(onehot[:a], np.swapaxes(xaa, 1, 2), cs[:a])
+        cnt, sums = cs[:a, :, 0], cs[:a, :, 1:]
         new = np.where(cnt[:, :, None] > 0, sums / np.maximum(cnt, 1)[:, :, None], ca)
         # sklearn's order: the labels of these centres were computed with the old centres; compare and stop
         shift = _sqsum(new - ca).sum(1)
-        new_labels = _nearest(xta, new, score[:a])
+        new_labels = _nearest(xaa, new, score[:a])
         stop = (new_labels == la).all(1) | (shift <= ta)
         if stop.any():
             labels[idx[stop]] = new_labels[stop]
             keep = ~stop
-            for j, src in enumerate(np.flatnonzero(keep)):  # in place: xt is this function's own centred copy
+            for j, src in enumerate(np.flatnonzero(keep)):  # in place: xa is this function's own
                 if src != j:
-                    xt[j] = xt[src]
+                    xa[j] = xa[src]
             idx, la, ca, ta = idx[keep], new_labels[keep], new[keep], ta[keep]
-            xta = xt[:idx.size]
+            xaa = xa[:idx.size]
             if idx.size == 0:
                 break
         else:
             la, ca = new_labels, new
     else:
         labels[idx] = la
-    return labels
+    return labels.astype(np.intp)
 
 
 def _as_batch(x):
@@ -289,10 +321,11 @@ def _features(xt):
     one matrix product ``F @ resp^T``, and an E-step's log densities one product ``W @ F``."""
     C, d, n = xt.shape
     i, j = _pairs(d)[:2]
-    f = np.empty((C, 1 + d + i.size, n))
+    f = _scratch("features", (C, 1 + d + i.size, n))
     f[:, 0] = 1.0
     f[:, 1:1 + d] = xt
-    np.multiply(xt[:, i], xt[:, j], out=f[:, 1 + d:])
+    for p, (a, b) in enumerate(zip(i, j)):  # pair by pair: a product of fancy-indexed rows runs 20x slower
+        np.multiply(xt[:, a], xt[:, b], out=f[:, 1 + d + p])
     return f
 
 
@@ -375,8 +408,13 @@ class _Work:
 
     def __init__(self, ft, k):
         C, f, n = ft.shape
-        self.ft, self.a = ft, C
-        self.lp, self.top, self.total = np.empty((C, k, n)), np.empty((C, 1, n)), np.empty((C, 1, n))
+        self.ft, self.a, self.n = ft, C, n
+        self.lp, self.top = _scratch("lp", (C, k, n)), _scratch("top", (C, 1, n))
+        # each point's sum over components, padded with ones to whole products of m values (see _sum_log)
+        m = n if k == 1 else min(n, int(690 / math.log(k)))
+        self.m = -(-n // -(-n // m))  # the same bound, spread evenly over the products
+        self.total = _scratch("total", (C, -(-n // self.m) * self.m))
+        self.total[:, n:] = 1.0
         self.sums = np.empty((C, f, k))
 
     def keep(self, keep):
@@ -387,33 +425,85 @@ class _Work:
                 self.ft[j] = self.ft[s]
         self.a = src.size
 
-    def estep(self, w):
+    def estep(self, w, guard=False):
         """Mean log-likelihood (a,) and responsibilities (a, k, n) for the coefficients W (a, k, f) of
-        :func:`_coefficients`. Components come first (k, n): reductions over them are element-wise over the points."""
-        a = self.a
-        _bmm(w, self.ft[:a], self.lp[:a])
-        lp = self.lp[:a]
+        :func:`_coefficients`. Components come first (k, n): reductions over them are element-wise over the points.
+        ``guard``: some weight may be 0 (a warm start), so a point's best log density may be -inf."""
+        a, n = self.a, self.n
+        lp = _bmm(w, self.ft[:a], self.lp[:a])
         k = lp.shape[1]
         top = self.top[:a]  # max and sum over the k components as element-wise passes (numpy reduces k slowly)
         np.maximum(lp[:, :1], lp[:, 1:2] if k > 1 else lp[:, :1], out=top)
         for j in range(2, k):
             np.maximum(top, lp[:, j:j + 1], out=top)
-        if not np.isfinite(w[..., 0]).all():  # a component of weight 0: a point's best may be -inf
+        if guard:
             top[~np.isfinite(top)] = 0.0
         lp -= top
         _exp_(lp)  # one exponential per point and component: the responsibilities, then their sum
         total = self.total[:a]
-        np.copyto(total, lp[:, :1])
-        for j in range(1, k):
-            total += lp[:, j:j + 1]
-        lp /= total
-        return (top[:, 0].sum(-1) + _sum_log(total[:, 0])) / lp.shape[-1], lp
+        np.add(lp[:, 0], lp[:, 1], out=total[:, :n]) if k > 1 else np.copyto(total[:, :n], lp[:, 0])
+        for j in range(2, k):
+            total[:, :n] += lp[:, j]
+        lp /= total[:, None, :n]
+        ll = top[:, 0].sum(-1)
+        ll += _sum_log(total, self.m)
+        ll /= n
+        return ll, lp
 
     def sums_of(self, resp):
-        """``resp @ F^T`` (a, k, f): per component, the responsibilities' sum and first and second moments."""
-        a = self.a
-        _bmm(self.ft[:a], np.swapaxes(resp, 1, 2), self.sums[:a])
-        return np.swapaxes(self.sums[:a], 1, 2)
+        """``F @ resp^T`` (a, f, k): per component, the responsibilities' sum and first and second moments."""
+        return _bmm(self.ft[:self.a], np.swapaxes(resp, 1, 2), self.sums[:self.a])
+
+
+_REG_ROWS = np.array([[1.0], [0.0], [1.0]])  # reg_covar goes on the diagonal entries (xx, yy) of (xx, xy, yy)
+_QUAD_ROWS = np.array([[-0.5], [1.0], [-0.5]])  # (c11, c01, c00) / det times these: the x x^T coefficients
+
+
+def _step2(sums, reg_rows):
+    """A 2-d M-step and the next E-step's coefficients together, from the sums (a, 6, k) of :meth:`_Work.sums_of`,
+    in the distinct entries of the 2 x 2 matrices: about 30 array operations in all, whatever the number of chains
+    (the separate :func:`_mstep` and :func:`_coefficients` take twice as many, and a chain that needs many
+    iterations pays for each). The same formulas as theirs, in another order (the same numbers to rounding).
+    ``reg_rows``: reg_covar times ``[[1], [0], [1]]`` (it goes on the diagonal entries).
+
+    Returns weights (a, k), the moments (a, 5, k) (rows: mean x, mean y, then E xx, E xy, E yy), the covariances'
+    entries (a, 3, k) (rows: xx, xy, yy) and the coefficients W (a, k, 6) of :func:`_coefficients`.
+    """
+    nk = sums[:, 0] + _EPS
+    r = 1 / nk
+    mom = sums[:, 1:] * r[:, None]
+    cov = np.empty(mom[:, 2:].shape)
+    np.multiply(mom[:, :2], mom[:, :1], out=cov[:, :2])
+    np.multiply(mom[:, 1], mom[:, 1], out=cov[:, 2])
+    r *= sums[:, 0]  # the weight of mu mu^T in the expanded square (sum of resp / nk), as sklearn's diff form gives
+    cov *= r[:, None]
+    np.subtract(mom[:, 2:], cov, out=cov)
+    cov += reg_rows
+    det = cov[:, 0] * cov[:, 2]
+    det -= cov[:, 1] ** 2
+    if not np.minimum(cov[:, 0], det).min() > 0:
+        raise ValueError("a fitted covariance is not positive definite (collapsed data); raise reg_covar")
+    pn = cov[:, ::-1] / det[:, None]  # (p00, -p01, p11): the precision's entries
+    w = nk / nk.sum(1, keepdims=True)
+    wt = np.empty(sums.shape)
+    np.multiply(pn, _QUAD_ROWS, out=wt[:, 3:])
+    np.subtract(pn[:, ::2] * mom[:, :2], pn[:, 1:2] * mom[:, 1::-1], out=wt[:, 1:3])  # P mu
+    quad = wt[:, 1] * mom[:, 0]
+    quad += wt[:, 2] * mom[:, 1]
+    np.multiply(quad, -0.5, out=wt[:, 0])
+    np.sqrt(det, out=det)
+    det *= 2 * math.pi
+    np.divide(w, det, out=det)
+    wt[:, 0] += np.log(det, out=det)  # log w - log det / 2 - log 2 pi - mu^T P mu / 2
+    return w, mom, cov, np.swapaxes(wt, 1, 2)
+
+
+def _full(cov):
+    """2 x 2 covariances (a, k, 2, 2) from their entries (a, 3, k) (rows xx, xy, yy)."""
+    out = np.empty(cov.shape[:1] + cov.shape[2:] + (2, 2))
+    out[..., 0, 0], out[..., 1, 1] = cov[:, 0], cov[:, 2]
+    out[..., 0, 1] = out[..., 1, 0] = cov[:, 1]
+    return out
 
 
 def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: float = TOL, max_iter: int = MAX_ITER,
@@ -444,7 +534,8 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
     tol = _num("tol", tol, 0.0)
     max_iter = _int("max_iter", max_iter, 1)
     reg_covar = _num("reg_covar", reg_covar, 0.0)
-    xt = np.ascontiguousarray(np.swapaxes(x, 1, 2))  # (C, d, n): passes over the points run along contiguous rows
+    xt = _scratch("x", (C, d, n))  # (C, d, n): passes over the points run along contiguous rows
+    np.copyto(xt, np.swapaxes(x, 1, 2))
     shift = xt.mean(2)[:, None, :]  # EM is shift-equivariant: centred data keep the moment products accurate
     xt -= np.swapaxes(shift, 1, 2)
     work = _Work(_features(xt), k)
@@ -452,7 +543,7 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
         raise validate.ArgumentError("start is used with init='warm' only; pass init='warm' or leave start out")
     if isinstance(init, str) and init == "kmeans":
         labels = _kmeans(xt, k, random_state)
-        resp = (labels[:, None, :] == np.arange(k)[None, :, None]).astype(float)  # (C, k, n)
+        resp = np.equal(labels[:, None, :], np.arange(k)[None, :, None], out=work.lp)  # (C, k, n), one-hot
     elif isinstance(init, str) and init == "warm":
         if not (isinstance(start, tuple) and len(start) == 3):
             raise ValueError("init='warm' needs start=(weights (C, k), means (C, k, d), covs (C, k, d, d))")
@@ -471,7 +562,7 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
             raise ValueError(f"init as responsibilities must have shape {(C, n, k)}; got {resp.shape}")
         resp = np.ascontiguousarray(np.swapaxes(resp, 1, 2))
     if resp is not None:
-        nk, m0, c0 = _mstep(work.sums_of(resp), d, reg_covar)
+        nk, m0, c0 = _mstep(np.swapaxes(work.sums_of(resp), 1, 2), d, reg_covar)
         w0 = nk / n
     # results by chain; the arrays the loop works on hold only the chains still iterating (compacted as chains
     # converge, so no step copies or computes the finished ones)
@@ -479,21 +570,31 @@ def fit(x, k: int = 3, random_state=None, *, init="kmeans", start=None, tol: flo
     n_iter = np.zeros(C, int)
     converged = np.zeros(C, bool)
     loglik = np.full(C, -np.inf)
-    idx, w, m, c, last = np.arange(C), w0, m0, c0, np.full(C, -np.inf)
-    coef = _coefficients(w, m, c)
+    idx, last = np.arange(C), np.full(C, -np.inf)
+    coef = _coefficients(w0, m0, c0)
+    guard = not np.isfinite(coef[..., 0]).all()  # a warm start with a weight of 0
+    reg_rows = reg_covar * _REG_ROWS
     for it in range(1, max_iter + 1):
-        ll, resp = work.estep(coef)
-        nk, m, c = _mstep(work.sums_of(resp), d, reg_covar)
-        w = nk / nk.sum(1, keepdims=True)
-        coef = _coefficients(w, m, c)  # here, as sklearn checks the new covariances before its next E-step
-        done = np.abs(ll - last) < tol
+        ll, resp = work.estep(coef, guard and it == 1)
+        sums = work.sums_of(resp)
+        # the next coefficients here, as sklearn checks the new covariances before its next E-step
+        if d == 2:
+            w, mom, cov, coef = _step2(sums, reg_rows)
+        else:
+            nk, m, c = _mstep(np.swapaxes(sums, 1, 2), d, reg_covar)
+            w = nk / nk.sum(1, keepdims=True)
+            coef = _coefficients(w, m, c)
+        conv = np.abs(ll - last) < tol
         last = ll
-        converged[idx[done]] = True
-        if it == max_iter:
-            done[:] = True
+        done = conv if it < max_iter else np.ones_like(conv)
         if done.any():
             out = idx[done]
-            weights[out], means[out], covs[out] = w[done], m[done], c[done]
+            converged[out] = conv[done]
+            weights[out] = w[done]
+            if d == 2:
+                means[out], covs[out] = np.swapaxes(mom[done, :2], 1, 2), _full(cov[done])
+            else:
+                means[out], covs[out] = m[done], c[done]
             n_iter[out], loglik[out] = it, ll[done]
             keep = ~done
             work.keep(keep)
