@@ -128,6 +128,26 @@ def test_a_chain_does_not_depend_on_the_batch(data):
     assert np.array_equal(em.fit(data[:2], 3, 5).means, em.fit(data[:2], 3, [5, 6]).means)
 
 
+def test_working_arrays_kept_between_fits_change_no_number(data):
+    """The large working arrays are kept per thread from one fit to the next: a fit after larger and smaller
+    ones, a k-means start and a fit on another thread at the same time gives the same numbers as the first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    odd = np.concatenate([data, data[:, :251]], axis=1)  # 651 points: each point's sums padded to whole products
+    first = em.fit(odd, 3, 0)
+    em.fit(rng.normal(size=(20, 900, 2)), 4, 0)
+    em.kmeans_labels(rng.normal(size=(3, 50, 2)), 2, 0)
+    em.fit(rng.normal(size=(2, 30, 3)), 2, 0)
+    with ThreadPoolExecutor(2) as pool:
+        other = pool.submit(em.fit, rng.normal(size=(30, 700, 2)), 3, 0)
+        again = em.fit(odd, 3, 0)
+        other.result()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.shares_memory(again.means, em.fit(data, 3, 0).means)
+
+
 def test_bad_input():
     x = np.zeros((2, 10, 2))
     with pytest.raises(ValueError, match="x must"):
