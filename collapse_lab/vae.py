@@ -390,19 +390,22 @@ class Classifier:
     side: int
     accuracy: float
 
-    def _run(self, images, upto, name="images"):
+    def _input(self, images, name):
+        """``images`` validated as a float tensor (n, side, side) of this classifier's size."""
         x = torch.from_numpy(_images(images, name).copy())
         if x.shape[1] != self.side:
             raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the classifier takes {self.side}x{self.side}")
+        return x
+
+    def _run(self, images, upto, name="images"):
+        x = self._input(images, name)
         with torch.inference_mode():
             return torch.cat([self.net[:upto](xb) for xb in x.split(1024)]).numpy()
 
     def _features_and_labels(self, images, name="images"):
         """``(features(images), predict(images))`` from one pass of the network: the last layer runs on the
         features of each batch, the very computation ``predict`` makes, so the labels are the same."""
-        x = torch.from_numpy(_images(images, name).copy())
-        if x.shape[1] != self.side:
-            raise ValueError(f"images are {x.shape[1]}x{x.shape[1]} but the classifier takes {self.side}x{self.side}")
+        x = self._input(images, name)
         feats, logits = [], []
         with torch.inference_mode():
             for xb in x.split(1024):

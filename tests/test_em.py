@@ -148,6 +148,17 @@ def test_working_arrays_kept_between_fits_change_no_number(data):
     assert not np.shares_memory(again.means, em.fit(data, 3, 0).means)
 
 
+@pytest.mark.parametrize("d", [2, 3])
+def test_a_singular_fitted_covariance_is_refused(d):
+    """Points on a line and no reg_covar: the warm start is regular, the first M-step's covariances are singular,
+    and the step that inverts them (the 2-d closed form, or the Cholesky path) says so."""
+    x = np.linspace(-1, 1, 60)[:, None] * np.ones(d)
+    start = ([0.5, 0.5], [-0.5 * np.ones(d), 0.5 * np.ones(d)], [np.eye(d), np.eye(d)])
+    with pytest.raises(ValueError, match="positive definite"):
+        em.fit(x, 2, init="warm", start=start, reg_covar=0.0)
+    assert em.fit(x, 2, init="warm", start=start).converged.all()  # reg_covar keeps them regular
+
+
 def test_bad_input():
     x = np.zeros((2, 10, 2))
     with pytest.raises(ValueError, match="x must"):

@@ -92,6 +92,16 @@ def _scratch(name, shape):
     return buf[:size].reshape(shape)
 
 
+def _compact(a, keep):
+    """Move the rows of ``a`` where ``keep`` (a boolean per leading row) is True to its front, in their order, in
+    place (one row at a time: no copy of the whole array); returns how many rows were kept."""
+    src = np.flatnonzero(keep)
+    for j, s in enumerate(src):
+        if s != j:
+            a[j] = a[s]
+    return src.size
+
+
 @functools.lru_cache(maxsize=1)
 def _torch():
     import torch  # on first use: importing it takes a second, and most of the course's chapters never fit a mixture

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import validate
 from ..validate import integer as _int
-from .kernels import _as_batch, _bmm, _rowsq, _scratch, _sqsum
+from .kernels import _as_batch, _bmm, _compact, _rowsq, _scratch, _sqsum
 
 KMEANS_MAX_ITER, KMEANS_TOL = 300, 1e-4  # sklearn KMeans defaults
 
@@ -160,9 +160,7 @@ def _kmeans(xt, k, random_state):
         if stop.any():
             labels[idx[stop]] = new_labels[stop]
             keep = ~stop
-            for j, src in enumerate(np.flatnonzero(keep)):  # in place: xa is this function's own
-                if src != j:
-                    xa[j] = xa[src]
+            _compact(xa[:idx.size], keep)  # xa is this function's own
             idx, la, ca, ta = idx[keep], new_labels[keep], new[keep], ta[keep]
             xaa = xa[:idx.size]
             if idx.size == 0:

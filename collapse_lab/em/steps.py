@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .kernels import _bmm, _exp_, _scratch, _sum_log
+from .kernels import _bmm, _compact, _exp_, _scratch, _sum_log
 
 _EPS = 10 * np.finfo(float).eps
 
@@ -128,11 +128,7 @@ class _Work:
 
     def keep(self, keep):
         """Keep the active chains where ``keep`` (a,) is True, in their order."""
-        src = np.flatnonzero(keep)
-        for j, s in enumerate(src):
-            if s != j:
-                self.ft[j] = self.ft[s]
-        self.a = src.size
+        self.a = _compact(self.ft[:self.a], keep)
 
     def estep(self, w, guard=False):
         """Mean log-likelihood (a,) and responsibilities (a, k, n) for the coefficients W (a, k, f) of
@@ -150,8 +146,8 @@ class _Work:
         lp -= top
         _exp_(lp)  # one exponential per point and component: the responsibilities, then their sum
         total = self.total[:a]
-        np.add(lp[:, 0], lp[:, 1], out=total[:, :n]) if k > 1 else np.copyto(total[:, :n], lp[:, 0])
-        for j in range(2, k):
+        np.copyto(total[:, :n], lp[:, 0])
+        for j in range(1, k):
             total[:, :n] += lp[:, j]
         lp /= total[:, None, :n]
         ll = top[:, 0].sum(-1)
