@@ -22,11 +22,14 @@ def style() -> None:
     })
 
 
-def save(fig, name: str):
+def save(fig, name: str, description: str | None = None):
     """Save ``fig`` as ``$COLLAPSE_LAB_FIGDIR/name.png`` when that variable is set (``make course`` sets it).
 
-    Returns the path written, or None. ``name`` is a short slug such as ``"ch1-survival"``.
+    Returns the path written, or None. ``name`` is a short slug such as ``"ch1-survival"``; ``description`` is the
+    figure's text alternative: what is plotted (axes, series) and what to see in it.
     """
+    if description is not None and (not isinstance(description, str) or not description.strip()):
+        raise ValueError(f"description must be a non-empty str saying what the figure shows; got {description!r:.60}")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"name must be a short file slug of letters, digits, '-', '_' or '.'; got {name!r}")
     if not callable(getattr(fig, "savefig", None)):
