@@ -226,22 +226,47 @@ def _mathjax_head(depth: int = 0) -> str:
     # the same configuration as nbconvert's pages: $...$ inline, $$...$$ displayed
     return (f"<script src='{mathjax_url(depth)}'></script><script type='text/x-mathjax-config'>"
             "MathJax.Hub.Config({tex2jax: {inlineMath: [['$','$'], ['\\\\(','\\\\)']], displayMath: [['$$','$$'], "
-            "['\\\\[','\\\\]']], processEscapes: true}, messageStyle: 'none'});</script>"
+            "['\\\\[','\\\\]']], processEscapes: true}, messageStyle: 'none'});</script>" + _ASSISTIVE
             + (_FONTS if mathjax_source() is not None else ""))
 
 
 def notebook_html(nb, depth: int = 0) -> str:
-    """A notebook as a standalone HTML page whose math renders offline (see :func:`install_mathjax`)."""
+    """A notebook as a standalone HTML page whose math renders offline (see :func:`install_mathjax`), titled by
+    its first heading, readable by everyone: :data:`A11Y_CSS` (contrast of code and prompts, underlined links,
+    captions) and MathJax's assistive MathML (every formula also as MathML for screen readers)."""
     from nbconvert import HTMLExporter
 
     nb, depth = _notebook("nb", nb), _depth(depth)
-    body, _ = HTMLExporter(mathjax_url=mathjax_url(depth)).from_notebook_node(nb)
+    title = describe(nb)["title"]
+    resources = {"metadata": {"name": f"collapse-lab: {title}" if title else "collapse-lab"}}
+    body, _ = HTMLExporter(mathjax_url=mathjax_url(depth)).from_notebook_node(nb, resources=resources)
     # require.js (from a CDN) only serves live widgets, which a built page never has (COLLAPSE_LAB_STATIC=1):
     # without it the page loads nothing from the internet
     body = re.sub(r"<script[^>]*src=\"https://[^\"]*/require(\.min)?\.js\"[^>]*>\s*</script>\n?", "", body)
-    if mathjax_source() is not None:
-        body = body.replace("</head>", _FONTS + "\n</head>", 1)
-    return body
+    head = f"<style>{A11Y_CSS}</style>" + _ASSISTIVE + (_FONTS if mathjax_source() is not None else "")
+    return body.replace("</head>", head + "\n</head>", 1)
+
+
+#: CSS added to every notebook page: nbconvert's light theme has code colours, prompts and links below the WCAG AA
+#: contrast of 4.5:1 (on the code background #f5f5f5), and links told from text by colour alone. Each colour below
+#: is the theme's own, darkened until it reaches 4.8:1 on #f5f5f5 (tests/browser/run.py checks pages with axe-core).
+A11Y_CSS = """
+:root{--jp-mirror-editor-atom-color:#5050ff;--jp-mirror-editor-bracket-color:#6d6d52;
+--jp-mirror-editor-builtin-color:#007b00;--jp-mirror-editor-comment-color:#397272;--jp-mirror-editor-error-color:#db0000;
+--jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;--jp-mirror-editor-meta-color:#a008ff;
+--jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;--jp-mirror-editor-quote-color:#007a00;
+--jp-cell-inprompt-font-color:#2a6fa8;--jp-cell-outprompt-font-color:#a85036;--jp-cell-prompt-not-active-opacity:1;
+--jp-cell-prompt-not-active-font-color:#555}
+a{text-decoration:underline}
+.jp-InputPrompt,.jp-OutputPrompt{opacity:1}
+figure.collapse-lab-figure figcaption{font-size:.9em;color:#333}
+figure.collapse-lab-figure summary{cursor:pointer;color:#2a4d6e}
+"""
+
+# MathJax 2.7's assistive MathML: every typeset formula also as hidden MathML that screen readers read (on by
+# default in 2.7; said here so a user setting or a future default cannot turn it off for these pages)
+_ASSISTIVE = ("<script type='text/x-mathjax-config'>MathJax.Hub.Config({menuSettings: {assistiveMML: true}, "
+              "AssistiveMML: {disabled: false}});</script>")
 
 
 # ------------------------------------------------------------------------------------ what a notebook says
@@ -348,8 +373,11 @@ def _exercise_for(stem: str, exercises_dir: Path) -> Path | None:
     return same[0] if same else None
 
 
-def _thumbnails(out: Path, stem: str) -> list[tuple[str, str]]:
-    """(figure, thumbnail) paths relative to ``out`` for a chapter's saved figures, in the order they were drawn."""
+def _thumbnails(out: Path, stem: str) -> list[tuple[str, str, str]]:
+    """(figure, thumbnail, description) for a chapter's saved figures, in the order they were drawn: paths relative
+    to ``out``; the description that ``plots.save`` wrote into the PNG (the file's name when it has none)."""
+    from .plots import read_description
+
     figdir = out / "figures" / stem
     if not figdir.is_dir():
         return []
@@ -367,7 +395,12 @@ def _thumbnails(out: Path, stem: str) -> list[tuple[str, str]]:
                     im.save(thumb)
             except (ImportError, OSError):
                 thumb = png
-        result.append((png.relative_to(out).as_posix(), thumb.relative_to(out).as_posix()))
+        try:
+            text = read_description(png)
+        except (ImportError, OSError):
+            text = None
+        result.append((png.relative_to(out).as_posix(), thumb.relative_to(out).as_posix(),
+                       text or f"figure {png.stem} (no description)"))
     return result
 
 
@@ -408,8 +441,8 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
             links.append(f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
                          f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
         links.append(f"<a href='{html.escape(os.path.relpath(p.resolve(), out.resolve()))}'>lecture notebook</a>")
-        thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(Path(f).stem)}' "
-                         f"title='{html.escape(Path(f).stem)}'></a>" for f, t in _thumbnails(out, p.stem))
+        thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(d)}'></a>"
+                         for f, t, d in _thumbnails(out, p.stem))
         objectives = "".join(f"<li>{html.escape(o)}</li>" for o in info["objectives"])
         minutes = f"{rec['seconds'] / 60:.1f} min to run ({html.escape(rec['profile'])})" if rec else "not built"
         error = f"<p class='error'>{html.escape(rec['error'])}</p>" if rec and rec.get("error") else ""
@@ -463,7 +496,7 @@ def _write_guide(md_path: Path, out: Path) -> Path | None:
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;
 color:#1d2329;line-height:1.45}
-h1{margin-bottom:.2em} .lead{font-size:1.1em;color:#444} .nav{color:#555}
+h1{margin-bottom:.2em} .lead{font-size:1.1em;color:#444} .nav{color:#555} a{color:#1a4f8b;text-decoration:underline}
 .card{border:1px solid #d5dae0;border-left:6px solid #2e7d32;border-radius:6px;padding:.8em 1.2em;margin:1.2em 0;
 background:#fff;box-shadow:0 1px 3px rgba(0,0,0,.06)}
 .card.failed{border-left-color:#c0392b} .card.not-run{border-left-color:#9aa3ad}
@@ -475,7 +508,7 @@ background:#fff;box-shadow:0 1px 3px rgba(0,0,0,.06)}
 h3{font-size:1em;margin:.6em 0 .2em} ul{margin:.2em 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:.5em 0}
 .thumbs img{height:90px;border:1px solid #ddd;border-radius:3px;background:#fff}
-footer{color:#777;font-size:.85em;margin-top:2em} table{border-collapse:collapse} td,th{border:1px solid #ccc;
+footer{color:#595959;font-size:.85em;margin-top:2em} table{border-collapse:collapse} td,th{border:1px solid #ccc;
 padding:.3em .6em}
 """
 
