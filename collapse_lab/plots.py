@@ -126,10 +126,12 @@ def read_description(path) -> str | None:
 
 # ------------------------------------------------------------------------------ figures shown with their text
 def figure_png(fig) -> bytes:
-    """``fig`` as PNG bytes, drawn as the inline backend draws it (tight bounding box)."""
-    from IPython.core.pylabtools import print_figure
+    """``fig`` as PNG bytes, drawn as the inline backend draws it (tight bounding box; also an empty figure)."""
+    import io
 
-    return print_figure(fig, "png", bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
 
 
 def figure_html(png: bytes | str, description: str) -> str:
@@ -170,10 +172,10 @@ def register_display() -> bool:
         from matplotlib.figure import Figure
     except ImportError:
         return False
-    ip = get_ipython()
-    if ip is None:
+    formatter = getattr(getattr(get_ipython(), "display_formatter", None), "mimebundle_formatter", None)
+    if formatter is None:  # plain Python, or a shell without rich display
         return False
-    ip.display_formatter.mimebundle_formatter.for_type(Figure, _mimebundle)
+    formatter.for_type(Figure, _mimebundle)
     return True
 
 
