@@ -257,7 +257,7 @@ A11Y_CSS = """
 --jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;--jp-mirror-editor-quote-color:#007a00;
 --jp-cell-inprompt-font-color:#2a6fa8;--jp-cell-outprompt-font-color:#a85036;--jp-cell-prompt-not-active-opacity:1;
 --jp-cell-prompt-not-active-font-color:#555}
-a{text-decoration:underline}
+a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline}
 .jp-InputPrompt,.jp-OutputPrompt{opacity:1}
 figure.collapse-lab-figure figcaption{font-size:.9em;color:#333}
 figure.collapse-lab-figure summary{cursor:pointer;color:#2a4d6e}

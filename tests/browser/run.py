@@ -595,8 +595,8 @@ def check_site(context, report: Report, site: Path) -> dict:
                 if (window.MathJax && MathJax.Hub) MathJax.Hub.Queue(() => done()); else done(); })""")
             found = axe_summary(axe_run(page))
             alts = page.evaluate(JS_UNDESCRIBED, list(NO_ALT))
-            math = page.evaluate("""() => ({typeset: document.querySelectorAll('.MathJax, .MathJax_Display').length,
-                mathml: document.querySelectorAll('.MJX_Assistive_MathML math').length})""")
+            math = page.evaluate("""() => { const f = [...document.querySelectorAll('.MathJax')];
+                return {typeset: f.length, mathml: f.filter(e => e.querySelector('.MJX_Assistive_MathML math')).length}; }""")
             lang = page.evaluate("() => document.documentElement.lang")
             results[rel] = {"violations": found, "images": page.evaluate("() => document.images.length"),
                             "images_without_description": len(alts), "lang": lang, "formulas": math}
