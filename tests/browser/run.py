@@ -422,6 +422,7 @@ def check_chapter(page: Page, report: Report, rel: str, name: str, pid: str, t0:
     report.check(not wide, f"{rel}: printed lines <= {WIDTH} characters",
                  "; ".join(f"cell {i}: {n} chars ({s!r}...)" for i, n, s in wide[:8]), gate="line-width")
     explore(page, report, pid, rel, name)
+    check_accessibility(page, report, pid, rel, name)
 
 
 def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
@@ -459,6 +460,70 @@ def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
         text = page.page.evaluate("(id) => document.querySelector('#' + id).innerText", pid)
         report.check("Error displaying widget" not in text and "model not found" not in text,
                      f"{rel}: explorers display without widget errors after the changes", "widget error shown")
+
+
+def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
+    """Figures described; every explorer control labelled, reached with Tab and changed with the arrow keys alone
+    (Left/Right; the figure redraws and its description names the new value); axe-core finds nothing inside an
+    explorer."""
+    alts = page.page.evaluate("(id) => [...document.querySelectorAll('#' + id + ' .jp-OutputArea-output img')]"
+                              ".map(i => i.alt)", pid)
+    bad = [a for a in alts if not a.strip() or a.strip() in NO_ALT or not re.search(r"\s", a.strip())]
+    report.check(not bad, f"{rel}: all {len(alts)} figures carry a description (alt text)",
+                 f"{len(bad)} without: {bad[:3]}")
+    explorers = page.page.locator(f"#{pid} .collapse-lab-explorer")
+    for e in range(explorers.count()):
+        ex = explorers.nth(e)
+        ex.scroll_into_view_if_needed()
+        selects = ex.locator("select")
+        labels = [selects.nth(k).evaluate("s => [...s.labels].map(l => l.innerText.trim()).join(' ')")
+                  for k in range(selects.count())]
+        report.check(bool(labels) and all(labels), f"{rel}: explorer {e + 1}: every control has a label {labels}",
+                     "a control without a label")
+        handles = ex.locator(".noUi-handle").count()
+        report.check(handles == 0, f"{rel}: explorer {e + 1}: no unlabelled slider handle", f"{handles} sliders")
+        for k in range(selects.count()):
+            select = selects.nth(k)
+            if k == 0:
+                select.focus()
+            else:  # from the previous control, the Tab key alone reaches this one
+                selects.nth(k - 1).focus()
+                page.page.keyboard.press("Tab")
+            focused = select.evaluate("s => document.activeElement === s")
+            report.check(focused, f"{rel}: explorer {e + 1}: control {labels[k]!r} reached with the keyboard",
+                         "focus went elsewhere")
+            before_img = explorer_images(page, pid)[e]
+            before = select.evaluate("s => s.value")
+            last = select.evaluate("s => s.selectedIndex === s.options.length - 1")
+            # Left/Right: JupyterLab's command mode takes Up/Down from a focused <select> (it moves between cells)
+            page.page.keyboard.press("ArrowLeft" if last else "ArrowRight")
+            try:
+                select.page.wait_for_function("([s, v]) => s.value !== v", arg=[select.element_handle(), before],
+                                              timeout=10_000)
+            except Exception:
+                report.check(False, f"{rel}: explorer {e + 1}: the arrow keys change {labels[k]!r}",
+                             "the value did not change")
+                continue
+            try:
+                page.page.wait_for_function("""([id, e, before]) => {
+                    const x = document.querySelectorAll('#' + id + ' .collapse-lab-explorer')[e];
+                    const img = x.querySelector('img');
+                    return img && img.src !== before && !window.__cl.busy(id); }""",
+                                            arg=[pid, e, before_img], polling=250, timeout=CHANGE_TIMEOUT * 1000)
+                redrawn = True
+            except Exception:
+                redrawn = False
+            value = select.evaluate("s => s.options[s.selectedIndex].text")
+            alt = ex.locator("img").first.get_attribute("alt") or ""
+            page.shot(f"ch{name}-explorer{e + 1}-keyboard{k + 1}", ex)
+            report.check(redrawn and select.evaluate("s => s.value") != before,
+                         f"{rel}: explorer {e + 1}: the arrow keys change {labels[k]!r} and the figure redraws",
+                         "no change")
+            report.check(f"{labels[k]} = {value}" in alt, f"{rel}: explorer {e + 1}: the description follows "
+                         f"({labels[k]} = {value})", f"alt text {alt[-120:]!r}")
+        found = axe_summary(axe_run(page.page, f"#{pid} .collapse-lab-explorer", e))
+        report.check(not found, f"{rel}: explorer {e + 1}: axe-core finds no WCAG 2.x A/AA violation",
+                     "; ".join(f"{v['id']} ({v['elements']}: {v['html'][:1]})" for v in found))
 
 
 def run_exercise(page: Page, report: Report, rel: str) -> None:
@@ -534,12 +599,13 @@ def axe_script() -> str:
     return AXE_SCRIPT
 
 
-def axe_run(page, context=None) -> dict:
-    """axe-core's WCAG 2.0/2.1 A and AA rules on the open page (or on the element matching ``context``)."""
+def axe_run(page, context=None, index: int = 0) -> dict:
+    """axe-core's WCAG 2.0/2.1 A and AA rules on the open page (or on element ``index`` of the CSS selector
+    ``context``)."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(axe_script())
-    return page.evaluate("""([ctx, tags]) => axe.run(ctx ? document.querySelector(ctx) : document,
-        {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})""", [context, AXE_TAGS])
+    return page.evaluate("""([ctx, i, tags]) => axe.run(ctx ? document.querySelectorAll(ctx)[i] : document,
+        {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})""", [context, index, AXE_TAGS])
 
 
 def axe_summary(result: dict) -> list[dict]:
