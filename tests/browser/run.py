@@ -524,6 +524,15 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
         found = axe_summary(axe_run(page.page, f"#{pid} .collapse-lab-explorer", e))
         report.check(not found, f"{rel}: explorer {e + 1}: axe-core finds no WCAG 2.x A/AA violation",
                      "; ".join(f"{v['id']} ({v['elements']}: {v['html'][:1]})" for v in found))
+    # JupyterLab's own interface is not the course's to fix: its violations are recorded (docs/accessibility.md
+    # cites them), not failed
+    lab = axe_summary(axe_run(page.page))
+    path = OUT / "axe-jupyterlab.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known[rel] = lab
+    path.write_text(json.dumps(known, indent=1))
+    log(f"note {rel}: axe-core on the whole JupyterLab page (JupyterLab's own interface, not failing): "
+        + (", ".join(f"{v['id']} ({v['elements']})" for v in lab) or "no violation"))
 
 
 def run_exercise(page: Page, report: Report, rel: str) -> None:
