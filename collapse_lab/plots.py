@@ -26,13 +26,12 @@ _ON_DESCRIBE = "_collapse_lab_on_describe"
 
 
 def cycle():
-    """The course's property cycle: colour, line style and marker change together (``len(PALETTE)`` entries);
-    a marker every ~8% of a line's length keeps long lines readable."""
+    """The course's property cycle: colour and line style change together (``len(PALETTE)`` entries). Markers are
+    not in it, because histograms and filled areas draw from the same cycle and a patch has no marker; use
+    :func:`series` for a line with a marker too."""
     from cycler import cycler
 
-    n = len(PALETTE)
-    return (cycler(color=list(PALETTE)) + cycler(linestyle=list(LINESTYLES)) + cycler(marker=list(MARKERS))
-            + cycler(markevery=[0.08] * n))
+    return cycler(color=list(PALETTE)) + cycler(linestyle=list(LINESTYLES))
 
 
 def series(i: int, marker: bool = True) -> dict:
@@ -49,13 +48,13 @@ def series(i: int, marker: bool = True) -> dict:
 
 def style() -> None:
     """The course's matplotlib style: readable sizes, light grid, no top/right spines, the colour-blind-safe
-    :data:`PALETTE` with a line style and a marker per series, and figures shown with their description."""
+    :data:`PALETTE` with a line style per series, and figures shown with their description."""
     import matplotlib as mpl
 
     mpl.rcParams.update({
         "figure.figsize": (7.5, 4.0), "figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False, "font.size": 10, "legend.frameon": False,
-        "figure.constrained_layout.use": True, "axes.prop_cycle": cycle(), "lines.markersize": 4.5,
+        "figure.constrained_layout.use": True, "axes.prop_cycle": cycle(),
     })
     register_display()
 

@@ -7,8 +7,8 @@ front end runs (nbval, ``make course``, the HTML export, ``COLLAPSE_LAB_STATIC=1
 ``draw`` serves both.
 
 Accessibility: every control is a labelled drop-down list (a ``<select>`` whose ``<label>`` is the control's name),
-operable with the keyboard alone (Tab to it, Left/Right arrow keys to change it: in JupyterLab's command mode Up/Down
-move between cells instead). ipywidgets' sliders are not used: their handle
+operable with the keyboard alone (Tab to it, Space to open the list, arrow keys and Enter to choose; JupyterLab takes
+the arrow keys from a closed list to move between cells). ipywidgets' sliders are not used: their handle
 has no accessible name. The figure carries its description (:func:`collapse_lab.plots.describe`, or the
 ``description`` that :func:`collapse_lab.plots.save` gives it) as alt text, followed by the values it was drawn
 with, and the description follows every redraw.

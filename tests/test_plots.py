@@ -57,20 +57,27 @@ def test_the_colour_check_can_fail():
 
 
 def test_series_differ_by_line_style_and_marker_too():
-    """Colour never alone: every entry of the house cycle has its own line style and its own marker."""
+    """Colour never alone: every entry of the house cycle has its own line style, and series() adds a marker."""
     entries = list(plots.cycle())
     assert len(entries) == len(plots.PALETTE)
-    for key in ("color", "linestyle", "marker"):
+    for key in ("color", "linestyle"):
         values = [repr(e[key]) for e in entries]
-        assert len(set(values)) == len(values), f"two series share a {key}"
+        assert len(set(values)) == len(values), f"two series of the cycle share a {key}"
+    kws = [plots.series(i) for i in range(len(plots.PALETTE))]
+    for key in ("color", "linestyle", "marker"):
+        assert len({repr(k[key]) for k in kws}) == len(kws), f"two series share a {key}"
     plots.style()
     try:
         fig, ax = plt.subplots()
         lines = [ax.plot([0, 1], [i, i + 1])[0] for i in range(3)]
-        # an explicit colour still takes the cycle's line style and marker
+        # an explicit colour still takes the cycle's line style
         lines.append(ax.plot([0, 1], [5, 6], color="0.5")[0])
-        styles = {(str(ln.get_linestyle()), ln.get_marker()) for ln in lines}
-        assert len(styles) == 4
+        assert len({str(ln.get_linestyle()) for ln in lines}) == 4
+        # histograms, filled areas and bars draw from the same cycle
+        ax.hist([1, 2, 2, 3], histtype="step")
+        ax.fill_between([0, 1], [0, 1], alpha=0.2)
+        ax.bar([0, 1], [1, 2])
+        ax.errorbar([0, 1], [1, 2], yerr=[0.1, 0.1])
         assert plots.series(7) == plots.series(1) and plots.series(0, marker=False).keys() == {"color", "linestyle"}
         with pytest.raises(ValueError, match="series number"):
             plots.series(-1)

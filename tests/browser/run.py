@@ -464,8 +464,8 @@ def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
 
 def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
     """Figures described; every explorer control labelled, reached with Tab and changed with the arrow keys alone
-    (Left/Right; the figure redraws and its description names the new value); axe-core finds nothing inside an
-    explorer."""
+    (Space, an arrow key, Enter; the figure redraws and its description names the new value); axe-core finds nothing
+    inside an explorer."""
     alts = page.page.evaluate("(id) => [...document.querySelectorAll('#' + id + ' .jp-OutputArea-output img')]"
                               ".map(i => i.alt)", pid)
     bad = [a for a in alts if not a.strip() or a.strip() in NO_ALT or not re.search(r"\s", a.strip())]
@@ -495,8 +495,10 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
             before_img = explorer_images(page, pid)[e]
             before = select.evaluate("s => s.value")
             last = select.evaluate("s => s.selectedIndex === s.options.length - 1")
-            # Left/Right: JupyterLab's command mode takes Up/Down from a focused <select> (it moves between cells)
-            page.page.keyboard.press("ArrowLeft" if last else "ArrowRight")
+            # Space opens the list, an arrow key moves in it, Enter chooses. (JupyterLab's command mode takes the arrow
+            # keys from a closed <select>, to move between cells; the open list receives them.)
+            for key in (" ", "ArrowUp" if last else "ArrowDown", "Enter"):
+                page.page.keyboard.press(key)
             try:
                 select.page.wait_for_function("([s, v]) => s.value !== v", arg=[select.element_handle(), before],
                                               timeout=10_000)
