@@ -503,7 +503,7 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
                 select.page.wait_for_function("([s, v]) => s.value !== v", arg=[select.element_handle(), before],
                                               timeout=10_000)
             except Exception:
-                report.check(False, f"{rel}: explorer {e + 1}: the arrow keys change {labels[k]!r}",
+                report.check(False, f"{rel}: explorer {e + 1}: the keyboard changes {labels[k]!r}",
                              "the value did not change")
                 continue
             try:
@@ -519,7 +519,7 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
             alt = ex.locator("img").first.get_attribute("alt") or ""
             page.shot(f"ch{name}-explorer{e + 1}-keyboard{k + 1}", ex)
             report.check(redrawn and select.evaluate("s => s.value") != before,
-                         f"{rel}: explorer {e + 1}: the arrow keys change {labels[k]!r} and the figure redraws",
+                         f"{rel}: explorer {e + 1}: Space, an arrow key and Enter change {labels[k]!r}; it redraws",
                          "no change")
             report.check(f"{labels[k]} = {value}" in alt, f"{rel}: explorer {e + 1}: the description follows "
                          f"({labels[k]} = {value})", f"alt text {alt[-120:]!r}")
