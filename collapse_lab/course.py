@@ -252,9 +252,10 @@ def notebook_html(nb, depth: int = 0) -> str:
 #: is the theme's own, darkened until it reaches 4.8:1 on #f5f5f5 (tests/browser/run.py checks pages with axe-core).
 A11Y_CSS = """
 :root{--jp-mirror-editor-atom-color:#5050ff;--jp-mirror-editor-bracket-color:#6d6d52;
---jp-mirror-editor-builtin-color:#007b00;--jp-mirror-editor-comment-color:#397272;--jp-mirror-editor-error-color:#db0000;
---jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;--jp-mirror-editor-meta-color:#a008ff;
---jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;--jp-mirror-editor-quote-color:#007a00;
+--jp-mirror-editor-builtin-color:#007b00;--jp-mirror-editor-comment-color:#397272;
+--jp-mirror-editor-error-color:#db0000;--jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;--jp-mirror-editor-meta-color:#a008ff;
+--jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;
+--jp-mirror-editor-quote-color:#007a00;
 --jp-cell-inprompt-font-color:#2a6fa8;--jp-cell-outprompt-font-color:#a85036;--jp-cell-prompt-not-active-opacity:1;
 --jp-cell-prompt-not-active-font-color:#555}
 a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline}

@@ -136,7 +136,8 @@ def explore(draw: Callable, description: str | None = None, **controls):
     from .runtime import silenced
 
     if description is not None and (not isinstance(description, str) or not description.strip()):
-        raise ValueError(f"description must be a non-empty str (what the figure shows) or None; got {description!r:.60}")
+        raise ValueError("description must be a non-empty str (what the figure shows) or None; got "
+                         f"{description!r:.60}")
     if not interactive_available():
         with silenced():
             fig = _figure(draw(**defaults))

@@ -202,7 +202,8 @@ def test_explorer_figures_carry_their_description_and_settings(monkeypatch):
     fig = widgets.explore(draw, M=[100, 20], dist=["gaussian", "t"])
     assert shown[0][0] == "display" and "Drawn with M = 100, dist = gaussian." in shown[0][1]["text/plain"]
     plots.save(fig, "ch0-explore", "A line from 0 to M.")
-    assert shown[-1][0] == "update" and shown[-1][1]["text/plain"] == "A line from 0 to M. Drawn with M = 100, dist = gaussian."
+    assert shown[-1][0] == "update"
+    assert shown[-1][1]["text/plain"] == "A line from 0 to M. Drawn with M = 100, dist = gaussian."
     plt.close("all")
 
 

@@ -674,7 +674,8 @@ def check_site(context, report: Report, site: Path) -> dict:
             found = axe_summary(axe_run(page))
             alts = page.evaluate(JS_UNDESCRIBED, list(NO_ALT))
             math = page.evaluate("""() => { const f = [...document.querySelectorAll('.MathJax')];
-                return {typeset: f.length, mathml: f.filter(e => e.querySelector('.MJX_Assistive_MathML math')).length}; }""")
+                const mml = f.filter(e => e.querySelector('.MJX_Assistive_MathML math'));
+                return {typeset: f.length, mathml: mml.length}; }""")
             lang = page.evaluate("() => document.documentElement.lang")
             results[rel] = {"violations": found, "images": page.evaluate("() => document.images.length"),
                             "images_without_description": len(alts), "lang": lang, "formulas": math}
