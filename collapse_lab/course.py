@@ -253,7 +253,8 @@ def notebook_html(nb, depth: int = 0) -> str:
 A11Y_CSS = """
 :root{--jp-mirror-editor-atom-color:#5050ff;--jp-mirror-editor-bracket-color:#6d6d52;
 --jp-mirror-editor-builtin-color:#007b00;--jp-mirror-editor-comment-color:#397272;
---jp-mirror-editor-error-color:#db0000;--jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;--jp-mirror-editor-meta-color:#a008ff;
+--jp-mirror-editor-error-color:#db0000;--jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;
+--jp-mirror-editor-meta-color:#a008ff;
 --jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;
 --jp-mirror-editor-quote-color:#007a00;
 --jp-cell-inprompt-font-color:#2a6fa8;--jp-cell-outprompt-font-color:#a85036;--jp-cell-prompt-not-active-opacity:1;
@@ -376,7 +377,8 @@ def _exercise_for(stem: str, exercises_dir: Path) -> Path | None:
 
 def _thumbnails(out: Path, stem: str) -> list[tuple[str, str, str]]:
     """(figure, thumbnail, description) for a chapter's saved figures, in the order they were drawn: paths relative
-    to ``out``; the description that ``plots.save`` wrote into the PNG (the file's name when it has none)."""
+    to ``out``; the description that ``plots.save`` wrote into the PNG ("figure NAME (no description)" when it has
+    none, which the browser test's site audit reports)."""
     from .plots import read_description
 
     figdir = out / "figures" / stem
