@@ -503,7 +503,7 @@ DESCRIPTION = (
     "vertical lines at the original's 1% and 99% quantiles; a collapsed chain is a narrow spike that misses both "
     "tails. Right: the surviving tail mass (mass outside those quantiles, relative to the original's) over fits, "
     "mean and median over the chains with a band for the 10-90% range of chains, and a black line at 1 (no loss); "
-    "the median falls towards zero faster than the mean, and a smaller M loses the tails sooner.")
+    "the median typically lies below the mean, and with a smaller M the tails are typically lost sooner.")
 
 
 def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "student-t", chains: int = 100,
