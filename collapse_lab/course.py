@@ -248,10 +248,11 @@ def notebook_html(nb, depth: int = 0) -> str:
 def describe(nb) -> dict:
     """What a lecture notebook says about itself, read from its Markdown (missing parts are empty).
 
-    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the first sentence of the
-    first paragraph after it; ``objectives``: the bullet or numbered items under the first heading (or bold
-    line) containing "objective"; ``time``: the line that states the expected time (a line with "time" and
-    "min" or "hour"), or "".
+    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the notebook's one-line
+    summary (``metadata["collapse_lab"]["summary"]``), else the first sentence of the first paragraph after the
+    title; ``objectives``: the bullet or numbered items under the first heading (or bold line) containing
+    "objective"; ``time``: the line that states the expected time (a line with "time" and "min" or "hour") as
+    plain text, or "".
     """
     nb = _notebook("nb", nb)
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
@@ -271,9 +272,12 @@ def describe(nb) -> dict:
     for ln in lines:
         low = ln.lower()
         if ("time" in low or "takes" in low) and re.search(r"\d+\s*(min|minutes|h\b|hour)", low):
-            time_line = _plain(ln.strip(" >-*#"))
+            time_line = _plain(_plain(ln.strip()).strip(" >-*#"))
             break
     title = _plain(title)
+    own = (nb.metadata.get("collapse_lab") or {}).get("summary")
+    if isinstance(own, str) and own.strip():
+        summary = own.strip()
     return {"title": title[:1].upper() + title[1:], "summary": summary, "objectives": objectives, "time": time_line}
 
 

@@ -108,17 +108,24 @@ def claim_gaussian_anchor(S, seed):
     for ddof in (0, 1):
         m, v = mi.gaussian_chain(GM, GG, C, k=1, ddof=ddof, seed=seed)
         st = mi.anchored_stationary(GM, ddof=ddof, seed=seed)
-        mean_v, mean_mu2 = v[-tail:].mean(), (m[-tail:] ** 2).mean()
+        # chains are independent: the standard error of a long-run mean comes from the per-chain time averages
+        per_v, per_mu2 = v[-tail:].mean(axis=0), (m[-tail:] ** 2).mean(axis=0)
+        mean_v, mean_mu2 = per_v.mean(), per_mu2.mean()
         med = np.median(v[-tail:])
         assert abs(med / st["median_var"] - 1) < 0.1, (ddof, med, st)
-        if ddof == 0:
-            assert abs(mean_v / st["mean_var"] - 1) < 0.2, (ddof, mean_v, st)
-            assert abs(mean_mu2 / st["mean_mu2"] - 1) < 0.2, (ddof, mean_mu2, st)
+        if ddof == 0:  # the notebook's claim: within 4 standard errors of the exact long-run means
+            for sim, per, exact in ((mean_v, per_v, st["mean_var"]), (mean_mu2, per_mu2, st["mean_mu2"])):
+                z = (sim - exact) / (per.std(ddof=1) / np.sqrt(per.size))
+                assert abs(z) < 4, (ddof, sim, exact, z)
         else:  # heavy right tail: the simulated mean wanders; only its place far above the median is a claim
             assert mean_v > 1.3 and mean_v > 1.5 * med, (ddof, mean_v, med)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+# more seeds than the notebook was written with, including the block where a 20% tolerance failed (3001)
+ANCHOR_SEEDS = [*range(5), *range(1000, 1005), *range(3000, 3005)]
+
+
+@pytest.mark.parametrize("seed", ANCHOR_SEEDS)
 def test_anchored_gaussian_long_run_quick(seed):
     claim_gaussian_anchor(Q, seed)
 
