@@ -159,3 +159,26 @@ def test_show_prints_a_short_table_and_writes_json_during_the_build(tmp_path, mo
     (tmp_path / "stages-9.json").write_text("{not json")
     with pytest.warns(UserWarning, match="skipped"):
         assert len(stages.read(tmp_path)) == 2
+
+
+def test_home_page_shows_the_measured_table(tmp_path, monkeypatch):
+    import nbformat
+
+    from collapse_lab import course
+
+    nbs, site = tmp_path / "notebooks", tmp_path / "site"
+    nbs.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Course map\n\nA map.")]),
+                   nbs / "00_course_map.ipynb")
+    assert course.stages_html(site) == ""                     # no chapter wrote rows: no table
+    a = stages.row(gaussian([1.0, 0.8, 0.7]), "gaussian", **{**ROW, "experiment": "<b>chain</b>"})
+    b = stages.row([gaussian([1.0, 0.4])] * 3, "gaussian", **{**ROW, "chapter": "2"})
+    monkeypatch.setenv("COLLAPSE_LAB_FIGDIR", str(site / "figures" / "02_x"))
+    stages.show([b])
+    monkeypatch.setenv("COLLAPSE_LAB_FIGDIR", str(site / "figures" / "01_x"))
+    stages.show([a])
+    page = course.write_home(nbs, site, "quick", {}).read_text()
+    table = page[page.index("<table"):page.index("</table>")]
+    assert "<caption>" in table and table.count("scope='col'") == 7
+    assert table.index("&lt;b&gt;chain&lt;/b&gt;") < table.index("median of 3 chains")   # escaped, in chapter order
+    assert "not raised by generation 2" in table and "early collapse" in table and "late collapse" in table
