@@ -46,7 +46,7 @@ def exercises(solution) -> list[dict]:
             if m:
                 heading = m.group(0).lstrip("#").strip()
         if i in checks:
-            title = re.sub(r"^Exercise\s+\d+\s*[·:.\-–—]?\s*", "", heading).strip()
+            title = re.sub(r"^Exercise\s+\d+\s*(\([^)]*\)\s*)?[·:.\-–—]?\s*", "", heading).strip()
             out.append({"name": checks[i], "title": title, "conceptual": "conceptual" in heading.lower()})
     return out
 
@@ -89,6 +89,11 @@ def _min(v) -> str:
     return "not stated" if v is None else f"{v} min"
 
 
+def _exercise_title(e: dict) -> str:
+    title = e["title"] or e["name"]
+    return title + " (conceptual)" if e["conceptual"] and "conceptual" not in title.lower() else title
+
+
 def guide_block(chs: list[dict]) -> str:
     """The guide's generated part: the times and exercises table, then each chapter's objectives and key figure."""
     lines = ["| chapter | main path | going deeper | exercises | exercises (conceptual) | key figure |",
@@ -116,8 +121,7 @@ def guide_block(chs: list[dict]) -> str:
             lines.append("")
         if c["exercises"]:
             lines.append(f"Exercises (`solutions/{c['exercise_notebook']}`): "
-                         + "; ".join(f"{i} · {e['title'] or e['name']}" for i, e in enumerate(c["exercises"], 1))
-                         + ".")
+                         + "; ".join(f"{i} · {_exercise_title(e)}" for i, e in enumerate(c["exercises"], 1)))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -9,7 +9,7 @@ rows but the robust replace > accumulate, and their chains are covered by tests/
 import numpy as np
 import pytest
 
-from collapse_lab import gaussian, gmm, loop, mitigation as mi
+from collapse_lab import gaussian, gmm, loop, mitigation as mi, stages
 
 SEEDS = range(5)
 Q = mi.sizes("quick")
@@ -128,6 +128,43 @@ ANCHOR_SEEDS = [*range(5), *range(1000, 1005), *range(3000, 3005)]
 @pytest.mark.parametrize("seed", ANCHOR_SEEDS)
 def test_anchored_gaussian_long_run_quick(seed):
     claim_gaussian_anchor(Q, seed)
+
+
+def stage_rows(S, block):
+    """05a's recap: the course map's two alarms on the Gaussian chain under the four policies (one seed block)."""
+    n = S.table_seeds["gaussian"]
+    seeds = list(range(1000 * block, 1000 * block + n))
+    return {name: stages.row(gaussian.experiments(seeds, policy=mi.make_policy(spec),
+                                                  generations=S.table_generations["gaussian"], profile=S.profile),
+                             "gaussian", chapter="5a", experiment=name, sources="S", remedy=name)
+            for name, spec in mi.TABLE_POLICIES.items()}
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_stage_rows_of_the_policies(block):
+    """Replace reaches late collapse; accumulate raises no alarm; mix 10% delays the bulk alarm but still reaches
+    late collapse; one anchor point still reaches late collapse within the run."""
+    r = stage_rows(Q, block)
+    assert r["replace"]["verdict"] == "late collapse", r["replace"]
+    assert r["accumulate"]["verdict"] == "no collapse yet", r["accumulate"]
+    assert r["mix 10%"]["verdict"] == "late collapse", r["mix 10%"]
+    assert r["mix 10%"]["bulk_alarm"] > r["replace"]["bulk_alarm"], (r["mix 10%"], r["replace"])
+    assert r["anchor"]["verdict"] == "late collapse", r["anchor"]
+
+
+def test_stage_rows_of_the_word_chain():
+    """05b's recap: the unigram chain reaches early collapse (tail alarm), its entropy has not moved by half."""
+    S = mi.sizes("quick")
+    ids, _ = mi.words("valid")
+    for seed in range(3):
+        chain = mi.word_chain(ids, S.words_M, S.words_generations, seed=seed)
+        rows = []
+        for g, x in enumerate(chain):
+            c = np.bincount(x)
+            p = c[c > 0] / c.sum()
+            rows.append({"generation": g, "alive": int((c > 0).sum()), "entropy": float(-(p * np.log(p)).sum())})
+        r = stages.row(loop.History(rows), "zipf", chapter="5b", experiment="words", sources="S", remedy="monitor")
+        assert r["verdict"] == "early collapse" and r["tail_alarm"] is not None, r
 
 
 # ---- 05b: verification and monitoring ---------------------------------------------------------------------------

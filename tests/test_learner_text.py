@@ -237,3 +237,26 @@ def test_hand_written_guide_states_no_counts_or_times_of_its_own():
     assert "grading.md where present" not in text and "may be split" not in text
     for needed in ("05a", "05b", "docs/rubrics.md", "collapse-lab ready", "Model answer"):
         assert needed in text, needed
+
+
+# ---- the README is a front page; no run diaries anywhere --------------------------------------------------------
+DIARY = re.compile(r"\b20\d\d-\d\d-\d\d\b|second (CI )?run|this day's runs|the same day|\bon the day\b|"
+                   r"left a choice open", re.I)
+
+
+def test_readme_is_a_front_page():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text) < 8000, f"the README has {len(text)} characters; the front page stays under 8,000"
+    for needed in ("make course", "make test", "docs/setup.md", "docs/data.md", "docs/compute.md",
+                   "docs/instructors.md", "docs/notation.md", "docs/grading.md", "docs/decisions.md"):
+        assert needed in text, needed
+    for p in re.findall(r"\]\((docs/[\w.-]+\.md)\)", text):
+        pending = p in ("docs/workshop.md", "docs/accessibility.md", "docs/rubrics.md")  # written on other branches
+        assert pending or (ROOT / p).is_file(), f"the README links {p}, which does not exist"
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_no_dates_or_run_diaries(path):
+    text = path.read_text(encoding="utf-8")
+    assert not [m.group(0) for m in DIARY.finditer(text)], "measured figures name the command or the build's " \
+        "timing table that produced them, not the day they were run"
