@@ -260,3 +260,14 @@ def test_no_dates_or_run_diaries(path):
     text = path.read_text(encoding="utf-8")
     assert not [m.group(0) for m in DIARY.finditer(text)], "measured figures name the command or the build's " \
         "timing table that produced them, not the day they were run"
+
+
+def test_home_page_and_bundle_read_the_time_line_and_summary():
+    from collapse_lab.course import describe
+
+    for path in LECTURES:
+        nb = nbformat.read(path, as_version=4)
+        info = describe(nb)
+        if reading.stated_times(nb) is not None:
+            assert info["time"].startswith("Time: ") and "*" not in info["time"], info["time"]
+        assert info["summary"] == nb.metadata["collapse_lab"]["summary"], path.name
