@@ -58,12 +58,14 @@ def _table_row(mod, k, g, block):
 def test_policy_table_orders_gaussian(block):
     r = _table_row(gaussian, Q.table_seeds["gaussian"], Q.table_generations["gaussian"], block)
     assert r["replace"] > r["accumulate"] and r["anchor"] > r["mix 10%"], r
+    assert r["accumulate"] < r["mix 10%"] < r["replace"], r   # 05a: mix sits between the two
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_policy_table_orders_gmm(seed):
     r = _table_row(gmm, 1, Q.table_generations["gmm"], seed)
     assert r["replace"] > r["accumulate"] and r["anchor"] > r["mix 10%"], r
+    assert r["accumulate"] < r["mix 10%"] < r["replace"], r   # 05a: mix sits between the two
 
 
 def claim_sweep(d, start):
