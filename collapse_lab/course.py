@@ -431,7 +431,7 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     banner = (f"<p class='error'>{nfail} chapter{'s' * (nfail != 1)} failed in this build: see the red cards.</p>"
               if nfail else "")
     guide_link = (f"<a href='{guide.name}'>Instructor guide</a> (objectives, discussion questions, a 3-hour "
-                  "workshop and a 5-week lab) · " if guide else "")
+                  "workshop and a 6-week lab) · " if guide else "")
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
         "content='width=device-width, initial-scale=1'><title>collapse-lab: a course on model collapse</title>"

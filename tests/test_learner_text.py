@@ -65,7 +65,8 @@ FORBIDDEN = {
     "s": ("mean and variance of the original distribution",
           re.compile(r"noise", re.I)),
     "n": ("number of fits made so far",
-          re.compile(r"examples per generation|per-generation sample|sample size", re.I)),
+          re.compile(r"(examples|points|samples|draws) (per|each|every) generation|per-generation sample|"
+                     r"sample size", re.I)),
 }
 
 
@@ -103,7 +104,8 @@ def test_no_symbol_is_used_for_two_things(path):
 
 def test_the_notation_check_catches_the_known_clashes():
     bad = ["There are $d$ features, $T$ examples per iteration and label noise of standard deviation $s$.",
-           "EM refits on $N = 1000$ samples per generation.", "Add $k$ real points to every training set."]
+           "EM refits on $N = 1000$ samples per generation.", "Add $k$ real points to every training set.",
+           "With $n = 100$ points per generation, at which generation is a mode swamped?"]
     for sentence in bad:
         assert any(_math_symbol(sym).search(sentence) and clash.search(sentence)
                    for sym, (_, clash) in FORBIDDEN.items()), sentence
