@@ -154,6 +154,15 @@ def test_stage_rows_of_the_policies(block):
     assert r["anchor"]["verdict"] == "late collapse", r["anchor"]
 
 
+@pytest.mark.parametrize("block", range(4))
+def test_stage_row_of_the_monitored_gaussian_chain(block):
+    """05b's recap: the Gaussian chain (M = 100) raises the tail alarm before the bulk alarm."""
+    seeds = list(range(1000 * block, 1000 * block + Q.monitor_chains))
+    r = stages.row(gaussian.experiments(seeds, generations=Q.monitor_generations, M=100, profile="quick"),
+                   "gaussian", chapter="5b", experiment="Gaussian chain", sources="S", remedy="tail monitoring")
+    assert r["tail_alarm"] is not None and r["bulk_alarm"] is not None and r["tail_alarm"] < r["bulk_alarm"], r
+
+
 def test_stage_rows_of_the_word_chain():
     """05b's recap: the unigram chain reaches early collapse (tail alarm), its entropy has not moved by half."""
     S = mi.sizes("quick")
