@@ -272,4 +272,6 @@ def test_home_page_and_bundle_read_the_time_line_and_summary():
         info = describe(nb)
         if reading.stated_times(nb) is not None:
             assert info["time"].startswith("Time: ") and "*" not in info["time"], info["time"]
-        assert info["summary"] == nb.metadata["collapse_lab"]["summary"], path.name
+        own = (nb.metadata.get("collapse_lab") or {}).get("summary")
+        assert own, f"{path.name}: add a one-line summary as metadata['collapse_lab']['summary']"
+        assert info["summary"] == own, path.name
