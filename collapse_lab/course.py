@@ -275,10 +275,11 @@ _ASSISTIVE = ("<script type='text/x-mathjax-config'>MathJax.Hub.Config({menuSett
 def describe(nb) -> dict:
     """What a lecture notebook says about itself, read from its Markdown (missing parts are empty).
 
-    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the first sentence of the
-    first paragraph after it; ``objectives``: the bullet or numbered items under the first heading (or bold
-    line) containing "objective"; ``time``: the line that states the expected time (a line with "time" and
-    "min" or "hour"), or "".
+    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the notebook's one-line
+    summary (``metadata["collapse_lab"]["summary"]``), else the first sentence of the first paragraph after the
+    title; ``objectives``: the bullet or numbered items under the first heading (or bold line) containing
+    "objective"; ``time``: the line that states the expected time (a line with "time" and "min" or "hour") as
+    plain text, or "".
     """
     nb = _notebook("nb", nb)
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
@@ -298,9 +299,12 @@ def describe(nb) -> dict:
     for ln in lines:
         low = ln.lower()
         if ("time" in low or "takes" in low) and re.search(r"\d+\s*(min|minutes|h\b|hour)", low):
-            time_line = _plain(ln.strip(" >-*#"))
+            time_line = _plain(_plain(ln.strip()).strip(" >-*#"))
             break
     title = _plain(title)
+    own = (nb.metadata.get("collapse_lab") or {}).get("summary")
+    if isinstance(own, str) and own.strip():
+        summary = own.strip()
     return {"title": title[:1].upper() + title[1:], "summary": summary, "objectives": objectives, "time": time_line}
 
 
@@ -463,7 +467,7 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     banner = (f"<p class='error'>{nfail} chapter{'s' * (nfail != 1)} failed in this build: see the red cards.</p>"
               if nfail else "")
     guide_link = (f"<a href='{guide.name}'>Instructor guide</a> (objectives, discussion questions, a 3-hour "
-                  "workshop and a 5-week lab) · " if guide else "")
+                  "workshop and a 6-week lab) · " if guide else "")
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
         "content='width=device-width, initial-scale=1'><title>collapse-lab: a course on model collapse</title>"
@@ -476,9 +480,48 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
         f"<footer>Built {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(machine)}. Minutes are the time the "
         "computer took to run each chapter, not the time a student needs to study it (the instructor guide "
         "estimates that).</footer></body></html>")
+    page = page.replace("<main>", stages_html(out) + "<main>", 1)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def stages_html(out) -> str:
+    """The course map's measured table for the home page: the rows every chapter's recap wrote with
+    :func:`collapse_lab.stages.show` (``stages-*.json`` under ``out/figures``), as an accessible HTML table (a
+    caption, column headers with ``scope``, text not colour for the verdict). Empty string when no chapter wrote
+    rows (a build of other chapters only)."""
+    from . import stages
+
+    out = validate.path("out", out, kind="dir")
+    figures = out / "figures"
+    rows = stages.read(figures) if figures.is_dir() else []
+    if not rows:
+        return ""
+    cols = (("chapter", "Ch."), ("experiment", "Experiment"), ("sources", "Error sources"),
+            ("tail_alarm", "Tail alarm (generation)"), ("bulk_alarm", "Bulk alarm (generation)"),
+            ("verdict", "Stage reached"), ("remedy", "Remedy of Chapter 5"))
+
+    def cell(r, key):
+        v = r.get(key)
+        if key.endswith("_alarm"):
+            v = f"not raised by generation {r.get('generations', '?')}" if v is None else v
+        if key == "experiment" and r.get("chains", 1) > 1:
+            v = f"{v} (median of {r['chains']} chains)"
+        return html.escape(str(v))
+
+    head = "".join(f"<th scope='col'>{html.escape(t)}</th>" for _, t in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r, k)}</td>" for k, _ in cols) + "</tr>" for r in rows)
+    style = "style='border:1px solid #bbb;padding:0.2em 0.5em;text-align:left'"
+    head, body = head.replace("<th ", f"<th {style} "), body.replace("<td>", f"<td {style}>")
+    return ("<section class='stages' aria-labelledby='stages-title'><h2 id='stages-title'>The course map, "
+            "measured</h2><p>Each chapter's recap measured its rows in this build. Tail alarm: the first generation "
+            f"where the tail statistic has lost at least {stages.TAIL_LOSS:.0%} of the real data's value (early "
+            f"collapse); bulk alarm: the first generation where the bulk statistic has moved by at least "
+            f"{stages.BULK_MOVE:.0%} (late collapse). The course map (notebook 00) explains the criterion.</p>"
+            "<table style='border-collapse:collapse;margin:0.5em 0 1.5em'><caption>Early and late collapse "
+            f"measured in each chapter's run</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "</section>")
 
 
 def _write_guide(md_path: Path, out: Path) -> Path | None:
