@@ -18,8 +18,8 @@ from . import validate
 FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml", "Makefile")
 FOLDERS = ("collapse_lab", "binder")
 # Documents for instructors and maintainers only (the rest of docs/ goes to students).
-INSTRUCTOR_DOCS = ("instructors.md", "accessibility.md", "grading.md", "rubrics.md", "workshop.md", "compute.md", "decisions.md",
-                   "testing.md")
+INSTRUCTOR_DOCS = ("instructors.md", "accessibility.md", "grading.md", "rubrics.md", "workshop.md", "compute.md",
+                   "decisions.md", "testing.md")
 # README sections a student needs, by the start of their heading (the rest is for instructors and developers).
 README_SECTIONS = ("set up", "data", "licence", "license", "citing", "further reading")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
