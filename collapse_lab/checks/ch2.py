@@ -43,7 +43,7 @@ def _copies(t):
     return tuple(a.copy() for a in t)
 
 
-@exercise("ch2")
+@exercise("ch2", refs=("gmm.mixture.l2", "gmm.mixture.overlaps"))
 def l2_distance(fn) -> None:
     """``fn(p, q)`` -> the L2 distance between mixtures ``p`` and ``q`` (each ``(weights, means, covs)``)."""
     rng = np.random.default_rng(2)
@@ -113,7 +113,7 @@ def _family(fam, label):
            "return loop.Family(fit=fit, sample=sample) with the two inner functions")
 
 
-@exercise("ch2")
+@exercise("ch2", refs=("gmm.fitting.family", "gmm.fitting.fit", "em.fit"))
 def gmm_family(fn) -> None:
     """``fn(k)`` -> a ``loop.Family`` whose ``fit`` is the paper's EM with ``k`` components and ``sample`` draws."""
     with gmm.one_thread():  # the learner's EM fits, single-threaded like the package's
@@ -190,7 +190,7 @@ def _gmm_family(fn) -> None:
            "covariances, and runs in loop.run")
 
 
-@exercise("ch2")
+@exercise("ch2", refs=("gmm.measures.lost_generation",))
 def lost_at(fn) -> None:
     """``fn(mass, original, below)`` -> first generation where ``mass < below * original``, or None."""
     rng = np.random.default_rng(5)
@@ -236,7 +236,7 @@ def lost_at(fn) -> None:
     passed(f"lost_at finds the first passage below the threshold in {len(cases)} trajectories (incl. never and at 0)")
 
 
-@exercise("ch2")
+@exercise("ch2", refs=("gmm.measures.weight_sd",))
 def weight_sd(fn) -> None:
     """``fn(w, n, g)`` -> standard deviation of a mode's weight after g generations of resampling n points."""
     cases = [(0.1, 1000, 1), (0.1, 1000, 100), (0.3, 250, 10), (0.6, 50, 0), (0.5, 20, 1000), (0.02, 100, 5),
@@ -291,7 +291,7 @@ def _greedy(cost):
     return out
 
 
-@exercise("ch2")
+@exercise("ch2", refs=("gmm.measures.match",))
 def match_modes(fn) -> None:
     """``fn(ref_means, fit_means)`` -> for each original mode the index of its fitted component (or -1)."""
     from scipy.optimize import linear_sum_assignment
@@ -348,6 +348,7 @@ _ISOLATED = (
 _SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "functional approximation"}
 
 
+@exercise("ch2", refs=("gmm.chains.error_sources",), kind="concept")
 def isolated_sources(answer) -> None:
     """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates."""
     want = "".join(letter for letter, _ in _ISOLATED)
@@ -366,6 +367,7 @@ def _first_swamped(w, n, frac=0.5, horizon=100_000):
     return int(hit[0]) if hit.size else None
 
 
+@exercise("ch2", refs=("gmm.measures.weight_sd",), kind="concept")
 def drift_swamps(answer) -> None:
     """``answer``: ``(g_minor, g_half)``: the first generation at which pure drift's standard deviation of a weight
     reaches half the weight, for ``w = 0.1`` and for ``w = 0.5``, with ``n = 100`` points per generation."""

@@ -31,7 +31,7 @@ def _ids(rng, n, vocab=50):
     return rng.integers(0, vocab, size=n)
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("lm.text.blocks",))
 def pack_blocks(fn) -> None:
     """``fn(ids, size) -> (len(ids) // size, size)`` int array of consecutive blocks; the remainder dropped."""
     rng = np.random.default_rng(4)
@@ -59,7 +59,7 @@ def pack_blocks(fn) -> None:
     passed("pack_blocks: consecutive 64-token blocks, the remainder dropped, on 7 inputs")
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("metrics.perplexity",))
 def perplexities(fn) -> None:
     """``fn(losses) -> (corpus_ppl, per_block_ppl)`` from per-token losses (n_blocks, n_tokens) in nats."""
     rng = np.random.default_rng(44)
@@ -100,7 +100,7 @@ def _raised(e, kind) -> bool:
     return isinstance(e.__cause__, kind) or f" raised {kind.__name__}:" in str(e).splitlines()[0]
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("lm.generation.continuations",))
 def next_training_set(fn) -> None:
     """``fn(prompts, outputs) -> continuations``: the new tokens after each prompt; ValueError on a mismatch."""
     from .core import CheckFailed
@@ -156,7 +156,7 @@ def _ref_distinct(seqs, n):
     return len(grams), (len(grams) / total if total else 0.0)
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("metrics.distinct_n", "metrics.ngrams"))
 def distinct_n(fn) -> None:
     """``fn(sequences, n) -> (count, share)``: distinct n-grams across sequences and their share of all n-grams."""
     rng = np.random.default_rng(4004)
@@ -195,7 +195,7 @@ def distinct_n(fn) -> None:
     passed("distinct_n: distinct n-gram counts and shares on 8 inputs")
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("loop.Mix.build", "loop.Anchor.build", "loop.Builder.__call__"))
 def mix_training_set(fn) -> None:
     """``fn(real, synthetic, fraction, rng)``: ``round(fraction * len(real))`` real rows drawn without replacement
     plus every synthetic row; run here as a data policy through ``loop.run`` for 4 generations."""
@@ -305,6 +305,7 @@ def _letters(answer, n: int, what: str, options: str):
     return tuple(v.strip().upper() for v in vals)
 
 
+@exercise("ch4", refs=(), kind="concept")
 def which_decoder(answer) -> None:
     """Conceptual question: ``answer = (chain, statement)``: which chain (``'X'`` or ``'Y'``) was written by beam
     search, and which statement (``'a'``-``'d'``) is right about choosing a decoder for synthetic training text."""

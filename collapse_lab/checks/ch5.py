@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import loop
 from .. import mitigation as mi
+from .inputs import STOP as _STOP, at_tol as _at_tol, costly as _costly, decay as _decay, first_seed_good as _first_seed_good, linear as _linear, mix_chain as _mix_chain, seed_ramp as _seed_ramp
 from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, number, passed, quiet, show, unchanged
 
 hint = Hints("ch5", {
@@ -27,7 +28,7 @@ hint = Hints("ch5", {
 })
 
 
-@exercise("ch5")
+@exercise("ch5", refs=("mitigation.linreg.linreg_formula", "mitigation.linreg.linreg_bound"))
 def linreg_errors(fn):
     """``fn(n, d, T, s) -> (replace, accumulate)``: the expected excess risks of Gerstgrasser et al."""
     cases = [(1, 10, 50, 1.0), (10, 10, 50, 1.0), (20, 10, 50, 1.0), (3, 5, 12, 2.0), (7, 2, 40, 0.5),
@@ -73,7 +74,7 @@ def _toy_family():
     return loop.Family(fit, sample, name="toy")
 
 
-@exercise("ch5")
+@exercise("ch5", refs=("loop.Accumulate.build",))
 def window_policy(cls):
     """``cls(window)``: a data policy (n_synthetic, build) training on the real data plus the last ``window``
     synthetic sets."""
@@ -132,61 +133,6 @@ def window_policy(cls):
     passed(f"{name} works with loop.run: training sets of {want[:4]}... examples for window 2")
 
 
-@functools.lru_cache(maxsize=64)  # a pure function of its arguments: the reference and the learner share runs
-def _mix_chain(f, seed, generations=60, M=200):
-    """Final W2^2 to N(0, 1) of a Gaussian chain keeping a real fraction f (the check's own reference run)."""
-    from ..metrics import w2_gaussian
-
-    def fit(x, rng):
-        return float(np.mean(x)), float(np.var(x, ddof=1))
-
-    def sample(m, n, rng):
-        return rng.normal(m[0], math.sqrt(m[1]), n)
-
-    real = np.random.default_rng([seed, 3]).standard_normal(M)
-    with quiet():
-        h = loop.run(loop.Family(fit, sample), real, generations, policy=loop.policy("mix", fraction=f), seed=seed,
-                     metrics={"d": lambda m, _: w2_gaussian(m[0], m[1], 0.0, 1.0)})
-    return float(h["d"][-1])
-
-
-# the chains minimal_fraction is tried on: module-level functions run(f, seed) (the grader passes them by name)
-
-def _decay(f, seed):
-    return 1.0 / (1.0 + 100 * f) + 0.01 * seed
-
-
-def _linear(f, seed):
-    return 1.0 - f
-
-
-def _first_seed_good(f, seed):
-    return 0.0 if seed == 0 else 1.0
-
-
-def _seed_ramp(f, seed):
-    return 0.1 * seed + (0.0 if f >= 0.3 else 1.0)
-
-
-def _at_tol(f, seed):
-    """Exactly tol = 0.25 on average at f = 0.2 (0.0 and 0.5 over seeds 0 and 1)."""
-    if f < 0.15:
-        return 0.5
-    if f < 0.3:
-        return 0.5 if seed % 2 else 0.0
-    return 0.0
-
-
-_STOP = "stop at the first fraction that passes"
-
-
-def _costly(f, seed):
-    """Passes from f = 0.1 on; running a larger fraction is an error (every run costs compute)."""
-    if f > 0.1 + 1e-12:
-        raise RuntimeError(f"run(f={f}) was called although a smaller fraction passes: {_STOP}")
-    return 1.0 / (1.0 + 100 * f)
-
-
 _CASES = [  # run, fractions, tol, seeds, seeds passed as a keyword
     (_decay, [0.0, 0.01, 0.05, 0.1, 0.25, 0.5], 0.2, 3, False),
     (_seed_ramp, [0.1, 0.3, 0.6], 0.15, 3, False),                   # seeds are 0 .. seeds-1
@@ -205,7 +151,7 @@ def _ref_minimal(run, fractions, tol, seeds):
     return None
 
 
-@exercise("ch5")
+@exercise("ch5", refs=("mitigation.policies.minimal_fraction",))
 def minimal_fraction(fn):
     """``fn(run, fractions, tol, seeds)``: the smallest fraction whose mean of ``run(f, seed)`` over
     ``seeds`` seeds is <= tol (None when none is)."""
@@ -288,7 +234,7 @@ _ALARM_HINTS = {
 }
 
 
-@exercise("ch5")
+@exercise("ch5", refs=("mitigation.monitoring.Monitor.check", "mitigation.monitoring.Monitor.stats", "mitigation.monitoring.first_alert"))
 def tail_alarm(fn):
     """``fn(samples_by_gen, reference, q, tol)``: the first generation whose lower or upper tail mass beyond the
     reference's q and 1 - q quantiles dropped by more than ``tol`` (relative), or None."""
@@ -333,6 +279,7 @@ def tail_alarm(fn):
 # conceptual questions: the answer is a value (the check never calls it)
 
 
+@exercise("ch5", refs=("mitigation.anchor.categorical_chain",), kind="concept")
 def anchor_or_prior(answer) -> None:
     """Conceptual question: ``answer = (p_anchor, p_map)``, the long-run mean of the fitted p of two Bernoulli chains
     with truth p* = 0.3, M = 20: one real point per generation, and one pseudo-count per category (Beta(2, 2))."""
@@ -355,6 +302,7 @@ def anchor_or_prior(answer) -> None:
            f"the prior on its own centre ({want[1]})")
 
 
+@exercise("ch5", refs=("mitigation.anchor.anchored_stationary", "mitigation.anchor.gaussian_chain"), kind="concept")
 def anchored_variance(fn) -> None:
     """Conceptual question: ``fn`` is a number, the long-run mean E[s^2] of the anchored Gaussian chain (M = 20,
     one real N(0, 1) point per generation, unbiased variance)."""

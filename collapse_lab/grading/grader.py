@@ -25,6 +25,7 @@ from pathlib import Path
 
 import collapse_lab
 from .. import validate
+from ..checks import variants
 from ..checks.core import CheckFailed
 from ..profiles import PROFILES
 from ..validate import ArgumentError
@@ -355,7 +356,8 @@ def keep_answer(ex: Exercise) -> str:
             "except Exception:\n    pass")
 
 
-def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False) -> Verdict:
+def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False,
+              student: str | None = None) -> Verdict:
     """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
     :class:`remote.OutOfTime` propagate. ``check``: the check function; ``channel``: the kernel's
     :class:`remote.Channel`; ``syntax_errors``: the notebook's syntax errors (a list of str); ``kept``: whether
@@ -385,7 +387,7 @@ def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool
         return fail(msg, "run your notebook from the top and fix the first error")
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), variants.grading(student):
             check(fn)
     except CheckFailed as e:
         return fail(*_split(str(e)))
@@ -420,23 +422,102 @@ class Options:
             self.workdir = validate.path("workdir", self.workdir, kind="dir", must_exist=True)
 
 
-def kernel_env(profile: str) -> dict:
+def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None) -> dict:
     """The kernel's environment: only what it needs, none of the grader's other variables. ``profile``: one of
-    :data:`collapse_lab.profiles.PROFILES`."""
+    :data:`collapse_lab.profiles.PROFILES`; ``package_dir``: the folder holding the keyless ``collapse_lab``
+    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant)."""
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ArgumentError(f"profile must be one of {PROFILES}; got {profile!r:.60}")
+    if student is not None and not isinstance(student, str):
+        raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
                                                        "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env.setdefault("PATH", "/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.update({k: v for k, v in os.environ.items() if k.startswith("COLLAPSE_LAB_")})
-    paths = [str(PACKAGE.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)), COLLAPSE_LAB_PROFILE=profile,
+    first = str(Path(package_dir).resolve()) if package_dir is not None else str(PACKAGE.parent)
+    others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_dir is not None:  # no folder that holds the full package
+        others = [p for p in others if not (Path(p) / "collapse_lab").exists()]
+    env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys([first, *others])), COLLAPSE_LAB_PROFILE=profile,
                COLLAPSE_LAB_STATIC="1", COLLAPSE_LAB_QUIET="1", COLLAPSE_LAB_OFFLINE="1", MPLBACKEND="Agg",
                PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1")
+    env["COLLAPSE_LAB_MODE"] = "graded" if package_dir is not None else env.get("COLLAPSE_LAB_MODE", "self-study")
+    env.pop("COLLAPSE_LAB_STUDENT", None)
+    if student is not None:
+        env["COLLAPSE_LAB_STUDENT"] = student
     # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
     env.setdefault("COLLAPSE_LAB_CACHE", str(Path.home() / ".cache" / "collapse-lab"))
     return env
+
+
+def package_locations() -> list[Path]:
+    """Every folder on this machine the grader knows to hold the course package ``collapse_lab`` (the one imported,
+    those on ``sys.path``/``PYTHONPATH``, and the targets of ``.pth`` files and editable-install finders), so a
+    graded kernel can be kept from reading any of them."""
+    import site
+
+    out = {PACKAGE}
+    dirs = [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    for sp in sites:
+        for f in (Path(sp).glob("*.pth") if Path(sp).is_dir() else ()):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                dirs += [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines()
+                         if ln.strip() and not ln.startswith(("#", "import"))]
+        for f in (Path(sp).glob("__editable__*finder.py") if Path(sp).is_dir() else ()):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                out |= {Path(m) for m in re.findall(r"'collapse_lab':\s*'([^']+)'", f.read_text(encoding="utf-8"))}
+    out |= {Path(d) / "collapse_lab" for d in dirs if d}
+    return sorted({p.resolve() for p in out if (p / "__init__.py").is_file()})
+
+
+def sealed(hidden, needed, package_dir: Path) -> tuple[list[Path], list[Path]]:
+    """``hidden`` and ``needed`` (lists of paths) for a graded kernel: every :func:`package_locations` hidden (the
+    whole checkout around it, with its solutions, notebooks and tests, when it is one), nothing that holds the
+    package bound back, and the keyless ``package_dir`` (:mod:`.keyless`) visible."""
+    locs = package_locations()
+    roots = {(loc.parent if any((loc.parent / m).exists() for m in ("pyproject.toml", ".git", "setup.py"))
+              else loc) for loc in locs}
+    hidden = [*map(Path, hidden), *sorted(roots)]
+
+    def holds(n: Path) -> bool:
+        return n in roots or any(n == loc or loc in n.parents for loc in locs)
+
+    needed = [n for n in map(Path, needed) if not holds(n.resolve())] + [Path(package_dir).resolve()]
+    return hidden, needed
+
+
+def keyless_package(root: Path, refs) -> Path:
+    """The folder (under ``root``, made once per set of references) holding the keyless package whose functions
+    ``refs`` are stubbed out (:func:`.keyless.build`), compiled so that kernels do not compile it each time."""
+    import compileall
+
+    from . import keyless
+
+    refs = sorted(set(refs))
+    folder = Path(root) / ("pkg-" + hashlib.sha256("\n".join(refs).encode()).hexdigest()[:12])
+    if not folder.exists():
+        tmp = Path(tempfile.mkdtemp(prefix="pkg-", dir=root))
+        shutil.rmtree(tmp)
+        with contextlib.redirect_stdout(io.StringIO()):
+            keyless.build(tmp, refs)
+            compileall.compile_dir(str(tmp), quiet=2, workers=1)
+        tmp.rename(folder)
+    return folder
+
+
+def graded_base(profile: str) -> dict:
+    """The environment telling a graded kernel where the language model's cached base is (its keyless package
+    hashes the trainer's code differently, so it could not find it by itself); {} when there is none."""
+    try:
+        from .. import lm
+
+        if lm.sizes(profile).base is None and not missing_lm_base(profile):
+            return {lm.GRADED_BASE_ENV: str(lm.base_source(profile))}
+    except Exception:  # noqa: BLE001 - no base: the chapter's notebook says so in its kernel
+        pass
+    return {}
 
 
 def needed_paths() -> list[Path]:
@@ -460,12 +541,17 @@ def _syntax_error(i: int, content: dict) -> str:
 
 
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
-                   needed=()) -> tuple[list[Verdict], str]:
+                   needed=(), student: str | None = None) -> tuple[list[Verdict], str]:
     """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
 
     ``nb``: the learner's notebook (:func:`read_notebook`); ``solution``: its :class:`Solution`; ``checks``: the
     check function of each exercise by (chapter, name) (:func:`check_function`); ``sandbox``: the kernel's folder;
-    ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths)."""
+    ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths); ``student``: the
+    submission's student id (its variant; None: the self-study defaults).
+
+    The kernel imports the keyless package (:mod:`.keyless`, made beside ``sandbox``): the reference functions of
+    the exercises graded here raise, the checks modules hold no answer, and (sandboxed) no copy of the full package
+    is readable."""
     _cells("nb", nb)
     if not isinstance(solution, Solution):
         raise ArgumentError(f"solution must be a Solution (load_solution); got {solution!r:.60}")
@@ -475,8 +561,15 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     if not isinstance(options, Options):
         raise ArgumentError(f"options must be an Options; got {options!r:.60}")
     sandbox = validate.path("sandbox", sandbox, kind="dir", must_exist=True)
+    if student is not None and not isinstance(student, str):
+        raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
     deadline = time.monotonic() + options.notebook_timeout
-    kernel = Kernel(sandbox, kernel_env(options.profile), bwrap_path() if options.sandbox else None, hidden, needed)
+    refs = [r for ex in solution.exercises for r in getattr(checks[(ex.chapter, ex.name)], "refs", ())]
+    pkg = keyless_package(sandbox.parent, refs)
+    hidden, needed = sealed(hidden, needed, pkg)
+    env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
+                                                             if solution.needs_lm_base else {}))
+    kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed)
     verdicts: list[Verdict] = []
     reason = ""
     try:
@@ -497,7 +590,8 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
-                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept))
+                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept,
+                                          student))
         finally:
             kernel.close_channel(channel)
     except remote.KernelGone as e:
@@ -665,7 +759,7 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
             nb, text = nbs[id(s)]
             (box / s.path.name).write_text(text, encoding="utf-8")
             try:
-                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed)
+                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed, s.student)
             except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on
                 s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded") for ex in sol.exercises]
                 reason = f"grader error: {type(e).__name__}: {e}"
