@@ -37,12 +37,15 @@ def chapters(package: Path = PACKAGE) -> list[str]:
 
 
 def checks_of(chapter: str) -> dict:
-    """The check functions of ``collapse_lab.checks.<chapter>`` by name (public functions defined there)."""
+    """The check functions of ``collapse_lab.checks.<chapter>`` by name: those declared with ``@exercise``, else
+    (a chapter that declares none) every public function defined there."""
     if not isinstance(chapter, str) or not chapter.startswith("ch") or not chapter[2:].isdigit():
         raise ArgumentError(f"chapter must be 'chN' (a checks module); got {chapter!r:.60}")
     mod = importlib.import_module(f"collapse_lab.checks.{chapter}")
-    return {k: v for k, v in vars(mod).items() if inspect.isfunction(v) and not k.startswith("_")
-            and v.__module__ == mod.__name__ and k != "hint"}
+    found = {k: v for k, v in vars(mod).items() if inspect.isfunction(v) and not k.startswith("_")
+             and v.__module__ == mod.__name__ and k not in ("hint", "answers")}
+    declared = {k: v for k, v in found.items() if getattr(v, "kind", None)}
+    return declared or found
 
 
 def kind_of(check) -> str:
