@@ -484,7 +484,9 @@ def sealed(hidden, needed, package_dir: Path) -> tuple[list[Path], list[Path]]:
     def holds(n: Path) -> bool:
         return n in roots or any(n == loc or loc in n.parents for loc in locs)
 
-    needed = [n for n in map(Path, needed) if not holds(n.resolve())] + [Path(package_dir).resolve()]
+    # a needed folder reached through a symlink (a venv linked into a checkout) is bound back at its target too
+    needed = [*map(Path, needed), *(Path(n).resolve() for n in needed)]
+    needed = list(dict.fromkeys(n for n in needed if not holds(n.resolve()))) + [Path(package_dir).resolve()]
     return hidden, needed
 
 
