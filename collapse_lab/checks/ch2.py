@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import gmm, loop
+from . import variants
 from .core import (Hints, call, close, exercise, expect, last_call, letters, number, passed, rng_contract, show,
                    unchanged)
 
@@ -369,21 +370,28 @@ def _first_swamped(w, n, frac=0.5, horizon=100_000):
 
 @exercise("ch2", refs=("gmm.measures.weight_sd",), kind="concept")
 def drift_swamps(answer) -> None:
-    """``answer``: ``(g_minor, g_half)``: the first generation at which pure drift's standard deviation of a weight
-    reaches half the weight, for ``w = 0.1`` and for ``w = 0.5``, with ``n = 100`` points per generation."""
-    want = (_first_swamped(0.1, 100), _first_swamped(0.5, 100))
+    """``answer``: ``(g_minor, g_major)``: the first generation at which pure drift's standard deviation of a
+    weight reaches half the weight, for ``w = w_minor`` and for ``w = w_major``, with ``n`` points per generation
+    (the three from the learner's ``checks.variant("02")``)."""
+    v = variants.variant("02")
+    want = answers(v)["drift_swamps"]
     ok = isinstance(answer, (tuple, list)) and len(answer) == 2
-    expect(ok, "your answer is a pair (g_minor, g_half)", "(an int, an int)",
+    expect(ok, "your answer is a pair (g_minor, g_major)", "(an int, an int)",
            answer if not callable(answer) else "a function", "assign a tuple of two generations, not a function")
     got = []
     for a in answer:
         try:
             got.append(int(a) if float(a).is_integer() else None)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             got.append(None)
-    for i, (name, w) in enumerate((("g_minor", 0.1), ("g_half", 0.5))):
-        expect(got[i] == want[i], f"{name}: first generation with sd(weight) >= {w} / 2 (w = {w}, n = 100)",
-               want[i], answer[i], "Var_g = w(1-w)(1-(1-1/n)^g): solve Var_g >= (w/2)^2 for the smallest whole g, "
-               "or evaluate your weight_sd for g = 0, 1, 2, ...")
-    passed(f"drift_swamps: a w = 0.1 mode is swamped by drift at generation {want[0]}, a w = 0.5 mode only at "
-           f"{want[1]}")
+    for i, (name, w) in enumerate((("g_minor", v.w_minor), ("g_major", v.w_major))):
+        expect(got[i] == want[i], f"{name}: first generation with sd(weight) >= {w} / 2 (w = {w}, n = {v.n}, your "
+               "variant)", "a whole generation", answer[i], "Var_g = w(1-w)(1-(1-1/n)^g): solve Var_g >= (w/2)^2 "
+               "for the smallest whole g, or evaluate your weight_sd for g = 0, 1, 2, ...")
+    passed(f"drift_swamps: a w = {v.w_minor} mode is swamped by drift at generation {want[0]}, a w = {v.w_major} "
+           f"mode only at {want[1]}")
+
+
+def answers(v) -> dict:
+    """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("02", student)``)."""
+    return {"drift_swamps": (_first_swamped(v.w_minor, v.n), _first_swamped(v.w_major, v.n))}

@@ -10,7 +10,9 @@ import numpy as np
 
 from .. import loop
 from .. import mitigation as mi
-from .inputs import STOP as _STOP, at_tol as _at_tol, costly as _costly, decay as _decay, first_seed_good as _first_seed_good, linear as _linear, mix_chain as _mix_chain, seed_ramp as _seed_ramp
+from .inputs import (STOP as _STOP, at_tol as _at_tol, costly as _costly, decay as _decay,
+                     first_seed_good as _first_seed_good, linear as _linear, mix_chain as _mix_chain,
+                     seed_ramp as _seed_ramp)
 from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, number, passed, quiet, show, unchanged
 
 hint = Hints("ch5", {
@@ -234,7 +236,8 @@ _ALARM_HINTS = {
 }
 
 
-@exercise("ch5", refs=("mitigation.monitoring.Monitor.check", "mitigation.monitoring.Monitor.stats", "mitigation.monitoring.first_alert"))
+@exercise("ch5", refs=("mitigation.monitoring.Monitor.check", "mitigation.monitoring.Monitor.stats",
+                       "mitigation.monitoring.first_alert"))
 def tail_alarm(fn):
     """``fn(samples_by_gen, reference, q, tol)``: the first generation whose lower or upper tail mass beyond the
     reference's q and 1 - q quantiles dropped by more than ``tol`` (relative), or None."""

@@ -28,12 +28,10 @@ DEFAULT_SALT = "collapse-lab"
 SPACES = {
     "01": {"M": (50, (20, 25, 30, 40, 50, 60, 80, 100)),        # median_collapse: points per generation
            "keep": (0.1, (0.05, 0.1, 0.2, 0.3)),                 # median_collapse: the share of variance kept
-           "order": ((1, 2, 3, 4, 5), "permutation")},           # early_or_late: the order the observations are answered in
+           "order": ((1, 2, 3, 4, 5), "permutation")},           # early_or_late: the order of the answers
     "02": {"w_minor": (0.1, (0.05, 0.1, 0.15, 0.2)),           # drift_swamps: the minor mode's weight
            "w_major": (0.5, (0.3, 0.4, 0.5)),                    # drift_swamps: the major mode's weight
            "n": (100, (50, 80, 100, 150, 200))},                 # drift_swamps: points per generation
-    "05": {"M": (20, (10, 15, 20, 25, 30, 40)),                 # anchor_or_prior, anchored_variance: points per generation
-           "p_star": (0.3, (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8))},  # anchor_or_prior: the true probability
 }
 
 _GRADING: contextvars.ContextVar = contextvars.ContextVar("collapse_lab_student", default=None)
