@@ -26,6 +26,15 @@ hint = Hints("ch1", {
                    "variances. numpy functions (np.sqrt) work on numbers and arrays alike; math.sqrt does not.",
     "c_factor": "work with logarithms: scipy.special.gammaln(x) = log Gamma(x) stays finite where "
                 "Gamma overflows; exponentiate only at the end, and return float(...).",
+    "error_sources": "for each experiment ask which errors could be removed, and how: more data removes the "
+                     "statistical error (S), a richer family the expressivity error (E), a better fitting procedure "
+                     "the approximation error (A). An experiment may hold one source or several.",
+    "early_or_late": "early collapse: the rare events go while averages (mean, variance, perplexity of typical data) "
+                     "barely move; late collapse: the bulk of the distribution itself narrows or moves. Classify in "
+                     "the order of your variant.order.",
+    "median_collapse": "log s_n^2 is a sum of n independent terms with mean about -1/(M-1) each, so the median of "
+                       "s_n^2 falls like exp(-n/(M-1)) while the mean stays 1; and by definition half of the chains "
+                       "lie below the median.",
 })
 
 

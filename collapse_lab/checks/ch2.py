@@ -24,6 +24,8 @@ hint = Hints("ch2", {
                  "resulting linear recursion from Var(w_0) = 0.",
     "match_modes": "build the (J, K) matrix of squared distances between every original mean and every fitted "
                    "mean; linear_sum_assignment returns matched (row, column) pairs; rows it leaves out get -1.",
+    "isolated_sources": "in each experiment, which of the three still varies: the number of points (S), the number of components against the truth's (E), or how EM is started and run (A)? That one is isolated.",
+    "drift_swamps": "the weight's variance after g generations is w(1-w)(1-(1-1/n)^g); compare its square root with w/2 for g = 0, 1, 2, ... with your variant's w and n.",
 })
 
 

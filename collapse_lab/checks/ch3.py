@@ -20,6 +20,10 @@ hint = Hints("ch3", {
     "class_entropy": "np.bincount counts each class (minlength=n_classes keeps the empty ones as 0); "
                      "a share is a count over the number of labels; empty classes contribute nothing,"
                      " so leave them out before taking np.log2.",
+    "collapse_stage": "early collapse: rare digits and unusual styles fade while the average sample looks right; late"
+                      " collapse: every sample narrows towards the same shape and the summary numbers move a lot.",
+    "compounding": "a constant factor r per generation compounds: the spread after g generations is r**g times the "
+                   "first; the released spreads give r, logarithms give g.",
 })
 
 

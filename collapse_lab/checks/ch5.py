@@ -27,6 +27,9 @@ hint = Hints("ch5", {
     "tail_alarm": "np.quantile(reference, [q, 1 - q]) gives both cut points; np.mean(x < lo) is a "
                   "tail mass; compare each side with the reference's own; enumerate() numbers the "
                   "generations from 0.",
+    "anchor_or_prior": "in the long run the expected estimate stops moving: write E[p'] of each scheme as a function of p and solve E[p'] = p.",
+    "anchored_variance": "write E[s^2] and E[mu^2] one generation later in terms of their values now; the long run is"
+                         " where both stop changing: two linear equations in two unknowns.",
 })
 
 
