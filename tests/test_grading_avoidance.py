@@ -250,3 +250,102 @@ def test_the_attacks_work_where_the_key_is(tmp_path):
     outs = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells
             if c.cell_type == "code" and c.source.startswith("checks.ch1.")]
     assert len(outs) == 8 and all(o.startswith("\u2713") for o in outs), outs
+
+
+# -- every chapter, without running its notebook: what the graded kernel's package lets a submission reach ----------
+
+CHAPTERS = keyless.chapters()
+
+
+@pytest.fixture(scope="module")
+def keyless_copies(tmp_path_factory):
+    """Per chapter, the keyless package a graded kernel of that chapter imports (its folder)."""
+    out = {}
+    for ch in CHAPTERS:
+        d = tmp_path_factory.mktemp(f"keyless-{ch}")
+        keyless.build(d / "k", [r for rs in keyless.refs_of(ch).values() for r in rs])
+        out[ch] = d / "k"
+    return out
+
+
+PROBE = '''
+import importlib, inspect, io, contextlib, json, sys
+import collapse_lab
+assert collapse_lab.__file__.startswith(sys.argv[1]), collapse_lab.__file__
+from collapse_lab import checks
+refs, chapter = json.loads(sys.argv[2]), sys.argv[3]
+out = {"delegation": {}, "source": {}, "search": {}, "mode": checks.mode()}
+for ref in refs:                       # 1. delegation: call each reference under its own name, and read its source
+    parts = ref.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module("collapse_lab." + ".".join(parts[:cut]))
+            for p in parts[cut:]:
+                obj = getattr(obj, p)
+            break
+        except (ImportError, AttributeError):
+            continue
+    try:
+        obj(*([None] * 8))
+        out["delegation"][ref] = "returned"
+    except RuntimeError as e:
+        out["delegation"][ref] = "stub" if "not available in a graded run" in str(e) else "other: " + str(e)[:80]
+    except TypeError:
+        out["delegation"][ref] = "TypeError (signature)"
+    out["source"][ref] = inspect.getsource(obj)
+mod = importlib.import_module("collapse_lab.checks." + chapter)
+for name, check in vars(mod).items():  # 3. search the feedback: two different answers, the same response
+    if callable(check) and getattr(check, "kind", None):
+        seen = []
+        for attempt in ("a", ("b", 2), [0.5, 0.25], (lambda *a: 0)):
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                try:
+                    check(attempt)
+                    seen.append("ok " + buf.getvalue().replace(repr(attempt), ""))
+                except AssertionError as e:
+                    seen.append("raised " + str(e).split(chr(10))[0])
+        out["search"][name] = seen
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("ch", CHAPTERS)
+def test_graded_package_of_every_chapter_gives_no_answer(ch, keyless_copies):
+    """Three kinds of work avoidance per chapter, tried against the package a graded kernel of the chapter imports:
+    delegating to each declared reference (by name, and by copying its source), reading the answer key from the
+    checks module, and searching the answers with the in-notebook checks."""
+    import json
+
+    refs = sorted({r for rs in keyless.refs_of(ch).values() for r in rs})
+    root = keyless_copies[ch]
+    p = subprocess.run([sys.executable, "-c", PROBE, str(root), json.dumps(refs), ch], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=str(root), COLLAPSE_LAB_QUIET="1"), timeout=600,
+                       cwd=root)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["mode"] == "student"
+    for ref in refs:  # 1. each reference raises as a stub; its source holds only the stub
+        assert got["delegation"][ref] in ("stub", "TypeError (signature)"), (ref, got["delegation"][ref])
+        body = got["source"][ref]
+        assert "not available in a graded run" in body and body.count("\n") < 40, (ref, body)
+    # 2. the key: the chapter's checks module holds check names, hints and form checks only
+    text = (root / "collapse_lab" / "checks" / f"{ch}.py").read_text()
+    import ast
+
+    for node in ast.parse(text).body:  # a docstring, imports, and assignments of constants: no computation
+        if isinstance(node, ast.Assign):
+            call = node.value
+            assert isinstance(call, ast.Call) and call.func.id in ("Hints", "keyless"), ast.dump(node)[:200]
+            assert all(isinstance(a, (ast.Constant, ast.Dict)) for a in call.args), ast.dump(node)[:200]
+            assert all(isinstance(v, ast.Constant) for a in call.args if isinstance(a, ast.Dict) for v in a.values)
+        else:
+            assert isinstance(node, (ast.ImportFrom, ast.Expr)), ast.dump(node)[:200]
+    real = Path(keyless.__file__).resolve().parent.parent / "checks" / f"{ch}.py"
+    assert "want" in real.read_text()  # the key the full package holds (self-study)
+    # 3. the in-notebook checks answer every non-None attempt alike: nothing to search
+    assert got["search"], ch
+    for name, seen in got["search"].items():
+        kinds = {s.split(" ", 1)[0] for s in seen[:3]}
+        assert kinds == {"ok"} or all(s.startswith("raised") for s in seen[:3]), (name, seen)
+        assert len({s for s in seen[:3]}) == 1 or kinds == {"raised"}, (name, seen)
