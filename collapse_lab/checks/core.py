@@ -217,6 +217,9 @@ def exercise(chapter: str, refs=(), kind: str = "code"):
         def run(*args, **kwargs):
             if not args and first not in (None, "fn") and "fn" in kwargs and first not in kwargs:
                 args = (kwargs.pop("fn"),)
+            if kind == "concept" and args and args[0] is None:  # the answer cell's stub, left as it was
+                raise CheckFailed(f"{check.__name__} is not answered yet\n  expected: your answer\n  got:      None\n"
+                                  "  hint: replace None with your answer and run the cell again")
             token = _CURRENT.set((chapter, check.__name__))
             try:
                 return check(*args, **kwargs)
