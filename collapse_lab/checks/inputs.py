@@ -65,3 +65,8 @@ def costly(f, seed):
     if f > 0.1 + 1e-12:
         raise RuntimeError(f"run(f={f}) was called although a smaller fraction passes: {STOP}")
     return 1.0 / (1.0 + 100 * f)
+
+
+def skewed(f, seed):
+    """One bad seed in three below f = 0.5: the mean over seeds 0..2 is 1/3 there, the median 0."""
+    return 1.0 if seed == 0 and f < 0.5 else 0.0
