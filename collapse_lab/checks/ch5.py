@@ -13,6 +13,7 @@ from .. import mitigation as mi
 from .inputs import (STOP as _STOP, at_tol as _at_tol, costly as _costly, decay as _decay,
                      first_seed_good as _first_seed_good, linear as _linear, mix_chain as _mix_chain,
                      seed_ramp as _seed_ramp, skewed as _skewed)
+from . import variants
 from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, number, passed, quiet, show, unchanged
 
 hint = Hints("ch5", {
@@ -291,18 +292,18 @@ def tail_alarm(fn):
 @exercise("ch5", refs=("mitigation.anchor.categorical_chain",), kind="concept")
 def anchor_or_prior(answer) -> None:
     """Conceptual question: ``answer = (p_anchor, p_map)``, the long-run mean of the fitted p of two Bernoulli chains
-    with truth p* = 0.3, M = 20: one real point per generation, and one pseudo-count per category (Beta(2, 2))."""
+    with truth p* and M samples per generation (both from the learner's ``checks.variant("05")``): one real point
+    per generation, and one pseudo-count per category (Beta(2, 2))."""
     expect(not callable(answer), "anchor_or_prior: (p_anchor, p_map)", "two numbers, e.g. (0.25, 0.75)",
            type(answer).__name__, "write the two numbers (no function)")
     ok = isinstance(answer, (tuple, list)) and len(answer) == 2 and all(
         isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in answer)
     expect(ok, "anchor_or_prior: (p_anchor, p_map)", "a tuple of two numbers", answer,
            "answer = (p_anchor, p_map)")
-    p_star, M = 0.3, 20
-    # fixed points of E[p'] = (M p + p*) / (M + 1) and E[p'] = (M p + 1) / (M + 2)
-    want = (p_star, 0.5)
+    v = variants.variant("05")
+    want = answers(v)["anchor_or_prior"]
     expect(abs(float(answer[0]) - want[0]) < 0.01, "anchor_or_prior: long-run mean p with one real point",
-           "the fixed point of E[p'] = (M p + p*) / (M + 1)", answer[0],
+           f"the fixed point of E[p'] = (M p + p*) / (M + 1) (your variant: p* = {v.p_star}, M = {v.M})", answer[0],
            "in the long run E[p'] = E[p]: solve p = (M p + p*) / (M + 1) for p")
     expect(abs(float(answer[1]) - want[1]) < 0.01, "anchor_or_prior: long-run mean p with the Beta(2, 2) prior",
            "the fixed point of E[p'] = (M p + 1) / (M + 2)", answer[1],
@@ -326,3 +327,9 @@ def anchored_variance(fn) -> None:
            "M a = (1 - 1/N)(M a + 1) + (M/N) b and b (N^2 - M^2) = M a + 1; solve them")
     passed(f"anchored_variance: E[s^2] = {want:.0f}, E[mu^2] = 1: the average chain is twice as wide as the "
            "truth")
+
+
+def answers(v) -> dict:
+    """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("05", student)``)."""
+    # fixed points of E[p'] = (M p + p*) / (M + 1) and E[p'] = (M p + 1) / (M + 2)
+    return {"anchor_or_prior": (float(v.p_star), 0.5)}

@@ -32,6 +32,8 @@ SPACES = {
     "02": {"w_minor": (0.1, (0.05, 0.1, 0.15, 0.2)),           # drift_swamps: the minor mode's weight
            "w_major": (0.5, (0.3, 0.4, 0.5)),                    # drift_swamps: the major mode's weight
            "n": (100, (50, 80, 100, 150, 200))},                 # drift_swamps: points per generation
+    "05": {"p_star": (0.3, (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8)),  # anchor_or_prior: the truth of the chain
+           "M": (20, (10, 15, 20, 30, 40))},                    # anchor_or_prior: samples per generation
 }
 
 _GRADING: contextvars.ContextVar = contextvars.ContextVar("collapse_lab_student", default=None)
