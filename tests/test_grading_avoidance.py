@@ -349,3 +349,25 @@ def test_graded_package_of_every_chapter_gives_no_answer(ch, keyless_copies):
         kinds = {s.split(" ", 1)[0] for s in seen[:3]}
         assert kinds == {"ok"} or all(s.startswith("raised") for s in seen[:3]), (name, seen)
         assert len({s for s in seen[:3]}) == 1 or kinds == {"raised"}, (name, seen)
+
+
+def test_student_bundle_carries_no_answer_key(tmp_path):
+    """What students receive: every checks module is its keyless edition (no answers, no reference computations),
+    and its check cells run in the 'student' mode: the form and the idea of an answer, never a verdict."""
+    from collapse_lab import bundle
+
+    dest = tmp_path / "bundle"
+    bundle.student(dest, root=ROOT)
+    for ch in CHAPTERS:
+        text = (dest / "collapse_lab" / "checks" / f"{ch}.py").read_text()
+        assert "keyless edition" in text and "want" not in text.split("hint = Hints", 1)[0]
+        assert "expect(" not in text and "answers(" not in text
+    code = ("from collapse_lab import checks\nprint(checks.mode())\n"
+            "checks.ch1.early_or_late(['late'] * 5)\nchecks.ch1.early_or_late(['early'] * 5)\n"
+            "checks.ch2.drift_swamps((1, 2))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=dest,
+                       env=dict(os.environ, PYTHONPATH=str(dest), COLLAPSE_LAB_QUIET="1"))
+    assert p.returncode == 0, p.stderr[-1500:]
+    lines = p.stdout.splitlines()
+    assert lines[0] == "student" and "\u2713" not in p.stdout and "expected" not in p.stdout
+    assert p.stdout.count("recorded, not verified here") == 3
