@@ -32,6 +32,7 @@ from ..validate import ArgumentError
 from . import remote
 from .remote import _needs
 from .kernel import Kernel, bwrap_path, probe_bwrap
+from .keyless import keyless_package, package_locations, sealed  # noqa: F401 - package_locations re-exported
 
 PACKAGE = Path(collapse_lab.__file__).resolve().parent
 MAX_NOTEBOOK_BYTES = 50 * 2**20
@@ -353,64 +354,6 @@ def kernel_env(profile: str, package_dir: Path | None = None, student: str | Non
     # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
     env.setdefault("COLLAPSE_LAB_CACHE", str(Path.home() / ".cache" / "collapse-lab"))
     return env
-
-
-def package_locations() -> list[Path]:
-    """Every folder on this machine the grader knows to hold the course package ``collapse_lab`` (the one imported,
-    those on ``sys.path``/``PYTHONPATH``, and the targets of ``.pth`` files and editable-install finders), so a
-    graded kernel can be kept from reading any of them."""
-    import site
-
-    out = {PACKAGE}
-    dirs = [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-    sites = [*site.getsitepackages(), site.getusersitepackages()]
-    for sp in sites:
-        for f in (Path(sp).glob("*.pth") if Path(sp).is_dir() else ()):
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                dirs += [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines()
-                         if ln.strip() and not ln.startswith(("#", "import"))]
-        for f in (Path(sp).glob("__editable__*finder.py") if Path(sp).is_dir() else ()):
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                out |= {Path(m) for m in re.findall(r"'collapse_lab':\s*'([^']+)'", f.read_text(encoding="utf-8"))}
-    out |= {Path(d) / "collapse_lab" for d in dirs if d}
-    return sorted({p.resolve() for p in out if (p / "__init__.py").is_file()})
-
-
-def sealed(hidden, needed, package_dir: Path) -> tuple[list[Path], list[Path]]:
-    """``hidden`` and ``needed`` (lists of paths) for a graded kernel: every :func:`package_locations` hidden (the
-    whole checkout around it, with its solutions, notebooks and tests, when it is one), nothing that holds the
-    package bound back, and the keyless ``package_dir`` (:mod:`.keyless`) visible."""
-    locs = package_locations()
-    roots = {(loc.parent if any((loc.parent / m).exists() for m in ("pyproject.toml", ".git", "setup.py"))
-              else loc) for loc in locs}
-    hidden = [*map(Path, hidden), *sorted(roots)]
-
-    def holds(n: Path) -> bool:
-        return n in roots or any(n == loc or loc in n.parents for loc in locs)
-
-    # a needed folder reached through a symlink (a venv linked into a checkout) is bound back at its target too
-    needed = [*map(Path, needed), *(Path(n).resolve() for n in needed)]
-    needed = list(dict.fromkeys(n for n in needed if not holds(n.resolve()))) + [Path(package_dir).resolve()]
-    return hidden, needed
-
-
-def keyless_package(root: Path, refs) -> Path:
-    """The folder (under ``root``, made once per set of references) holding the keyless package whose functions
-    ``refs`` are stubbed out (:func:`.keyless.build`), compiled so that kernels do not compile it each time."""
-    import compileall
-
-    from . import keyless
-
-    refs = sorted(set(refs))
-    folder = Path(root) / ("pkg-" + hashlib.sha256("\n".join(refs).encode()).hexdigest()[:12])
-    if not folder.exists():
-        tmp = Path(tempfile.mkdtemp(prefix="pkg-", dir=root))
-        shutil.rmtree(tmp)
-        with contextlib.redirect_stdout(io.StringIO()):
-            keyless.build(tmp, refs)
-            compileall.compile_dir(str(tmp), quiet=2, workers=1)
-        tmp.rename(folder)
-    return folder
 
 
 def graded_base(profile: str) -> dict:
