@@ -119,6 +119,9 @@ def window_policy(cls):
                 hint_ = "the newest sets are at the end of synthetic_sets (oldest first)"
             expect(isinstance(got, np.ndarray) and close(np.sort(got), np.sort(want)),
                    f"{name}({w}).build(real, {upto} synthetic sets) (sorted values)", want, got, hint_)
+            expect(np.array_equal(got[:real0.size], real0), f"{name}({w}).build(real, {upto} synthetic sets): the "
+                   "first rows", real0, got[:real0.size], "the text asks for the real rows first, then the synthetic "
+                   "ones: put real at the start of the concatenation")
     pol = call(cls, 2, name=f"{name}(2)")
 
     class Through(loop.Policy):  # the loop reaches the learner's object only through call
