@@ -2,7 +2,10 @@
 
 :func:`student` copies the lecture notebooks, the exercise notebooks, the package, the set-up files and the
 documents a student reads into a new folder, and writes a student README. It never copies ``solutions/``, the
-tests, the instructor guide, the grading documents or the maintainers' pages.
+tests, the instructor guide, the grading documents or the maintainers' pages, and the package's checks modules
+are their keyless editions (:func:`collapse_lab.grading.keyless.keyless_checks`): a check cell says whether an
+answer has the right form and what idea it rests on, never whether it is right (``checks.mode()`` is
+``'student'``).
 """
 from __future__ import annotations
 
@@ -65,6 +68,10 @@ def student(dest, root=".") -> list[Path]:
     for name in FOLDERS:
         if (root / name).is_dir():
             shutil.copytree(root / name, dest / name, ignore=_IGNORE)
+            if name == "collapse_lab":  # no answer key: the checks look at the form of an answer only
+                from .grading import keyless
+
+                keyless.keyless_checks(dest / name)
             written += [p for p in (dest / name).rglob("*") if p.is_file()]
     readme = dest / "README.md"
     readme.write_text(student_readme(root), encoding="utf-8")

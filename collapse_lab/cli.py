@@ -6,7 +6,8 @@
     collapse-lab course [--profile P] [--out build] execute the lecture notebooks into build/ (home page, HTML,
                                                     timings); every chapter runs, exit 1 when one failed
     collapse-lab lab [--chapter NN]                 JupyterLab on the course folder (notebooks and exercises)
-    collapse-lab bundle --student DIR               what students receive (no solutions/) into a new folder
+    collapse-lab bundle --student DIR               what students receive (no solutions/, no answers) into a new folder
+    collapse-lab variant --student ID --chapter NN  a student's variant of a chapter and its answers (instructors)
     collapse-lab run lm --profile quick --generations N --out DIR   a chapter's experiment outside a notebook
 """
 from __future__ import annotations
@@ -64,6 +65,10 @@ def main(argv=None) -> int:
     u = sub.add_parser("bundle", help="write what students receive (notebooks, exercises, docs; no solutions)")
     u.add_argument("--student", required=True, metavar="DIR", help="a new (or empty) folder")
     u.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
+
+    v = sub.add_parser("variant", help="a student's variant of a chapter's exercises and its answers")
+    v.add_argument("--student", required=True, help="the student id (as the grader sees it: the submission's folder)")
+    v.add_argument("--chapter", required=True, help="the chapter, e.g. 01 (salt: $COLLAPSE_LAB_SALT)")
 
     r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
     r.add_argument("experiment", choices=EXPERIMENTS)
@@ -176,6 +181,15 @@ def _dispatch(a) -> int:
         bad = [c.name for c in checks if not c.ok]
         print(f"not ready: {', '.join(bad)}" if bad else "ready")
         return 1 if bad else 0
+    if a.cmd == "variant":
+        from .checks import variants
+
+        v = variants.variant(a.chapter, a.student)
+        print(repr(v))
+        mod = import_module(f".checks.ch{int(v.chapter)}", __package__)
+        for name, value in mod.answers(v).items():
+            print(f"  {name}: {value!r}")
+        return 0
     if a.cmd == "run":
         mod = import_module(f".{a.experiment}", __package__)
         mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)

@@ -13,21 +13,21 @@ indentation of the ``BEGIN`` line kept), clears all outputs, and gives the cells
 solution cells, check cells (``checks.chN.<name>(...)``) locked grade cells worth their ``nbgrader.points`` (1 by
 default) with the check's name as ``grade_id``, and the set-up cells before the first answer locked read-only cells.
 :func:`nbgrader_source` is the solution with the same metadata: what nbgrader's ``source/`` folder holds.
-Grading with ``collapse-lab check`` lives in :mod:`collapse_lab.grading`.
+Which cells are check cells, and their points, is :mod:`collapse_lab.cells` (shared with the grader). Grading with
+``collapse-lab check`` lives in :mod:`collapse_lab.grading`.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from .cells import checks_in, points_of
 from .validate import ArgumentError, path as _path
 
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CHECK_CALL = re.compile(r"\bchecks\.(ch\d+)\.(\w+)\s*\(")
 
 
 def strip_solutions(source: str) -> str:
@@ -88,14 +88,6 @@ def _defined_name(source: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _points(cell) -> float:
-    md = cell.get("metadata", {})
-    p = md.get("nbgrader", {}).get("points", md.get("points", 1))
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
-        raise ValueError(f"points must be a number >= 0; got {p!r}")
-    return p
-
-
 def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
     """nbgrader metadata on the cells of ``nb`` (in place); ``answers`` = indices of the answer cells."""
     _notebook("nb", nb, node=True)
@@ -114,7 +106,8 @@ def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
             md.update(solution=True)
         elif i in checks:
             gid = checks[i]
-            md.update(grade=True, locked=True, points=_points(cell))
+            p = points_of(cell)
+            md.update(grade=True, locked=True, points=int(p) if p.is_integer() else p)
         elif cell.cell_type == "code" and i < first:
             gid = f"setup_{cell.get('id', i)}"
             md.update(locked=True)
@@ -179,60 +172,14 @@ def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = Fa
     return changed + orphans
 
 
-@dataclass
-class Result:
-    exercise: str
-    passed: bool
-    feedback: str
-    cell: int
-
-
-def _code_lines(source: str) -> str:
-    """``source`` without comment lines, so a commented-out check is not a check."""
-    return "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("#"))
-
-
 def check_cells(nb) -> list[tuple[int, str]]:
-    """(cell index, exercise name) of every check cell of a notebook (commented-out calls do not count)."""
+    """(cell index, exercise name) of every check cell of a notebook (:func:`collapse_lab.cells.checks_in`: calls
+    that parse; commented-out calls do not count)."""
     nb = _notebook("nb", nb)
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            m = CHECK_CALL.search(_code_lines(cell.source))
-            if m:
-                out.append((i, m.group(2)))
+            found = checks_in(cell.source)
+            if found:
+                out.append((i, found[0][1]))
     return out
-
-
-def grade(path, timeout: float = 900, profile: str = "quick", reference=None, solutions=None,
-          sandbox: bool = True) -> list[Result]:
-    """Grade one learner's notebook (see :func:`collapse_lab.grading.grade_batch`): one :class:`Result` per
-    exercise of its solution notebook. Raises ValueError when it cannot be graded at all."""
-    from .grading import Options, grade_batch
-
-    path = Path(path)
-    if not path.is_file() or path.suffix != ".ipynb":
-        raise ValueError(f"path must be an existing .ipynb file; got {path}")
-    sub = grade_batch([path], solutions=solutions, reference=reference,
-                      options=Options(timeout=timeout, profile=profile, sandbox=sandbox), log=lambda m: None)[0]
-    if not sub.verdicts:
-        raise ValueError(f"{path} cannot be graded: {sub.reason}")
-    return [Result(v.exercise, v.passed, v.message.splitlines()[0] + (f" | hint: {v.hint}" if v.hint else ""), i)
-            for i, v in enumerate(sub.verdicts)]
-
-
-def report(results: list[Result]) -> str:
-    """A text table of graded results with a score line. ``results``: a list of :class:`Result`."""
-    if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
-        raise ArgumentError(f"results must be a list of exercises.Result; got {results!r:.60}")
-    results = list(results)
-    if not all(isinstance(r, Result) for r in results):
-        bad = next(r for r in results if not isinstance(r, Result))
-        raise ArgumentError(f"results must be a list of exercises.Result; got an item {bad!r:.60}")
-    w = max([len("exercise")] + [len(r.exercise) for r in results])
-    lines = [f"{'exercise'.ljust(w)}  result  feedback"]
-    for r in results:
-        lines.append(f"{r.exercise.ljust(w)}  {'passed' if r.passed else 'FAILED':6}  {r.feedback[:160]}")
-    n = sum(r.passed for r in results)
-    lines.append(f"score: {n}/{len(results)} ({100 * n / max(len(results), 1):.0f}%)")
-    return "\n".join(lines)

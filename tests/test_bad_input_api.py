@@ -96,7 +96,6 @@ CASES = [
     ("exercise_notebook solution", lambda: exercises.exercise_notebook([1, 2, 3]), ArgumentError, "solution"),
     ("nbgrader_source solution", lambda: exercises.nbgrader_source("abc"), ArgumentError, "solution"),
     ("check_cells nb", lambda: exercises.check_cells(ARR), ArgumentError, "nb"),
-    ("report results", lambda: exercises.report([1, 2, 3]), ArgumentError, "results"),
     # runtime
     ("in_threads fn", lambda: runtime.in_threads(None, [1, 2]), ArgumentError, "fn"),
     ("in_threads iterables", lambda: runtime.in_threads(abs, 3.5), ArgumentError, "iterables"),

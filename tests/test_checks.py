@@ -6,7 +6,7 @@ import pytest
 
 CHECKS = [(ch, name, f) for ch in range(1, 6)
           for name, f in inspect.getmembers(importlib.import_module(f"collapse_lab.checks.ch{ch}"), inspect.isfunction)
-          if f.__module__ == f"collapse_lab.checks.ch{ch}" and not name.startswith("_")]
+          if f.__module__ == f"collapse_lab.checks.ch{ch}" and getattr(f, "kind", None)]
 
 
 def test_every_chapter_has_checks():
@@ -124,3 +124,13 @@ def test_proxies_report_their_call_facts_and_gradients():
     assert float(out.detach()) == 10.0 and np.allclose(g, [2.0, 6.0])
     with pytest.raises(checks.CheckFailed, match="not written yet"):
         core.call_with_grads(Proxy(lambda x: (_ for _ in ()).throw(NotImplementedError())), torch.ones(2), wrt=(0,))
+
+
+@pytest.mark.parametrize("ch,name,check", CHECKS, ids=[f"ch{c}.{n}" for c, n, _ in CHECKS])
+def test_every_item_has_a_hint_and_declares_its_kind(ch, name, check, capsys):
+    """Conceptual items included: checks.chN.hint(name) answers for every exercise, and each check says whether it
+    is code or a conceptual value (the keyless editions need it)."""
+    mod = importlib.import_module(f"collapse_lab.checks.ch{ch}")
+    mod.hint(name)
+    assert f"more help on {name}:" in capsys.readouterr().out
+    assert check.kind in ("code", "concept") and isinstance(check.refs, tuple)

@@ -116,7 +116,25 @@ def test_every_solution_has_an_exercise_and_checks():
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.name for p in EXERCISES])
 def test_every_check_fails_on_the_unsolved_exercise(path):
-    results = exercises.grade(path, timeout=900)
-    assert len(results) >= 3
-    passed = [r.exercise for r in results if r.passed]
-    assert not passed, f"checks that pass on the unsolved {path.name}: {passed}"
+    """What an unsolved exercise hands each check: a function raising NotImplementedError (a code exercise) or None
+    (a conceptual one). Every check fails on it, saying it is not done yet. In-process: the grader's own path, a
+    kernel and its proxies, is covered by tests/test_grading.py and the chapters' sandboxed batch."""
+    import importlib
+
+    from collapse_lab import cells
+
+    found = cells.exercises_of(nbformat.read(path, as_version=4))
+    assert len(found) >= 3
+    for ex in found:
+        check = getattr(importlib.import_module(f"collapse_lab.checks.{ex.chapter}"), ex.name)
+
+        def unsolved(*args, **kwargs):
+            raise NotImplementedError()
+
+        class Unsolved:
+            def __init__(self, *args, **kwargs):
+                raise NotImplementedError()
+
+        stub = None if check.kind == "concept" else Unsolved if ex.name == "window_policy" else unsolved
+        with pytest.raises(AssertionError, match="not written yet|not answered yet"):
+            check(stub)

@@ -159,9 +159,10 @@ ATTACKS = {
     "read_solutions": "import json\ntry:\n    nb = json.load(open(SOL))\n"
                       "    exec('\\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code'),"
                       " globals())\nexcept Exception as e:\n    print(e)",
-    "rewrite_check_file": "import collapse_lab.checks.ch0 as m\ntry:\n    open(m.__file__, 'w').write("
-                          "'def square(fn): print(1)\\nfill = letter = counter = many = square\\n')\n"
-                          "except OSError as e:\n    print(e)",
+    # the kernel imports a keyless copy of the package: the attack also writes where the course's own file is
+    "rewrite_check_file": "import collapse_lab.checks.ch0 as m\nfor f in (m.__file__, CH0FILE):\n    try:\n"
+                          "        open(f, 'w').write('def square(fn): print(1)\\nfill = letter = counter = many = "
+                          "square\\n')\n    except OSError as e:\n        print(e)",
     "delete_solutions": "import os, glob\nfor f in glob.glob(SOLDIR + '/*'):\n    try:\n        os.remove(f)\n"
                         "    except OSError as e:\n        print(e)",
     "replace_builtins": "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.eval = lambda *a, **k: 0",
@@ -177,6 +178,7 @@ ATTACKS = {
 def hostile(course, name):
     src = ATTACKS[name].replace("SOLDIR", repr(str(course / "solutions")))
     src = src.replace("SOL", repr(str(course / "solutions" / "00_tiny.ipynb")))
+    src = src.replace("CH0FILE", repr(str(course / "collapse_lab" / "checks" / "ch0.py")))
     src = src.replace("OUTSIDE", repr(str(course / "written-by-a-submission")))
     return submit(course, name, extra=[src], solved=("square",))
 

@@ -11,7 +11,32 @@ from importlib import import_module as _import_module
 
 from .core import CheckFailed, call, call_with_grads, close, expect, install_ipython_handler, last_call, passed
 
-__all__ = ["CheckFailed", "call", "call_with_grads", "close", "expect", "last_call", "passed"]
+__all__ = ["CheckFailed", "call", "call_with_grads", "close", "expect", "last_call", "mode", "passed", "variant"]
+
+MODE_ENV = "COLLAPSE_LAB_MODE"
+MODES = ("self-study", "student", "graded")
+
+
+def mode() -> str:
+    """How this kernel's checks behave: ``'self-study'`` (the full course: every check says what is right and what
+    is wrong), ``'student'`` (a student bundle: form and idea only, the answers are not here) or ``'graded'`` (the
+    kernel of a ``collapse-lab check`` run: form only, reference functions stubbed out). ``$COLLAPSE_LAB_MODE``
+    names it where it is set (the grader sets ``graded``); otherwise the checks in this copy decide."""
+    import os
+
+    from .edition import EDITION
+
+    env = os.environ.get(MODE_ENV, "")
+    if env in MODES:
+        return env
+    return "self-study" if EDITION == "full" else "student"
+
+
+def variant(chapter, student=None):
+    """This learner's parameters of a chapter's exercises (:func:`collapse_lab.checks.variants.variant`)."""
+    from .variants import variant as _variant
+
+    return _variant(chapter, student)
 
 install_ipython_handler()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
+from . import variants
 from .core import Hints, call, close, exercise, expect, last_call, passed, rng_contract, show, unchanged
 
 hint = Hints("ch1", {
@@ -25,6 +26,15 @@ hint = Hints("ch1", {
                    "variances. numpy functions (np.sqrt) work on numbers and arrays alike; math.sqrt does not.",
     "c_factor": "work with logarithms: scipy.special.gammaln(x) = log Gamma(x) stays finite where "
                 "Gamma overflows; exponentiate only at the end, and return float(...).",
+    "error_sources": "for each experiment ask which errors could be removed, and how: more data removes the "
+                     "statistical error (S), a richer family the expressivity error (E), a better fitting procedure "
+                     "the approximation error (A). An experiment may hold one source or several.",
+    "early_or_late": "early collapse: the rare events go while averages (mean, variance, perplexity of typical data) "
+                     "barely move; late collapse: the bulk of the distribution itself narrows or moves. Classify in "
+                     "the order of your variant.order.",
+    "median_collapse": "log s_n^2 is a sum of n independent terms with mean about -1/(M-1) each, so the median of "
+                       "s_n^2 falls like exp(-n/(M-1)) while the mean stays 1; and by definition half of the chains "
+                       "lie below the median.",
 })
 
 
@@ -43,7 +53,7 @@ def _array_like(q, K, label):
            "one entry per category, zeros included (np.bincount needs minlength=K)")
 
 
-@exercise("ch1")
+@exercise("ch1", refs=("tails.refit",))
 def categorical_step(fn) -> None:
     """``fn(p, M, rng) -> q``: one generation of the categorical chain (M samples from p, refit counts / M)."""
     label = "categorical_step(p, M, rng)"
@@ -94,7 +104,7 @@ def categorical_step(fn) -> None:
     passed("categorical_step: unbiased, spread p(1-p)/M, categories absent with probability (1-p)^M")
 
 
-@exercise("ch1")
+@exercise("ch1", refs=("tails.expected_lost",))
 def expected_lost(fn) -> None:
     """``fn(p, M) -> float``: expected number of categories with p > 0 that are absent from M samples."""
     cases = [(_zipf(100, 1.0), 100), (_zipf(1000, 1.1), 1000), (np.array([0.5, 0.25, 0.25]), 3),
@@ -124,7 +134,7 @@ def expected_lost(fn) -> None:
     passed("expected_lost: sum of (1 - p_i)^M over live categories, on 7 distributions")
 
 
-@exercise("ch1")
+@exercise("ch1", refs=("gaussian.step",))
 def gaussian_step(fn) -> None:
     """``fn(mean, var, M, rng) -> (new_mean, new_var)`` for arrays of chains, by the sufficient statistics."""
     label = "gaussian_step(mean, var, M, rng)"
@@ -185,7 +195,7 @@ def gaussian_step(fn) -> None:
     passed("gaussian_step: new mean ~ N(mean, var/M), (M-1) new_var/var ~ chi2(M-1), independent, for M = 3, 10, 100")
 
 
-@exercise("ch1")
+@exercise("ch1", refs=("metrics.w2_gaussian", "gaussian.Chains.w2"))
 def w2_gaussian(fn) -> None:
     """``fn(m1, v1, m2, v2)``: squared 2-Wasserstein distance between N(m1, v1) and N(m2, v2) (v = variance)."""
     rng = np.random.default_rng(400)
@@ -221,7 +231,7 @@ def w2_gaussian(fn) -> None:
     passed("w2_gaussian: (m1 - m2)^2 + (sd1 - sd2)^2 on scalars, arrays and arrays against numbers")
 
 
-@exercise("ch1")
+@exercise("ch1", refs=("gaussian.c_factor",))
 def c_factor(fn) -> None:
     """``fn(M) -> float``: E[s'] / s = sqrt(2/(M-1)) Gamma(M/2) / Gamma((M-1)/2), stable for large M."""
     for M in (2, 3, 10, 100, 344, 1000, 10000, 10**6):
@@ -273,6 +283,7 @@ _SOURCE_HINTS = {
 }
 
 
+@exercise("ch1", refs=(), kind="concept")
 def error_sources(fn) -> None:
     """``fn``: a dict {'a': letters, 'b': ..., 'c': ..., 'd': ...}, the error sources of four experiments, each
     a string of the letters S (statistical), E (functional expressivity) and A (functional approximation)."""
@@ -305,26 +316,33 @@ _STAGE_HINTS = (
 )
 
 
+@exercise("ch1", refs=(), kind="concept")
 def early_or_late(fn) -> None:
-    """``fn``: a list of five strings, 'early' or 'late', one per observation of the exercise."""
+    """``fn``: a list of five strings, 'early' or 'late', one per observation of the exercise, in the order of the
+    learner's ``checks.variant("01").order``."""
     answer = fn
+    order = variants.variant("01").order
     expect(answer is not None, "early_or_late is not answered yet", "a list of five strings 'early' or 'late'",
            None, _NOT_ANSWERED)
     ok = isinstance(answer, (list, tuple)) and len(answer) == 5 and all(isinstance(a, str) for a in answer)
     expect(ok, "the answer must be a list of five strings", "['early' or 'late', ...] (5 entries)", answer,
-           "one entry per observation, in the order of the exercise")
-    want = ("early", "late", "early", "late", "early")
-    for i, (a, w) in enumerate(zip(answer, want)):
-        got = a.strip().lower()
-        expect(got in ("early", "late"), f"observation {i + 1}: answer 'early' or 'late'", "'early' or 'late'", a,
-               "early = the tails go while averages barely move; late = the distribution itself collapses")
-        expect(got == w, f"observation {i + 1}: early or late collapse?", "the other stage", got, _STAGE_HINTS[i])
+           f"one entry per observation, in the order of your variant.order {order}")
+    want = answers(variants.variant("01"))["early_or_late"]
+    for j, (a, w) in enumerate(zip(answer, want)):
+        got, i = a.strip().lower(), order[j] - 1
+        expect(got in ("early", "late"), f"entry {j + 1} (observation {i + 1}): answer 'early' or 'late'",
+               "'early' or 'late'", a, "early = the tails go while averages barely move; late = the distribution "
+               "itself collapses")
+        expect(got == w, f"entry {j + 1} (observation {i + 1} in your order {order}): early or late collapse?",
+               "the other stage", got, _STAGE_HINTS[i])
     passed("early_or_late: the two stages of collapse told apart")
 
 
+@exercise("ch1", refs=("gaussian.median_var", "gaussian.median_var_approx"), kind="concept")
 def median_collapse(fn) -> None:
-    """``fn``: a pair (n, share): the fits after which the median chain keeps 10% of the variance (M = 50), and the
-    share of chains whose variance is below 10% of the original at that n."""
+    """``fn``: a pair (n, share): the fits after which the median chain keeps the share ``keep`` of the variance
+    (``M`` points per generation; both from the learner's ``checks.variant("01")``), and the share of chains whose
+    variance is below ``keep`` times the original at that n."""
     answer = fn
     expect(answer is not None, "median_collapse is not answered yet", "a pair (n, share)", None, _NOT_ANSWERED)
     ok = isinstance(answer, (list, tuple)) and len(answer) == 2
@@ -335,14 +353,26 @@ def median_collapse(fn) -> None:
             ok = False
     expect(ok, "the answer must be a pair of numbers (n, share)", "(n, share), e.g. (250, 0.3)", answer,
            "n: a number of fits; share: a fraction between 0 and 1")
-    M = 50
-    exact = float(np.log(10) / (1 / (M - 1) + 1 / (3 * (M - 1) ** 2)))   # the exact median hits 0.1 here (~112)
-    rule = (M - 1) * np.log(10)                                              # the rule of thumb e^{-n/(M-1)} (~113)
-    hint_n = "the median of s_n^2 is about exp(-n/(M-1)): solve exp(-n/(M-1)) = 0.1 for n"
+    v = variants.variant("01")
+    M, keep = v.M, v.keep
+    lo, hi = answers(v)["median_collapse"]
+    hint_n = f"the median of s_n^2 is about exp(-n/(M-1)): solve exp(-n/(M-1)) = {keep} for n (M = {M})"
     if n < 20:
-        hint_n = "the mean of s_n^2 never reaches 0.1; it is the median that falls, exponentially in n/(M-1)"
-    expect(min(exact, rule) - 4 <= n <= max(exact, rule) + 4, "n: after how many fits does the median chain keep "
-           "10% of the original variance (M = 50)?", "a number of fits (within 4 of the right one)", n, hint_n)
-    expect(0.45 <= share <= 0.55, "share: which fraction of the chains is below 10% of the variance at that n?",
+        hint_n = f"the mean of s_n^2 never reaches {keep}; it is the median that falls, exponentially in n/(M-1)"
+    expect(lo - 4 <= n <= hi + 4, f"n: after how many fits does the median chain keep the share {keep} of the "
+           f"original variance (M = {M}, your variant)?", "a number of fits (within 4 of the right one)", n, hint_n)
+    expect(0.45 <= share <= 0.55, f"share: which fraction of the chains is below {keep} of the variance at that n?",
            "a fraction", share, "what does 'median' mean? The mean over chains is still 1 at that n")
     passed("median_collapse: the typical chain collapses while the mean stays at 1")
+
+
+def answers(v) -> dict:
+    """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("01", student)``):
+    ``early_or_late`` (the five stages in ``v.order``) and ``median_collapse`` (the range of n that is right: the
+    exact median's n and the rule of thumb's, then the share)."""
+    stage = ("early", "late", "early", "late", "early")
+    M, keep = v.M, v.keep
+    exact = float(np.log(1 / keep) / (1 / (M - 1) + 1 / (3 * (M - 1) ** 2)))   # E[log s_n^2] = log keep
+    rule = float((M - 1) * np.log(1 / keep))                                      # the rule of thumb e^{-n/(M-1)}
+    return {"early_or_late": tuple(stage[i - 1] for i in v.order),
+            "median_collapse": (min(exact, rule), max(exact, rule)), "median_collapse_share": 0.5}

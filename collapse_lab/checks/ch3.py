@@ -20,6 +20,10 @@ hint = Hints("ch3", {
     "class_entropy": "np.bincount counts each class (minlength=n_classes keeps the empty ones as 0); "
                      "a share is a count over the number of labels; empty classes contribute nothing,"
                      " so leave them out before taking np.log2.",
+    "collapse_stage": "early collapse: rare digits and unusual styles fade while the average sample looks right; late"
+                      " collapse: every sample narrows towards the same shape and the summary numbers move a lot.",
+    "compounding": "a constant factor r per generation compounds: the spread after g generations is r**g times the "
+                   "first; the released spreads give r, logarithms give g.",
 })
 
 
@@ -40,7 +44,7 @@ def _ref_grads(f, args, wrt):
     return out, torch.autograd.grad(out, [leaves[i] for i in wrt])
 
 
-@exercise("ch3")
+@exercise("ch3", refs=("vae.loss",))
 def vae_loss(fn) -> None:
     """``fn(x, recon, mu, logvar)`` -> the summed binary cross-entropy plus KL(N(mu, sigma^2) || N(0, I)) of a batch,
     a scalar tensor that gradients flow through (the next cell calls ``.backward()`` on it)."""
@@ -92,7 +96,7 @@ def vae_loss(fn) -> None:
     passed("vae_loss: summed BCE + KL as a scalar tensor with the right gradients, on 5 batches (KL = 0 included)")
 
 
-@exercise("ch3")
+@exercise("ch3", refs=("vae.reparameterise",))
 def reparameterise(fn) -> None:
     """``fn(mu, logvar, eps)`` -> ``mu + exp(logvar / 2) * eps``, a torch tensor of the same shape."""
     g = torch.Generator().manual_seed(5)
@@ -131,7 +135,7 @@ def reparameterise(fn) -> None:
     passed("reparameterise: z = mu + exp(logvar/2) * eps on 3 shapes, and gradients reach mu and logvar")
 
 
-@exercise("ch3")
+@exercise("ch3", refs=("vae.latent_spread", "vae.spread"))
 def latent_spread(fn) -> None:
     """``fn(mu)`` -> the population standard deviation of latent means ``mu`` (n, d) over images, averaged over d."""
     from ..vae import spread
@@ -162,7 +166,7 @@ def latent_spread(fn) -> None:
     passed("latent_spread: mean over dimensions of the std over images, on 4 sets of latent means")
 
 
-@exercise("ch3")
+@exercise("ch3", refs=("vae.class_entropy", "metrics.label_entropy", "metrics.entropy"))
 def class_entropy(fn) -> None:
     """``fn(labels, n_classes)`` -> entropy in bits of the histogram of integer ``labels`` in [0, n_classes)."""
     rng = np.random.default_rng(2)
@@ -206,6 +210,7 @@ _STAGES = (
 )
 
 
+@exercise("ch3", refs=(), kind="concept")
 def collapse_stage(answer) -> None:
     """``answer``: a string of four letters E / L, early or late collapse for each observation of the exercise."""
     want = "".join(letter for letter, _ in _STAGES)
@@ -218,6 +223,7 @@ def collapse_stage(answer) -> None:
     passed(f"collapse_stage: all {len(want)} observations placed as early or late collapse")
 
 
+@exercise("ch3", refs=(), kind="concept")
 def compounding(answer) -> None:
     """``answer``: ``(r, g)``: the constant per-generation factor r of the released code's latent spread
     (``vae.PAPER_SPREAD``, generation 0 to 4) and the first generation g at which r**g falls below one half."""

@@ -24,6 +24,7 @@ hint = Hints("ch4", {
     "mix_training_set": "round() gives the nearest whole number; a Generator can pick distinct "
                         "indices (see the replace argument of rng.choice); indexing real with an "
                         "index array makes a new array, so real stays as it was.",
+    "which_decoder": "beam search keeps the most probable continuation, sampling draws from the model's distribution: which leaves text the writing model finds most probable, and which keeps more distinct words?",
 })
 
 
@@ -31,13 +32,13 @@ def _ids(rng, n, vocab=50):
     return rng.integers(0, vocab, size=n)
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("lm.text.blocks",))
 def pack_blocks(fn) -> None:
     """``fn(ids, size) -> (len(ids) // size, size)`` int array of consecutive blocks; the remainder dropped."""
     rng = np.random.default_rng(4)
     cases = [(130, 64), (128, 64), (63, 64), (17, 4), (1000, 7), (5, 1), (23, 5)]
-    for n, size in cases:
-        ids0 = _ids(rng, n)
+    for j, (n, size) in enumerate(cases):
+        ids0 = _ids(rng, n).astype((np.int64, np.int32, np.uint16)[j % 3])  # tokenizers give any integer dtype
         ids = ids0.copy()
         got = call(fn, ids, size, name="pack_blocks")
         unchanged({"ids": ids0}, {"ids": ids}, "pack_blocks")
@@ -54,12 +55,13 @@ def pack_blocks(fn) -> None:
         expect(got.shape == want.shape, f"{label}: shape", want.shape, got.shape, hint_)
         expect(np.array_equal(got, want), f"{label}: values", want, got,
                "row i holds the i-th run of `size` consecutive tokens, in the order of ids")
-        expect(np.issubdtype(got.dtype, np.integer), f"{label}: dtype", "an integer array", str(got.dtype),
-               "token ids are integers: keep the input's integer dtype (the tokenizer decodes ints)")
-    passed("pack_blocks: consecutive 64-token blocks, the remainder dropped, on 7 inputs")
+        expect(got.dtype == ids0.dtype, f"{label}: dtype", f"the input's dtype {ids0.dtype}", str(got.dtype),
+               "token ids are integers: keep the input's integer dtype (no float conversion, no astype; the tokenizer "
+               "decodes ints)")
+    passed("pack_blocks: consecutive blocks of `size` tokens, the remainder dropped, the dtype kept, on 7 inputs")
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("metrics.perplexity",))
 def perplexities(fn) -> None:
     """``fn(losses) -> (corpus_ppl, per_block_ppl)`` from per-token losses (n_blocks, n_tokens) in nats."""
     rng = np.random.default_rng(44)
@@ -100,7 +102,7 @@ def _raised(e, kind) -> bool:
     return isinstance(e.__cause__, kind) or f" raised {kind.__name__}:" in str(e).splitlines()[0]
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("lm.generation.continuations",))
 def next_training_set(fn) -> None:
     """``fn(prompts, outputs) -> continuations``: the new tokens after each prompt; ValueError on a mismatch."""
     from .core import CheckFailed
@@ -122,6 +124,9 @@ def next_training_set(fn) -> None:
         elif got.ndim == 2 and got.shape[1] != new:
             hint_ = "the prompt length is prompts.shape[1] (not always 64): keep every column after it"
         expect(got.shape == cont.shape and np.array_equal(got, cont), label, cont, got, hint_)
+        expect(got.dtype == outputs.dtype, f"{label}: dtype", f"the dtype of outputs ({outputs.dtype})",
+               str(got.dtype), "token ids stay integers: take the columns of outputs as they are (the next cell "
+               "decodes them with the tokenizer, which needs ints)")
     bad_cases = []
     for n, lp in [(3, 4), (5, 6), (4, 3)]:
         prompts = _ids(rng, (n, lp)) + 60 * np.arange(n)[:, None]  # rows differ everywhere
@@ -156,13 +161,13 @@ def _ref_distinct(seqs, n):
     return len(grams), (len(grams) / total if total else 0.0)
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("metrics.distinct_n", "metrics.ngrams"))
 def distinct_n(fn) -> None:
     """``fn(sequences, n) -> (count, share)``: distinct n-grams across sequences and their share of all n-grams."""
     rng = np.random.default_rng(4004)
     cases = [([[1, 2, 3, 1, 2, 3]], 2), ([[1, 1, 1, 1], [1, 1]], 1), ([[5, 6], [6, 5], [5, 6]], 2),
              ([rng.integers(0, 4, 30).tolist() for _ in range(5)], 3), ([[1, 2]], 3), ([[1, 2], [3, 4]], 2),
-             ([[7, 8, 9], [7, 8, 9, 1]], 3), ([[3, 3, 4], [], [4, 3]], 2)]
+             ([[7, 8, 9], [7, 8, 9, 1]], 3), ([[3, 3, 4], [], [4, 3]], 2), ([[1, 12], [11, 2], [1, 1, 2]], 2)]
     for seqs, n in cases:
         want = _ref_distinct(seqs, n)
         arg = [list(s) for s in seqs]
@@ -186,16 +191,19 @@ def distinct_n(fn) -> None:
             hint_ = "a sequence of length L has L - n + 1 n-grams: check the last start position"
         elif n != 2 and int(count) == _ref_distinct(seqs, 2)[0]:
             hint_ = "use the n argument: the n-grams have n tokens"
+        elif int(count) == len({"".join(map(str, s[i:i + n])) for s in seqs for i in range(len(s) - n + 1)}):
+            hint_ = ("tokens joined into one string without a separator collide ((1, 12) and (11, 2) both give "
+                     "'112'): keep each n-gram as a tuple")
         expect(int(count) == want[0], f"{label}: count", want[0], count, hint_)
         total = sum(max(len(s) - n + 1, 0) for s in seqs)
         hint_ = "share = distinct count / total number of n-grams (0.0 when there is no n-gram)"
         if total and close(share, want[0] / max(len(flat), 1)):
             hint_ = "divide by the number of n-grams, not the number of tokens"
         expect(number(share) is not None and close(share, want[1]), f"{label}: share", want[1], share, hint_)
-    passed("distinct_n: distinct n-gram counts and shares on 8 inputs")
+    passed("distinct_n: distinct n-gram counts and shares on 9 inputs")
 
 
-@exercise("ch4")
+@exercise("ch4", refs=("loop.Mix.build", "loop.Anchor.build", "loop.Builder.__call__"))
 def mix_training_set(fn) -> None:
     """``fn(real, synthetic, fraction, rng)``: ``round(fraction * len(real))`` real rows drawn without replacement
     plus every synthetic row; run here as a data policy through ``loop.run`` for 4 generations."""
@@ -297,18 +305,20 @@ def mix_training_set(fn) -> None:
 
 def _letters(answer, n: int, what: str, options: str):
     """``answer`` as a tuple of ``n`` upper-case strings, or a failed check saying what shape was expected."""
-    expect(not callable(answer), what, f"a value such as {options}", type(answer).__name__,
-           "write the answer itself (no function), e.g. answer = " + options)
+    expect(not callable(answer), what, options, type(answer).__name__,
+           "write the answer itself (no function): " + options)
     vals = answer if isinstance(answer, (tuple, list)) else (answer,)
     ok = len(vals) == n and all(isinstance(v, str) and len(v.strip()) == 1 for v in vals)
     expect(ok, what, options, answer, f"give {n} single letter(s), in a tuple when there are several")
     return tuple(v.strip().upper() for v in vals)
 
 
+@exercise("ch4", refs=(), kind="concept")
 def which_decoder(answer) -> None:
     """Conceptual question: ``answer = (chain, statement)``: which chain (``'X'`` or ``'Y'``) was written by beam
     search, and which statement (``'a'``-``'d'``) is right about choosing a decoder for synthetic training text."""
-    chain, statement = _letters(answer, 2, "which_decoder: (chain, statement)", "('X', 'a')")
+    chain, statement = _letters(answer, 2, "which_decoder: (chain, statement)",
+                                "(chain, statement): a chain letter 'X' or 'Y' and a statement letter 'a'-'d'")
     expect(chain in ("X", "Y"), "which_decoder: the chain is 'X' or 'Y'", "'X' or 'Y'", chain,
            "two chains, two letters")
     expect(chain == "X", "which_decoder: the beam-search chain", "the chain whose text the generation-0 model finds "

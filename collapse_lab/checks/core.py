@@ -188,14 +188,26 @@ class Hints:
         return f"checks.{self.chapter}.hint: call hint('<exercise>') for more help on a failed check"
 
 
-def exercise(chapter: str):
+KINDS = ("code", "concept")
+
+
+def exercise(chapter: str, refs=(), kind: str = "code"):
     """Decorator of a check function: failures name it, so they can point at ``checks.<chapter>.hint(name)``.
 
+    ``refs``: the package functions that answer this exercise (``"module.qualname"`` relative to ``collapse_lab``,
+    e.g. ``"tails.refit"`` or ``"loop.Mix.build"``): a graded run's kernel gets them as stubs that raise
+    (:mod:`collapse_lab.grading.keyless`). ``kind``: ``"code"`` (the learner writes a function or class) or
+    ``"concept"`` (the learner gives a value). Both are kept on the check as ``refs`` and ``kind``.
     The wrapped check keeps its own signature: ``checks.ch5.window_policy(cls=Window)`` works as documented, and
     ``fn=`` (the name every check's first argument once had) still reaches the first argument.
     """
     if not isinstance(chapter, str) or not chapter:
         raise ArgumentError(f"chapter must be a non-empty str such as 'ch1'; got {chapter!r:.60}")
+    if isinstance(refs, str) or not isinstance(refs, (tuple, list)) or not all(
+            isinstance(r, str) and r.replace(".", "").replace("_", "").isalnum() and "." in r for r in refs):
+        raise ArgumentError(f"refs must be a tuple of 'module.qualname' strings; got {refs!r:.80}")
+    if kind not in KINDS:
+        raise ArgumentError(f"kind must be one of {KINDS}; got {kind!r:.60}")
 
     def wrap(check):
         params = list(inspect.signature(check).parameters)
@@ -205,12 +217,16 @@ def exercise(chapter: str):
         def run(*args, **kwargs):
             if not args and first not in (None, "fn") and "fn" in kwargs and first not in kwargs:
                 args = (kwargs.pop("fn"),)
+            if kind == "concept" and args and args[0] is None:  # the answer cell's stub, left as it was
+                raise CheckFailed(f"{check.__name__} is not answered yet\n  expected: your answer\n  got:      None\n"
+                                  "  hint: replace None with your answer and run the cell again")
             token = _CURRENT.set((chapter, check.__name__))
             try:
                 return check(*args, **kwargs)
             finally:
                 _CURRENT.reset(token)
 
+        run.refs, run.kind, run.chapter = tuple(refs), kind, chapter
         return run
 
     return wrap

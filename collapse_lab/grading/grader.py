@@ -7,7 +7,6 @@ anything it does to modules in its kernel do not count.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import importlib
@@ -25,12 +24,15 @@ from pathlib import Path
 
 import collapse_lab
 from .. import validate
+from ..checks import variants
 from ..checks.core import CheckFailed
+from ..cells import Exercise, _cells, checks_in, exercises_of, points_of  # noqa: F401 - re-exported
 from ..profiles import PROFILES
 from ..validate import ArgumentError
 from . import remote
 from .remote import _needs
 from .kernel import Kernel, bwrap_path, probe_bwrap
+from .keyless import keyless_package, package_locations, sealed  # noqa: F401 - package_locations re-exported
 
 PACKAGE = Path(collapse_lab.__file__).resolve().parent
 MAX_NOTEBOOK_BYTES = 50 * 2**20
@@ -54,28 +56,6 @@ def _flag(name: str, value) -> None:
 def _list_of(name: str, value, cls) -> None:
     if not (isinstance(value, list) and all(isinstance(v, cls) for v in value)):
         raise ArgumentError(f"{name} must be a list of {cls.__name__}; got {value!r:.60} ({type(value).__name__})")
-
-
-@dataclass
-class Exercise:
-    name: str
-    chapter: str  # "ch1"
-    expr: str  # what the check cell passes to the check
-    points: float = 1.0
-    grade_id: str = ""
-
-    def __post_init__(self):
-        _text("name", self.name)
-        if not self.name.isidentifier():
-            raise ArgumentError(f"name must be a check's name (an identifier); got {self.name!r:.60}")
-        _text("chapter", self.chapter)
-        if not re.fullmatch(r"ch\d+", self.chapter):
-            raise ArgumentError(f"chapter must be 'chN' (a checks module); got {self.chapter!r:.60}")
-        _text("expr", self.expr)
-        if not self.expr.strip():
-            raise ArgumentError("expr must be a Python expression; got an empty str")
-        self.points = validate.number("points", self.points, lo=0)
-        _text("grade_id", self.grade_id)
 
 
 @dataclass
@@ -193,43 +173,6 @@ def read_notebook(text: str) -> Notebook:
     return Notebook(cells)
 
 
-def _check_call(node):
-    """(chapter, name, expr node) when ``node`` is ``checks.chN.name(<one argument>)``."""
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Attribute) and isinstance(node.func.value.value, ast.Name)
-            and node.func.value.value.id == "checks" and re.fullmatch(r"ch\d+", node.func.value.attr)):
-        if len(node.args) == 1 and not node.keywords:
-            return node.func.value.attr, node.func.attr, node.args[0]
-    return None
-
-
-def points_of(cell) -> float:
-    """The points of a check cell (a :class:`Cell` or an nbformat cell): its ``nbgrader.points`` (or ``points``)
-    metadata, 1 by default."""
-    md = getattr(cell, "metadata", None)
-    if not isinstance(md, dict) or not isinstance(md.get("nbgrader", {}), dict):
-        raise ArgumentError(f"cell must be a notebook cell with a metadata dict; got {cell!r:.60} "
-                            f"({type(cell).__name__})")
-    p = md.get("nbgrader", {}).get("points", md.get("points", 1))
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 0 or p == float("inf"):
-        raise ArgumentError(f"cell's points metadata must be a finite number >= 0; got {p!r}")
-    return float(p)
-
-
-def _cells(name: str, nb) -> list:
-    """The cells of a notebook (a :class:`Notebook` or an nbformat notebook), each with a str cell_type and source
-    and a metadata dict."""
-    cells = getattr(nb, "cells", None)
-    if not isinstance(cells, list):
-        raise ArgumentError(f"{name} must be a notebook (with a list of cells); got {nb!r:.60} ({type(nb).__name__})")
-    for i, c in enumerate(cells):
-        if not (isinstance(getattr(c, "cell_type", None), str) and isinstance(getattr(c, "source", None), str)
-                and isinstance(getattr(c, "metadata", None), dict)):
-            raise ArgumentError(f"{name} must be a notebook whose cells have a str cell_type and source and a "
-                                f"metadata dict; cell {i + 1} is {c!r:.60}")
-    return cells
-
-
 def _exercise(name: str, ex) -> None:
     """``ex`` must be an :class:`Exercise` (or have its name, chapter, expr and points)."""
     if not (isinstance(getattr(ex, "name", None), str) and getattr(ex, "name").isidentifier()
@@ -238,31 +181,6 @@ def _exercise(name: str, ex) -> None:
             and isinstance(getattr(ex, "points", None), (int, float)) and not isinstance(ex.points, bool)):
         raise ArgumentError(f"{name} must be an Exercise (a name, a chapter 'chN', an expr and points); got "
                             f"{ex!r:.80} ({type(ex).__name__})")
-
-
-def exercises_of(nb) -> list[Exercise]:
-    """The exercises of a solution notebook (a :class:`Notebook` or an nbformat notebook): one per check cell, in
-    order."""
-    out = []
-    for i, cell in enumerate(_cells("nb", nb)):
-        if cell.cell_type != "code" or "checks." not in cell.source:
-            continue
-        src = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(src)
-        except SyntaxError as e:
-            raise ValueError(f"cell {i + 1} of the solution does not parse: {e}") from None
-        for node in ast.walk(tree):
-            found = _check_call(node)
-            if found:
-                chapter, name, arg = found
-                out.append(Exercise(name, chapter, ast.unparse(arg), points_of(cell),
-                                    str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))))
-                break
-    names = [e.name for e in out]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a check is called twice: {names}")
-    return out
 
 
 def load_solution(path) -> Solution:
@@ -335,18 +253,6 @@ def _split(text: str) -> tuple[str, str]:
 STORE = "__collapse_lab_answers__"  # the learner's answers as they were right after their check cells
 
 
-def checks_in(source: str) -> list[tuple[str, str]]:
-    """(chapter, name) of the check calls in a cell's source (a str; none when it does not parse)."""
-    if not isinstance(source, str):
-        raise ArgumentError(f"source must be a str (a cell's code); got {source!r:.60} ({type(source).__name__})")
-    src = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
-    try:
-        tree = ast.parse(src)
-    except (SyntaxError, ValueError):
-        return []
-    return [found[:2] for node in ast.walk(tree) if (found := _check_call(node))]
-
-
 def keep_answer(ex: Exercise) -> str:
     """The code run in the kernel right after the learner's check cell of ``ex``: it keeps the value of the check's
     expression then, so an answer variable that a later exercise reuses (``answer = ...``) is graded as it was."""
@@ -355,7 +261,8 @@ def keep_answer(ex: Exercise) -> str:
             "except Exception:\n    pass")
 
 
-def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False) -> Verdict:
+def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool = False,
+              student: str | None = None) -> Verdict:
     """Run one check in this process on the learner's ``ex.expr``. :class:`remote.KernelGone` and
     :class:`remote.OutOfTime` propagate. ``check``: the check function; ``channel``: the kernel's
     :class:`remote.Channel`; ``syntax_errors``: the notebook's syntax errors (a list of str); ``kept``: whether
@@ -385,7 +292,7 @@ def run_check(check, ex: Exercise, channel, syntax_errors: list[str], kept: bool
         return fail(msg, "run your notebook from the top and fix the first error")
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), variants.grading(student):
             check(fn)
     except CheckFailed as e:
         return fail(*_split(str(e)))
@@ -420,23 +327,46 @@ class Options:
             self.workdir = validate.path("workdir", self.workdir, kind="dir", must_exist=True)
 
 
-def kernel_env(profile: str) -> dict:
+def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None) -> dict:
     """The kernel's environment: only what it needs, none of the grader's other variables. ``profile``: one of
-    :data:`collapse_lab.profiles.PROFILES`."""
+    :data:`collapse_lab.profiles.PROFILES`; ``package_dir``: the folder holding the keyless ``collapse_lab``
+    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant)."""
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ArgumentError(f"profile must be one of {PROFILES}; got {profile!r:.60}")
+    if student is not None and not isinstance(student, str):
+        raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
                                                        "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env.setdefault("PATH", "/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.update({k: v for k, v in os.environ.items() if k.startswith("COLLAPSE_LAB_")})
-    paths = [str(PACKAGE.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)), COLLAPSE_LAB_PROFILE=profile,
+    first = str(Path(package_dir).resolve()) if package_dir is not None else str(PACKAGE.parent)
+    others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_dir is not None:  # no folder that holds the full package
+        others = [p for p in others if not (Path(p) / "collapse_lab").exists()]
+    env.update(PYTHONPATH=os.pathsep.join(dict.fromkeys([first, *others])), COLLAPSE_LAB_PROFILE=profile,
                COLLAPSE_LAB_STATIC="1", COLLAPSE_LAB_QUIET="1", COLLAPSE_LAB_OFFLINE="1", MPLBACKEND="Agg",
                PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1")
+    env["COLLAPSE_LAB_MODE"] = "graded" if package_dir is not None else env.get("COLLAPSE_LAB_MODE", "self-study")
+    env.pop("COLLAPSE_LAB_STUDENT", None)
+    if student is not None:
+        env["COLLAPSE_LAB_STUDENT"] = student
     # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
     env.setdefault("COLLAPSE_LAB_CACHE", str(Path.home() / ".cache" / "collapse-lab"))
     return env
+
+
+def graded_base(profile: str) -> dict:
+    """The environment telling a graded kernel where the language model's cached base is (its keyless package
+    hashes the trainer's code differently, so it could not find it by itself); {} when there is none."""
+    try:
+        from .. import lm
+
+        if lm.sizes(profile).base is None and not missing_lm_base(profile):
+            return {lm.GRADED_BASE_ENV: str(lm.base_source(profile))}
+    except Exception:  # noqa: BLE001 - no base: the chapter's notebook says so in its kernel
+        pass
+    return {}
 
 
 def needed_paths() -> list[Path]:
@@ -460,12 +390,17 @@ def _syntax_error(i: int, content: dict) -> str:
 
 
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
-                   needed=()) -> tuple[list[Verdict], str]:
+                   needed=(), student: str | None = None) -> tuple[list[Verdict], str]:
     """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
 
     ``nb``: the learner's notebook (:func:`read_notebook`); ``solution``: its :class:`Solution`; ``checks``: the
     check function of each exercise by (chapter, name) (:func:`check_function`); ``sandbox``: the kernel's folder;
-    ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths)."""
+    ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths); ``student``: the
+    submission's student id (its variant; None: the self-study defaults).
+
+    The kernel imports the keyless package (:mod:`.keyless`, made beside ``sandbox``): the reference functions of
+    the exercises graded here raise, the checks modules hold no answer, and (sandboxed) no copy of the full package
+    is readable."""
     _cells("nb", nb)
     if not isinstance(solution, Solution):
         raise ArgumentError(f"solution must be a Solution (load_solution); got {solution!r:.60}")
@@ -475,8 +410,15 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     if not isinstance(options, Options):
         raise ArgumentError(f"options must be an Options; got {options!r:.60}")
     sandbox = validate.path("sandbox", sandbox, kind="dir", must_exist=True)
+    if student is not None and not isinstance(student, str):
+        raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
     deadline = time.monotonic() + options.notebook_timeout
-    kernel = Kernel(sandbox, kernel_env(options.profile), bwrap_path() if options.sandbox else None, hidden, needed)
+    refs = [r for ex in solution.exercises for r in getattr(checks[(ex.chapter, ex.name)], "refs", ())]
+    pkg = keyless_package(sandbox.parent, refs)
+    hidden, needed = sealed(hidden, needed, pkg)
+    env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
+                                                             if solution.needs_lm_base else {}))
+    kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed)
     verdicts: list[Verdict] = []
     reason = ""
     try:
@@ -497,7 +439,8 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
-                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept))
+                verdicts.append(run_check(checks[(ex.chapter, ex.name)], ex, channel, syntax, ex.name in kept,
+                                          student))
         finally:
             kernel.close_channel(channel)
     except remote.KernelGone as e:
@@ -665,7 +608,7 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
             nb, text = nbs[id(s)]
             (box / s.path.name).write_text(text, encoding="utf-8")
             try:
-                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed)
+                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed, s.student)
             except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on
                 s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded") for ex in sol.exercises]
                 reason = f"grader error: {type(e).__name__}: {e}"
