@@ -18,7 +18,7 @@ from . import validate
 FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml", "Makefile")
 FOLDERS = ("collapse_lab", "binder")
 # Documents for instructors only (the rest of docs/ goes to students).
-INSTRUCTOR_DOCS = ("instructors.md", "grading.md")
+INSTRUCTOR_DOCS = ("instructors.md", "grading.md", "rubrics.md")
 # README sections a student needs, by the start of their heading (the rest is for instructors and developers).
 README_SECTIONS = ("set up", "data", "licence", "license", "citing", "further reading")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")

@@ -44,7 +44,8 @@ def main(argv=None) -> int:
                    "exercise, total and max")
     c.add_argument("--feedback", default=None, help="write a Markdown feedback file per student into this folder")
     c.add_argument("--out", default=None, help="write everything into this folder: grades.csv (long), "
-                   "gradebook.csv (wide), canvas.csv, moodle.csv, similarity.csv/.html, feedback/")
+                   "gradebook.csv (wide), canvas.csv, moodle.csv, similarity.csv/.html, feedback/, "
+                   "written-answers.md and rubric-template.csv")
     c.add_argument("--canvas", default=None, help="write the Canvas gradebook import CSV")
     c.add_argument("--moodle", default=None, help="write the Moodle grade import CSV")
     c.add_argument("--moodle-id", default="Identifier", help="the header of the Moodle CSV's identifier column "
@@ -276,6 +277,9 @@ def _check(a) -> int:
             lms.write_canvas(a.canvas, subs, assignments)
         if a.moodle:
             lms.write_moodle(a.moodle, subs, assignments, a.moodle_id)
+        if a.out and any(s.written for s in subs):  # what the instructor scores by hand, and a CSV to fill in
+            rubric.write_answers(Path(a.out) / "written-answers.md", subs)
+            rubric.write_template(Path(a.out) / "rubric-template.csv", subs)
     if any(s.status != "graded" for s in subs):
         return 3
     if problems:

@@ -96,6 +96,11 @@ def _points(cell) -> float:
     return p
 
 
+def _written(cell) -> bool:
+    md = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "markdown" and isinstance(md, dict) and bool(md.get("grade") and md.get("solution"))
+
+
 def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
     """nbgrader metadata on the cells of ``nb`` (in place); ``answers`` = indices of the answer cells."""
     _notebook("nb", nb, node=True)
@@ -115,6 +120,9 @@ def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
         elif i in checks:
             gid = checks[i]
             md.update(grade=True, locked=True, points=_points(cell))
+        elif _written(cell):  # a manually graded written answer (grading/rubric.py): kept as the solution has it
+            gid = cell.metadata["nbgrader"]["grade_id"]
+            md.update(grade=True, solution=True, points=_points(cell))
         elif cell.cell_type == "code" and i < first:
             gid = f"setup_{cell.get('id', i)}"
             md.update(locked=True)

@@ -83,20 +83,31 @@ def course(tmp_path_factory):
     shutil.copytree(ROOT / "collapse_lab", base / "collapse_lab", ignore=shutil.ignore_patterns("__pycache__"))
     (base / "collapse_lab" / "checks" / "ch0.py").write_text(tg.CH0)
     (base / "solutions").mkdir()
-    nb = tg.solution_nb()
-    nb.metadata["collapse_lab"] = {"chapter": "00"}
-    nbformat.write(nb, base / "solutions" / "00_tiny.ipynb")
+    nbformat.write(_solution(), base / "solutions" / "00_tiny.ipynb")
     return base
 
 
-def _exercise():
-    nb = tg.exercise_nb()
+def _solution():
+    """test_grading's tiny solution, with its chapter in the metadata and a written answer graded by hand."""
+    nb = tg.solution_nb()
     nb.metadata["collapse_lab"] = {"chapter": "00"}
+    answer = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "points": 4, "grade_id": "explain_ch0",
+                                   "schema_version": 3}
+    nb.cells += [nbformat.v4.new_markdown_cell("## Explain why"), answer]
     return nb
 
 
-def _write(path: Path, solved=(), extra=None) -> Path:
+def _exercise():
+    from collapse_lab import exercises
+
+    return exercises.exercise_notebook(_solution())
+
+
+def _write(path: Path, solved=(), extra=None, written=None) -> Path:
     nb = _exercise()
+    if written is not None:
+        nb.cells[-1].source = written
     sol = tg.solution_nb()
     for i, cell in enumerate(sol.cells):
         if any(tg.EXPR[n] in cell.source and "BEGIN" in cell.source for n in solved):
@@ -154,3 +165,36 @@ def test_lms_bulk_downloads_grade_as_downloaded(course):
     files = sorted(f.name for f in (out / "feedback").iterdir())
     assert len(files) == 8 and "王小明.md" in files and "李雷.md" in files, files
     assert "# Feedback for Josè" in "".join((out / "feedback" / f).read_text() for f in files)
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
+def test_rubric_scores_merge_into_every_output(course):
+    subs = course / "rubric-class"
+    _write(subs / "alice" / "00_tiny.ipynb", solved=tg.ALL, written="Because the **refit** keeps the mean.")
+    _write(subs / "bob" / "00_tiny.ipynb", solved=("square",))
+    _write(subs / "王小明" / "00_tiny.ipynb", solved=("letter",), written="因为……")
+    scores = course / "scores.csv"
+    scores.write_text("student,item,score,comment\nalice,explain_ch0,3,names the mechanism\n"
+                      "bob,explain_ch0,9,\nmallory,explain_ch0,2,\n王小明,explain_ch0,4,\n", encoding="utf-8")
+    out = course / "out-rubric"
+    env = dict(os.environ, PYTHONPATH=str(course), COLLAPSE_LAB_QUIET="1")
+    p = subprocess.run([sys.executable, "-m", "collapse_lab.cli", "check", str(subs), "--solutions",
+                        str(course / "solutions"), "--out", str(out), "--rubric", str(scores), "--timeout", "60"],
+                       cwd=course, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 4, p.stdout[-2000:] + p.stderr[-2000:]  # graded, but the rubric had problems
+    err = p.stderr
+    assert "scores.csv line 3: score '9'" in err and "line 4: unknown student 'mallory'" in err, err
+    assert "no row for bob" not in err  # bob has a (bad) row: reported once, as out of range
+    wide = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv", encoding="utf-8"))}
+    assert (wide["alice"]["explain_ch0"], wide["alice"]["total"], wide["alice"]["max"]) == ("3", "9", "10")
+    assert (wide["bob"]["explain_ch0"], wide["bob"]["total"]) == ("", "2")
+    assert (wide["王小明"]["explain_ch0"], wide["王小明"]["total"]) == ("4", "5")
+    canvas = {r[3]: r for r in _csv(out / "canvas.csv")[1:]}
+    assert canvas["alice"][5] == "9" and canvas["王小明"][5] == "5"  # the LMS gets the total with the rubric
+    answers = (out / "written-answers.md").read_text(encoding="utf-8")
+    assert "Because the **refit** keeps the mean." in answers and "因为……" in answers and "*(no answer)*" in answers
+    template = _csv(out / "rubric-template.csv")
+    assert template[0] == ["student", "item", "score", "comment"]
+    assert ["alice", "explain_ch0", "3", "names the mechanism"] in template and ["bob", "explain_ch0", "", ""] in template
+    feedback = (out / "feedback" / "alice.md").read_text(encoding="utf-8")
+    assert "explain_ch0 (written answer): 3 / 4" in feedback and "names the mechanism" in feedback

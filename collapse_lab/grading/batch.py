@@ -234,6 +234,7 @@ def _read(subs, reference, sols_dir, root) -> tuple[dict, dict]:
             continue
         s.solution = sols[ref]
         s.written = [replace(w) for w in written[ref]]
+        rubric.read_answers(json.loads(text), s.written)
         s.max_points = sols[ref].max_points + sum(w.max_points for w in s.written)
         texts[id(s)] = text
     return texts, sols

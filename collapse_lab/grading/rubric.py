@@ -21,11 +21,12 @@ COLUMNS = ("student", "item", "score")  # required; "comment" optional
 @dataclass
 class Written:
     """One written item of a submission: ``name`` (the cell's ``grade_id``), ``max_points`` (> 0), ``score`` (None:
-    not scored yet) and the grader's ``comment``."""
+    not scored yet), the grader's ``comment`` and the student's ``answer``."""
     name: str
     max_points: float
     score: float | None = None
     comment: str = ""
+    answer: str = ""  # what the student wrote (the markdown cell with this grade_id)
 
 
 def written_items(nb: dict) -> list[Written]:
@@ -49,6 +50,53 @@ def written_items(nb: dict) -> list[Written]:
     return out
 
 
+STUB = "YOUR ANSWER HERE"  # what the exercise's answer cell holds until the student writes
+
+
+def read_answers(nb: dict, items: list[Written]) -> None:
+    """Fill in each of ``items``' ``answer`` from a submission's notebook (its JSON as a dict): the markdown cell
+    whose nbgrader ``grade_id`` is the item's name ('' when the student left it as it was or removed it)."""
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ArgumentError(f"nb must be a notebook's JSON (a dict with a list of cells); got {nb!r:.60}")
+    by = {w.name: w for w in items}
+    for c in nb["cells"]:
+        md = c.get("metadata", {}).get("nbgrader", {}) if isinstance(c, dict) else {}
+        gid = md.get("grade_id") if isinstance(md, dict) else None
+        if isinstance(gid, str) and gid in by and c.get("cell_type") == "markdown":
+            src = c.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src if isinstance(src, str) else ""
+            by[gid].answer = "" if src.strip() == STUB else src.strip()
+
+
+def write_answers(path, subs) -> Path:
+    """Write every written answer of ``subs`` to the Markdown file ``path``, by item then student: what the
+    instructor reads to score them against docs/rubrics.md."""
+    path = validate.path("path", path, kind="file")
+    lines = ["# Written answers", ""]
+    items = sorted({w.name for s in subs for w in s.written})
+    for item in items:
+        lines += [f"## {item}", ""]
+        for s in subs:
+            for w in s.written:
+                if w.name == item:
+                    lines += [f"### {s.student} ({s.notebook})", "", w.answer or "*(no answer)*", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def write_template(path, subs) -> Path:
+    """Write a rubric CSV for ``subs`` to fill in (``student, item, score, comment``; scores already merged are
+    kept), one row per student and written item."""
+    path = validate.path("path", path, kind="file")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow([*COLUMNS, "comment"])
+        for s in subs:
+            for w in s.written:
+                out.writerow([s.student, w.name, "" if w.score is None else f"{w.score:g}", w.comment])
+    return path
+
+
 def _row_number(reader) -> int:
     return reader.line_num
 
@@ -70,7 +118,7 @@ def merge(path, subs) -> list[str]:
         for w in getattr(s, "written", []):
             items[(s.student, w.name)] = w
     names = sorted({k[1] for k in items})
-    problems, seen = [], set()
+    problems, seen, rowed = [], set(), set()  # merged; with a row at all (a bad one is reported by its line)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -99,6 +147,7 @@ def merge(path, subs) -> list[str]:
                 if (student, item) in seen:
                     problems.append(f"{where}: a second score for {student}, {item}; the first is kept")
                     continue
+                rowed.add((student, item))
                 w = items[(student, item)]
                 try:
                     score = float(raw)
@@ -114,7 +163,7 @@ def merge(path, subs) -> list[str]:
         return problems + [f"{path}: cannot be read as a UTF-8 CSV file ({e}); no more rows merged"]
     graded = {s.student for s in subs if s.status == "graded"}
     for (student, item) in sorted(items):
-        if (student, item) not in seen and student in graded:
+        if (student, item) not in rowed and student in graded:
             problems.append(f"{path.name}: no row for {student}, {item} (known items: {', '.join(names)}); "
                             "it stays unscored (0 points)")
     return problems
