@@ -195,7 +195,7 @@ def _outputs(a) -> None:
         a.canvas = a.canvas or str(out / "canvas.csv")
         a.moodle = a.moodle or str(out / "moodle.csv")
         a.feedback = a.feedback or str(out / "feedback")
-        # similarity: added with the similarity report
+        a.similarity = a.similarity or str(out)
 
 
 def _assignments(items) -> dict:
@@ -235,6 +235,12 @@ def _check(a) -> int:
             gb.check_writable(folder)
     if a.rubric:
         rubric.check_readable(a.rubric)
+    if a.similarity:
+        try:
+            import copydetect  # noqa: F401
+        except ImportError:
+            raise ValueError("the similarity report (--similarity, --out) needs copydetect: pip install "
+                             "'copydetect>=0.5' (or the test extra), or leave out --similarity") from None
     if a.reference is not None and not Path(a.reference).is_file():
         raise ValueError(f"--reference {a.reference} is not a file")
     if a.solutions is not None and not Path(a.solutions).is_dir():
@@ -264,7 +270,7 @@ def _check(a) -> int:
         if a.similarity:
             from .grading import similarity
 
-            found = similarity.report(subs, a.similarity, threshold=a.threshold, solutions=a.solutions)
+            found = similarity.report(subs, a.similarity, threshold=a.threshold)
             print(f"similarity: {found} pairs at or above {a.threshold:g} in {Path(a.similarity).resolve()}")
     finally:  # the gradebook is written whatever happened (also after Ctrl-C: the submissions graded so far)
         if a.csv:

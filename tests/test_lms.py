@@ -6,6 +6,7 @@ then one column per assignment, "Name (assignment id)" for an existing one); Moo
 identifier column mapped at import to a user field, then one column per grade item). See docs/grading.md.
 """
 import csv
+import inspect
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from collapse_lab import tails
 from collapse_lab.grading import lms
 from collapse_lab.grading.kernel import bwrap_path
 
@@ -134,6 +136,8 @@ def test_lms_bulk_downloads_grade_as_downloaded(course):
     _write(dl / "Jose\u0300" / "00_tiny.ipynb", solved=("letter",))  # "Josè", NFD on disk
     _write(dl / "王小明" / "00_tiny.ipynb", solved=tg.ALL)
     _write(dl / "李雷" / "00_tiny.ipynb")
+    _write(dl / "paster" / "00_tiny.ipynb", solved=("square",), extra=[  # the course's code, pasted
+        "from collapse_lab.tails import _probs, _int, as_rng\n" + inspect.getsource(tails.refit)])
     _write(dl / "hog" / "00_tiny.ipynb", solved=("square",),
            extra=["blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 2**20))"])
     out = course / "out-lms"
@@ -144,9 +148,14 @@ def test_lms_bulk_downloads_grade_as_downloaded(course):
                        cwd=course, env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 3, p.stdout[-2000:] + p.stderr[-2000:]  # the memory hog's error row
     wide = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv", encoding="utf-8"))}
-    assert set(wide) == {"101", "102", "participant 555", "José", "Josè", "王小明", "李雷", "hog"}, wide.keys()
-    assert [wide[s]["total"] for s in ("101", "102", "participant 555", "José", "Josè", "王小明", "李雷")] == \
-        ["6", "3", "1", "2", "1", "6", "0"]
+    assert set(wide) == {"101", "102", "participant 555", "José", "Josè", "王小明", "李雷", "paster", "hog"}, wide
+    assert [wide[s]["total"] for s in ("101", "102", "participant 555", "José", "Josè", "王小明", "李雷", "paster")] \
+        == ["6", "3", "1", "2", "1", "6", "0", "2"]
+    # the similarity report: the two complete (identical) submissions, and the pasted course function, flagged
+    sim = list(csv.DictReader(open(out / "similarity.csv", encoding="utf-8")))
+    assert any(r["kind"] == "pair" and {r["a"], r["b"]} == {"101", "王小明"} for r in sim), sim
+    assert "collapse_lab.tails.refit" in wide["paster"]["flags"] and not wide["101"]["flags"], wide["paster"]
+    assert (out / "similarity.html").is_file()
     assert "ran out of memory" in wide["hog"]["status"] and "1024 MiB" in wide["hog"]["status"]
     assert all(wide[s]["status"] == "graded" for s in wide if s != "hog")
     # Canvas: the fixed columns, then "Name (id)"; Canvas matches on ID (the user id from the file name) or on
@@ -163,7 +172,7 @@ def test_lms_bulk_downloads_grade_as_downloaded(course):
     assert ["participant 555", "López Ana María", "1"] in rows[1:]
     # one feedback file per student, however their names reduce
     files = sorted(f.name for f in (out / "feedback").iterdir())
-    assert len(files) == 8 and "王小明.md" in files and "李雷.md" in files, files
+    assert len(files) == 9 and "王小明.md" in files and "李雷.md" in files, files
     assert "# Feedback for Josè" in "".join((out / "feedback" / f).read_text() for f in files)
 
 
