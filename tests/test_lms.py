@@ -207,3 +207,15 @@ def test_rubric_scores_merge_into_every_output(course):
     assert ["alice", "explain_ch0", "3", "names the mechanism"] in template and ["bob", "explain_ch0", "", ""] in template
     feedback = (out / "feedback" / "alice.md").read_text(encoding="utf-8")
     assert "explain_ch0 (written answer): 3 / 4" in feedback and "names the mechanism" in feedback
+
+
+def test_workers_one_per_core_one_unsandboxed():
+    from collapse_lab.grading import Options, batch
+
+    assert batch.workers(Options(), True, 100) == max(1, os.cpu_count() or 1)
+    assert batch.workers(Options(jobs=3), True, 100) == 3 and batch.workers(Options(jobs=3), True, 2) == 2
+    assert batch.workers(Options(jobs=3), False, 100) == 1  # unsandboxed: the files are checked after each one
+    with pytest.raises(ValueError):
+        Options(jobs=0)
+    with pytest.raises(ValueError):
+        Options(memory=1)
