@@ -1,8 +1,10 @@
 """The ``collapse-lab`` command.
 
     collapse-lab build-exercises [--check]          exercises/ from solutions/
-    collapse-lab check NB.ipynb|DIR [...] [--csv F] [--wide F] [--feedback DIR]
-                                                    grade learners' notebooks against solutions/ (sandboxed)
+    collapse-lab check NB.ipynb|DIR [...] [--out DIR] [--csv F] [--wide F] [--feedback DIR] [--canvas F]
+                       [--moodle F] [--rubric F] [--similarity DIR] [--jobs N] [--memory MIB]
+                                                    grade learners' notebooks against solutions/ (sandboxed, in
+                                                    parallel); gradebooks, LMS files, similarity report
     collapse-lab course [--profile P] [--out build] execute the lecture notebooks into build/ (home page, HTML,
                                                     timings); every chapter runs, exit 1 when one failed
     collapse-lab lab [--chapter NN]                 JupyterLab on the course folder (notebooks and exercises)
@@ -42,6 +44,25 @@ def main(argv=None) -> int:
     c.add_argument("--wide", default=None, help="write the wide gradebook: a row per student, a column per "
                    "exercise, total and max")
     c.add_argument("--feedback", default=None, help="write a Markdown feedback file per student into this folder")
+    c.add_argument("--out", default=None, help="write everything into this folder: grades.csv (long), "
+                   "gradebook.csv (wide), canvas.csv, moodle.csv, similarity.csv/.html, feedback/, "
+                   "written-answers.md and rubric-template.csv")
+    c.add_argument("--canvas", default=None, help="write the Canvas gradebook import CSV")
+    c.add_argument("--moodle", default=None, help="write the Moodle grade import CSV")
+    c.add_argument("--moodle-id", default="Identifier", help="the header of the Moodle CSV's identifier column "
+                   "(default Identifier; map it in Moodle's import to username, email address or ID number)")
+    c.add_argument("--assignment", action="append", default=[], metavar="NOTEBOOK=COLUMN",
+                   help="the LMS column of a notebook, e.g. 01_sampling_loses_the_tails.ipynb='Chapter 1 (1234)' "
+                   "(Canvas: 'Name (assignment id)'); repeatable; default: the notebook's name")
+    c.add_argument("--rubric", default=None, help="merge the written answers' scores from this CSV (columns "
+                   "student, item, score[, comment])")
+    c.add_argument("--similarity", default=None, metavar="DIR", help="write similarity.csv and similarity.html "
+                   "(pairs of submissions, and submissions and the course's code, above --threshold) into DIR")
+    c.add_argument("--threshold", type=float, default=0.6, help="similarity above which a pair is reported "
+                   "(0-1, default 0.6)")
+    c.add_argument("--jobs", type=int, default=None, help="notebooks graded at once (default: one per core)")
+    c.add_argument("--memory", type=float, default=4096, help="MiB of memory per kernel (default 4096); an "
+                   "allocation past it fails in the learner's kernel and gives an error row")
     c.add_argument("--profile", choices=PROFILES, default="quick")
     c.add_argument("--timeout", type=float, default=900, help="seconds per cell and per call of a learner's "
                    "function (default 900)")
@@ -101,8 +122,9 @@ def main(argv=None) -> int:
 
 # output folders and files of each command, checked before any work starts: a mistake found after an hour of
 # grading or building would lose that hour
-OUT_DIRS = {"build-exercises": ("exercises",), "course": ("out",), "run": ("out",), "check": ("feedback",)}
-OUT_FILES = {"check": ("csv", "wide")}
+OUT_DIRS = {"build-exercises": ("exercises",), "course": ("out",), "run": ("out",),
+            "check": ("feedback", "out", "similarity")}
+OUT_FILES = {"check": ("csv", "wide", "canvas", "moodle")}
 
 
 def _check_paths(a) -> None:
@@ -208,20 +230,62 @@ def _notebooks(args) -> list[Path]:
     return out
 
 
+def _outputs(a) -> None:
+    """Fill in the check command's outputs from ``--out`` (explicit options win), and make and check the folders."""
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        a.csv = a.csv or str(out / "grades.csv")
+        a.wide = a.wide or str(out / "gradebook.csv")
+        a.canvas = a.canvas or str(out / "canvas.csv")
+        a.moodle = a.moodle or str(out / "moodle.csv")
+        a.feedback = a.feedback or str(out / "feedback")
+        a.similarity = a.similarity or str(out)
+
+
+def _assignments(items) -> dict:
+    out = {}
+    for item in items:
+        nb, sep, col = item.partition("=")
+        if not sep or not nb.strip() or not col.strip():
+            raise ValueError(f"--assignment must be NOTEBOOK=COLUMN (e.g. 01_x.ipynb='Chapter 1 (1234)'); got {item!r}")
+        out[nb.strip()] = col.strip()
+    return out
+
+
 def _check(a) -> int:
-    """Exit 0 all passed, 1 some check failed, 2 usage error, 3 some submission could not be graded."""
-    from .grading import Options, grade_batch
+    """Exit 0 all passed, 1 some check failed, 2 usage error, 3 some submission could not be graded, 4 the rubric
+    CSV had problems (each reported; everything else written)."""
+    from .grading import Options, grade_batch, lms
     from .grading import gradebook as gb
+    from .grading import rubric
 
     if not a.timeout > 0 or not a.notebook_timeout > 0:
         raise ValueError(f"--timeout and --notebook-timeout must be positive; got {a.timeout:g} and "
                          f"{a.notebook_timeout:g}")
-    for dest in (a.csv, a.wide):
+    if a.jobs is not None and a.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {a.jobs}")
+    if not a.memory >= 64:
+        raise ValueError(f"--memory must be at least 64 (MiB); got {a.memory:g}")
+    if not 0 < a.threshold <= 1:
+        raise ValueError(f"--threshold must be in (0, 1]; got {a.threshold:g}")
+    assignments = _assignments(a.assignment)
+    _outputs(a)
+    for dest in (a.csv, a.wide, a.canvas, a.moodle):
         if dest:
             gb.check_writable(dest)
-    if a.feedback:
-        Path(a.feedback).mkdir(parents=True, exist_ok=True)
-        gb.check_writable(a.feedback)
+    for folder in (a.feedback, a.similarity):
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            gb.check_writable(folder)
+    if a.rubric:
+        rubric.check_readable(a.rubric)
+    if a.similarity:
+        try:
+            import copydetect  # noqa: F401
+        except ImportError:
+            raise ValueError("the similarity report (--similarity, --out) needs copydetect: pip install "
+                             "'copydetect>=0.5' (or the test extra), or leave out --similarity") from None
     if a.reference is not None and not Path(a.reference).is_file():
         raise ValueError(f"--reference {a.reference} is not a file")
     if a.solutions is not None and not Path(a.solutions).is_dir():
@@ -229,17 +293,30 @@ def _check(a) -> int:
     paths = _notebooks(a.notebook)
     if not paths:
         raise ValueError("no notebooks to grade")
+    folders = [Path(x) for x in a.notebook if Path(x).is_dir()]
     opts = Options(timeout=a.timeout, notebook_timeout=a.notebook_timeout, profile=a.profile,
-                   sandbox=not a.unsandboxed)
+                   sandbox=not a.unsandboxed, memory=a.memory, jobs=a.jobs)
     subs: list = []
+    problems: list[str] = []
 
     def done(s):
         subs.append(s)
         print(f"== {s.path} ({s.student})\n{gb.report(s)}\n", flush=True)
 
     try:
-        subs[:] = grade_batch(paths, solutions=a.solutions, reference=a.reference, options=opts,
-                              log=lambda m: print(m, file=sys.stderr), on_done=done)
+        graded = grade_batch(paths, solutions=a.solutions, reference=a.reference, options=opts,
+                             log=lambda m: print(m, file=sys.stderr), on_done=done,
+                             root=folders[0] if len(folders) == 1 else None)
+        subs[:] = graded
+        if a.rubric:
+            problems = rubric.merge(a.rubric, subs)
+            for line in problems:
+                print(f"collapse-lab check: rubric: {line}", file=sys.stderr)
+        if a.similarity:
+            from .grading import similarity
+
+            found = similarity.report(subs, a.similarity, threshold=a.threshold)
+            print(f"similarity: {found} pairs at or above {a.threshold:g} in {Path(a.similarity).resolve()}")
     finally:  # the gradebook is written whatever happened (also after Ctrl-C: the submissions graded so far)
         if a.csv:
             gb.write_long(a.csv, subs)
@@ -247,8 +324,17 @@ def _check(a) -> int:
             gb.write_wide(a.wide, subs)
         if a.feedback:
             gb.write_feedback(a.feedback, subs)
+        if a.canvas:
+            lms.write_canvas(a.canvas, subs, assignments)
+        if a.moodle:
+            lms.write_moodle(a.moodle, subs, assignments, a.moodle_id)
+        if a.out and any(s.written for s in subs):  # what the instructor scores by hand, and a CSV to fill in
+            rubric.write_answers(Path(a.out) / "written-answers.md", subs)
+            rubric.write_template(Path(a.out) / "rubric-template.csv", subs)
     if any(s.status != "graded" for s in subs):
         return 3
+    if problems:
+        return 4
     return 0 if all(s.all_passed for s in subs) else 1
 
 

@@ -88,6 +88,11 @@ def _defined_name(source: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _written(cell) -> bool:
+    md = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "markdown" and isinstance(md, dict) and bool(md.get("grade") and md.get("solution"))
+
+
 def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
     """nbgrader metadata on the cells of ``nb`` (in place); ``answers`` = indices of the answer cells."""
     _notebook("nb", nb, node=True)
@@ -108,6 +113,10 @@ def add_nbgrader_metadata(nb: nbformat.NotebookNode, answers: set[int]) -> None:
             gid = checks[i]
             p = points_of(cell)
             md.update(grade=True, locked=True, points=int(p) if p.is_integer() else p)
+        elif _written(cell):  # a manually graded written answer (grading/rubric.py): kept as the solution has it
+            gid = cell.metadata["nbgrader"]["grade_id"]
+            p = points_of(cell)
+            md.update(grade=True, solution=True, points=int(p) if p.is_integer() else p)
         elif cell.cell_type == "code" and i < first:
             gid = f"setup_{cell.get('id', i)}"
             md.update(locked=True)

@@ -109,7 +109,7 @@ def test_every_chapter_grades_in_one_sandboxed_batch(tmp_path):
                               log=lambda m: None)
     for s in subs[:len(sols)]:
         assert s.status == "graded", (s.path.name, s.reason)
-        assert s.points == s.max_points > 0, (s.path.name, [(v.exercise, v.message) for v in s.verdicts if not v.passed])
+        assert s.points == s.solution.max_points > 0, (s.path.name, [(v.exercise, v.message) for v in s.verdicts if not v.passed])
     for s in subs[len(sols):]:
         assert s.status == "graded", (s.path.name, s.reason)
         assert s.points == 0 and s.verdicts, s.path.name

@@ -40,9 +40,13 @@ def test_generate_assignment_and_autograde(tmp_path):
     shipped = nbformat.read(ROOT / "exercises" / CH, as_version=4)
     assert [c.source for c in released.cells] == [c.source for c in shipped.cells]  # exercises/ is the release
 
-    grades = [i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade")]
-    answers = [i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("solution")]
+    nbg = [c.metadata.get("nbgrader", {}) for c in source.cells]
+    grades = [i for i, m in enumerate(nbg) if m.get("grade") and not m.get("solution")]  # autograded
+    written = [i for i, m in enumerate(nbg) if m.get("grade") and m.get("solution")]  # graded by hand
+    answers = [i for i, m in enumerate(nbg) if m.get("solution") and not m.get("grade")]
     points = {i: source.cells[i].metadata["nbgrader"]["points"] for i in grades}
+    by_hand = sum(source.cells[i].metadata["nbgrader"]["points"] for i in written)
+    assert len(written) == 1 and source.cells[written[0]].cell_type == "markdown" and by_hand > 0
     answer_of = {g: max(a for a in answers if a < g) for g in grades}
 
     def submission(student, solved):
@@ -62,6 +66,7 @@ def test_generate_assignment_and_autograde(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         score = {s: gb.find_submission("ps1", s).score for s in ("good", "half", "none")}
         top = gb.find_submission("ps1", "good").max_score
-    assert top == sum(points.values()) and len(grades) >= 5
-    assert score == {"good": top, "half": points[grades[1]] + points[grades[2]], "none": 0}
+    assert top == sum(points.values()) + by_hand and len(grades) >= 5
+    # the written answer waits for a grader (formgrader, or collapse-lab check --rubric): 0 until scored
+    assert score == {"good": top - by_hand, "half": points[grades[1]] + points[grades[2]], "none": 0}
     shutil.rmtree(course / "autograded", ignore_errors=True)

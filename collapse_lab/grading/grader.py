@@ -8,16 +8,12 @@ anything it does to modules in its kernel do not count.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import io
 import json
 import os
-import pkgutil
 import re
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +99,9 @@ class Submission:
     seconds: float = 0.0
     max_points: float = 0.0
     solution: Solution | None = field(default=None, repr=False)
+    identity: object = None  # lms.Identity: who it is from (None: only the student id is known)
+    written: list = field(default_factory=list)  # rubric.Written: the answers graded by hand
+    flags: list = field(default_factory=list)  # str: what the similarity report found (course code reproduced)
 
     def __post_init__(self):
         self.path = validate.path("path", self.path)
@@ -119,7 +118,8 @@ class Submission:
 
     @property
     def points(self) -> float:
-        return sum(v.points for v in self.verdicts)
+        """The checks' points plus the rubric scores of the written items (unscored: 0)."""
+        return sum(v.points for v in self.verdicts) + sum(w.score or 0.0 for w in self.written)
 
     @property
     def all_passed(self) -> bool:
@@ -314,6 +314,8 @@ class Options:
     profile: str = "quick"
     sandbox: bool = True  # inside bubblewrap; False: unsandboxed
     workdir: Path | None = None  # where sandbox folders are made (default: a new temporary folder)
+    memory: float | None = 4096.0  # MiB of address space per kernel (RLIMIT_AS); None: no cap
+    jobs: int | None = None  # kernels graded at once (None: one per core; unsandboxed: always 1)
 
     def __post_init__(self):
         # finite: a grading batch always ends (the kernels' sockets and cells get these as time limits)
@@ -325,6 +327,10 @@ class Options:
             raise ArgumentError(f"sandbox must be True or False; got {self.sandbox!r:.60}")
         if self.workdir is not None:
             self.workdir = validate.path("workdir", self.workdir, kind="dir", must_exist=True)
+        if self.memory is not None:
+            self.memory = validate.number("memory", self.memory, lo=64)
+        if self.jobs is not None:
+            self.jobs = validate.integer("jobs", self.jobs, lo=1, hi=1024)
 
 
 def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None) -> dict:
@@ -418,9 +424,10 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     hidden, needed = sealed(hidden, needed, pkg)
     env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
                                                              if solution.needs_lm_base else {}))
-    kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed)
+    kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed,
+                    memory=None if options.memory is None else int(options.memory * 2**20))
     verdicts: list[Verdict] = []
-    reason = ""
+    reason = out_of_memory = ""
     try:
         kernel.start()
         syntax = []
@@ -432,6 +439,8 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
             content = kernel.run_cell(cell.source, options.timeout, deadline)
             if content.get("status") == "error" and content.get("ename") in SYNTAX:
                 syntax.append(_syntax_error(i, content))
+            if content.get("ename") == "MemoryError" and not out_of_memory:  # hit the kernel's memory cap
+                out_of_memory = f"cell {i + 1} ran out of memory (the cap is {options.memory:g} MiB per kernel)"
             for key in checks_in(cell.source):
                 if key in wanted and wanted[key].name not in kept:
                     kernel.run_cell(keep_answer(wanted[key]), options.timeout, deadline)
@@ -449,6 +458,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
         reason = f"timed out after {options.notebook_timeout:g} s (--notebook-timeout)"
     finally:
         kernel.stop()
+    reason = reason or out_of_memory
     if reason:
         done = {v.exercise for v in verdicts}
         verdicts += [Verdict(ex.name, False, 0.0, ex.points, f"not graded: {reason}") for ex in solution.exercises
@@ -456,176 +466,14 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     return verdicts, reason
 
 
-# -- a batch --------------------------------------------------------------------------------------------------------
-
-
-def default_solutions() -> Path:
-    """The course's solutions/: beside the installed package (a checkout), else ./solutions."""
-    here = PACKAGE.parent / "solutions"
-    return here if here.is_dir() else Path("solutions").resolve()
-
-
-def _digest(paths) -> dict[str, str]:
-    out = {}
-    for p in paths:
-        p = Path(p)
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-        for f in files:
-            try:
-                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
-            except OSError:
-                out[str(f)] = "unreadable"
-    return out  # a new or deleted file is a new or missing key
-
-
-def _changed(before: dict, after: dict) -> list[str]:
-    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-
-
-def _preimport_package() -> None:
-    """Unsandboxed, load every module of the package now, so nothing is imported from disk after learner code ran."""
-    for m in pkgutil.walk_packages([str(PACKAGE)], "collapse_lab."):
-        if m.name.rsplit(".", 1)[-1] == "__main__":  # `python -m collapse_lab`: importing it runs the command line
-            continue
-        try:
-            importlib.import_module(m.name)
-        except Exception:  # noqa: BLE001 - an optional dependency missing: that module cannot be used anyway
-            pass
-
 
 def student_of(path: Path) -> str:
-    """The student of a submission at ``path``: the name of its folder."""
-    path = validate.path("path", path)
-    return path.resolve().parent.name or path.stem
+    """The student of a submission at ``path``: read from an LMS download's file name, else its folder's name
+    (:func:`.lms.identify`)."""
+    from .lms import identify
+
+    return identify(path).student
 
 
-def grade_batch(paths, solutions=None, reference=None, options: Options | None = None, log=print,
-                on_done=None) -> list[Submission]:
-    """Grade every notebook in ``paths``; never raises for a bad submission: each gets a :class:`Submission`
-    (``status`` 'graded' or 'error' with its ``reason``).
-
-    ``paths``: the notebooks (a list or tuple of paths); ``solutions``: the folder of solution notebooks (default:
-    :func:`default_solutions`), matched by file name, or ``reference``: the one solution notebook of every path;
-    ``options``: an :class:`Options`; ``log(message)``: where warnings go; ``on_done(submission)``: called as each
-    submission is done (None: not called)."""
-    if not isinstance(paths, (list, tuple)):
-        raise ArgumentError(f"paths must be a list or tuple of notebook paths; got {paths!r:.60} "
-                            f"({type(paths).__name__})")
-    for i, p in enumerate(paths):
-        validate.path(f"paths[{i}]", p)
-    if solutions is not None:
-        validate.path("solutions", solutions, kind="dir", must_exist=True)
-    if reference is not None:
-        validate.path("reference", reference, kind="file", must_exist=True)
-    if options is not None and not isinstance(options, Options):
-        raise ArgumentError(f"options must be None or an Options; got {options!r:.60} ({type(options).__name__})")
-    if not callable(log):
-        raise ArgumentError(f"log must be a function (of one message); got {log!r:.60}")
-    if on_done is not None and not callable(on_done):
-        raise ArgumentError(f"on_done must be None or a function (of one Submission); got {on_done!r:.60}")
-    options = options or Options()
-    if options.timeout <= 0 or options.notebook_timeout <= 0:
-        raise ValueError("timeout and notebook_timeout must be positive")
-    sols_dir = Path(solutions).resolve() if solutions is not None else default_solutions()
-    paths = [Path(p) for p in paths]
-    subs = [Submission(p, student_of(p), p.name) for p in paths]
-    # 1. everything the grader trusts, read before any learner code runs
-    nbs, sols, checks = {}, {}, {}
-    seen = set()
-    for s in subs:
-        try:
-            if s.path.stat().st_size > MAX_NOTEBOOK_BYTES:
-                raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-            text = s.path.read_text(encoding="utf-8")
-            nbs[id(s)] = (read_notebook(text), text)
-        except FileNotFoundError:
-            s.status, s.reason = "error", "no such file"
-            continue
-        except Exception as e:  # noqa: BLE001 - whatever the file holds
-            s.status, s.reason = "error", f"not a notebook (not readable as notebook JSON: {str(e)[:200]})"
-            continue
-        ref = Path(reference) if reference is not None else sols_dir / s.path.name
-        key = (s.student, ref.name)
-        if key in seen:
-            s.status, s.reason = "error", f"a second submission of {ref.name} for student {s.student}"
-            continue
-        seen.add(key)
-        if not ref.is_file():
-            s.status, s.reason = "error", f"no matching chapter: no solution {ref.name} in {ref.parent}"
-            continue
-        try:
-            if ref not in sols:
-                sols[ref] = load_solution(ref)
-            for ex in sols[ref].exercises:
-                checks[(ex.chapter, ex.name)] = check_function(ex)
-            s.max_points = sols[ref].max_points
-        except Exception as e:  # noqa: BLE001 - a broken solution: that chapter cannot be graded
-            s.status, s.reason = "error", f"cannot grade against {ref}: {e}"
-            continue
-        s.solution = sols[ref]
-    sandbox_on = options.sandbox and bwrap_path() is not None
-    if sandbox_on:
-        err = probe_bwrap(bwrap_path())
-        if err:
-            raise ValueError(f"bubblewrap cannot make a sandbox on this machine ({err}); grade with --unsandboxed "
-                             "only notebooks you trust")
-    if not options.sandbox:
-        log("collapse-lab check: running UNSANDBOXED: a submission can read and change whatever this user can; "
-            "changed package or solution files stop the batch")
-    elif bwrap_path() is None:
-        log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
-            "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
-    if any(sol.needs_lm_base for sol in sols.values()):
-        no_base = missing_lm_base(options.profile)
-        if no_base:
-            log(f"collapse-lab check: {no_base}")
-            for s in subs:
-                if s.status == "graded" and s.solution is not None and s.solution.needs_lm_base:
-                    s.status, s.reason = "error", no_base
-                    s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded: the language model's base "
-                                          "is not cached (see the submission's error)") for ex in s.solution.exercises]
-    watched = [PACKAGE, sols_dir, *{s.path for s in sols.values()}]
-    if not sandbox_on:
-        _preimport_package()
-    before = _digest(watched) if not sandbox_on else None
-    root = Path(tempfile.mkdtemp(prefix="cl-grade-", dir=options.workdir))
-    hidden = [Path.home(), sols_dir, *{s.path.parent for s in sols.values()}, *{p.resolve().parent for p in paths},
-              root]
-    needed = needed_paths()
-    stopped = ""
-    try:
-        for n, s in enumerate(subs):
-            if stopped and s.status == "graded":
-                s.status, s.reason = "error", f"not graded: {stopped}"
-            if s.status != "graded":
-                if on_done is not None:
-                    on_done(s)
-                continue
-            sol = s.solution
-            t0 = time.monotonic()
-            box = root / f"s{n}"
-            box.mkdir()
-            nb, text = nbs[id(s)]
-            (box / s.path.name).write_text(text, encoding="utf-8")
-            try:
-                s.verdicts, reason = grade_notebook(nb, sol, checks, options, box, hidden, needed, s.student)
-            except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on
-                s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded") for ex in sol.exercises]
-                reason = f"grader error: {type(e).__name__}: {e}"
-            if reason:
-                s.status, s.reason = "error", reason
-            s.seconds = time.monotonic() - t0
-            shutil.rmtree(box, ignore_errors=True)
-            if before is not None:
-                diff = _changed(before, _digest(watched))
-                if diff:
-                    stopped = f"the batch stopped: {s.path} changed {', '.join(diff[:5])}"
-                    s.status, s.reason = "error", f"changed the course's files on disk: {', '.join(diff[:5])}"
-                    s.verdicts = [Verdict(v.exercise, False, 0.0, v.max_points, "not graded: changed the course's "
-                                          "files") for v in s.verdicts]
-                    log(f"collapse-lab check: {stopped}")
-            if on_done is not None:
-                on_done(s)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return subs
+# grade_batch lives in .batch (it imports this module); re-exported here for the callers of grader.grade_batch
+from .batch import default_solutions, grade_batch  # noqa: E402,F401

@@ -75,10 +75,11 @@ class Kernel:
 
     ``sandbox``: a folder (path); ``env``: the kernel's environment (a dict of str to str); ``bwrap``: the
     bubblewrap executable (a path) or None (no sandbox); ``hidden``, ``needed``: lists or tuples of paths;
-    ``startup_timeout``: seconds (> 0) the kernel gets to start."""
+    ``startup_timeout``: seconds (> 0) the kernel gets to start; ``memory``: the kernel's address-space cap in
+    bytes (RLIMIT_AS, set by ``prlimit``; None: none)."""
 
     def __init__(self, sandbox: Path, env: dict, bwrap: str | None = None, hidden=(), needed=(),
-                 startup_timeout: float = 120):
+                 startup_timeout: float = 120, memory: int | None = None):
         self.sandbox = validate.path("sandbox", sandbox, kind="dir")
         if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
             raise ArgumentError(f"env must be a dict of str to str (environment variables); got {env!r:.80}")
@@ -87,6 +88,7 @@ class Kernel:
         self.hidden = _paths("hidden", hidden)
         self.needed = _paths("needed", needed)
         self.startup_timeout = validate.number("startup_timeout", startup_timeout, lo=0, lo_open=True)
+        self.memory = None if memory is None else validate.integer("memory", memory, lo=2**26, hi=2**50)
         self.proc = None
         self.kc = None
         self.exit_reason = None
@@ -97,6 +99,8 @@ class Kernel:
         connection_file = validate.path("connection_file", connection_file, kind="file")
         cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file),
                "--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
+        if self.memory is not None:  # an allocation past the cap fails (MemoryError) instead of starving the machine
+            cmd = [shutil.which("prlimit") or "/usr/bin/prlimit", f"--as={self.memory}", "--", *cmd]
         if not self.bwrap:
             return cmd
         ops = []  # (depth, order, args): deeper mounts after shallower ones, so they win
