@@ -57,12 +57,12 @@ def _readable(path: Path) -> str:
     import nbformat
 
     try:
-        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-        nbformat.validate(nb)
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        nbformat.validate(nbformat.reads(json.dumps(raw), as_version=4))
+    except json.JSONDecodeError as e:  # before OSError/ValueError: it is a ValueError
+        return f"not a notebook: broken JSON at line {e.lineno}, column {e.colno}"
     except (OSError, UnicodeDecodeError) as e:
         return f"cannot be read ({type(e).__name__}: {e})"
-    except json.JSONDecodeError as e:
-        return f"not a notebook: broken JSON at line {e.lineno}, column {e.colno}"
     except Exception as e:  # nbformat's validation and reader errors share no base class
         return f"not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:100]})"
     return ""
