@@ -121,11 +121,15 @@ def precache(shared, profile: str = "quick", data_root=None, log=print) -> dict:
         shutil.copytree(src, dest_data / name, dirs_exist_ok=True)
         log(f"data set {name}: {src} -> {dest_data / name}")
     env = {"COLLAPSE_LAB_DATA": str(dest_data.resolve()), "COLLAPSE_LAB_CACHE": str(dest_cache.resolve())}
+    from . import lm
+
+    here = Path(lm.base_source(profile))  # this user's own cache ($COLLAPSE_LAB_CACHE or ~/.cache/collapse-lab)
+    if (here / "config.json").is_file() and here.parent.resolve() != dest_cache.resolve():
+        # the same key names the same base (config, sizes, trainer code, library versions): copy, do not retrain
+        shutil.copytree(here, dest_cache / here.name, dirs_exist_ok=True)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        from . import lm
-
         log(f"language model base ({profile}): {lm.ensure_base(profile)}")
     finally:
         for k, v in old.items():

@@ -20,7 +20,7 @@ What it does, on 127.0.0.1 only:
    running, browsers included, also after a failure or Ctrl-C; checks that none is left.
 
 Per student it reports seconds from the login to JupyterLab ready, to the first figure, to the chapter's end, to the
-exercise passed and to the log-out; writes build/hub/loadtest-<N>.json and .md. Exit 0 when every check passed,
+exercise passed and to the log-out; writes build/hub/loadtest-<N>.json and .md, the hub's log in build/hub/jupyterhub-<N>.log. Exit 0 when every check passed,
 1 when one failed, 2 when the set-up is missing. Every wait has a time limit within ``--budget`` seconds.
 """
 from __future__ import annotations
@@ -112,14 +112,15 @@ class Hub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COLLAPSE_LAB_", "MPLBACKEND"))}
         env.update(COLLAPSE_LAB_HUB_PASSWORD=self.password,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        self.logfile = open(OUT / "jupyterhub.log", "w")
+        self.log = OUT / f"jupyterhub-{len(users)}.log"
+        self.logfile = open(self.log, "w")
         cmd = [sys.executable, "-m", "collapse_lab", "hub", "--port", str(self.port), "--users", str(tmp / "users.txt"),
                "--root", str(self.root), "--shared", str(self.shared), "--profile", "quick"]
         self.proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=self.logfile, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.me = psutil.Process(self.proc.pid)
         self.seen: dict[tuple, "psutil.Process"] = {}
-        log(f"hub PID {self.proc.pid} on {self.url} (log: {OUT / 'jupyterhub.log'})")
+        log(f"hub PID {self.proc.pid} on {self.url} (log: {self.log})")
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
@@ -133,7 +134,7 @@ class Hub:
                 time.sleep(0.5)  # polling the hub's readiness
 
     def last_line(self) -> str:
-        lines = (OUT / "jupyterhub.log").read_text().strip().splitlines()
+        lines = self.log.read_text().strip().splitlines()
         return lines[-1] if lines else "(no output)"
 
     def processes(self):
@@ -422,8 +423,9 @@ def main(argv=None) -> int:
     ensure_proxy()
     import psutil
 
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)  # earlier runs' results stay: the sizing table reads several
+    for old in OUT.glob("*.png"):
+        old.unlink()
     users = [f"student{i:02d}" for i in range(1, args.students + 1)]
     failures: list[str] = []
     results = [dict(user=u, errors=[]) for u in users]
