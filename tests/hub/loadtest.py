@@ -92,14 +92,15 @@ def ensure_hub_packages() -> None:
 class Hub:
     """``collapse-lab hub`` in a folder of its own; every process it starts is remembered for the clean-up."""
 
-    def __init__(self, tmp: Path, users: list[str]):
+    def __init__(self, tmp: Path, users: list[str], tag: str, shared=None):
         import psutil
 
-        self.root, self.shared = tmp / "hub", tmp / "shared"
+        self.root, self.shared = tmp / "hub", Path(shared) if shared else tmp / "shared"
         self.users, self.password = users, secrets.token_urlsafe(12)
-        for d in ("data", "cache"):
-            (self.shared / d).mkdir(parents=True)
-            (self.shared / d).chmod(0o555)  # read-only for every user, as `collapse-lab precache` leaves it
+        if not shared:  # an empty shared folder, read-only for every user as `collapse-lab precache` leaves it
+            for d in ("data", "cache"):
+                (self.shared / d).mkdir(parents=True)
+                (self.shared / d).chmod(0o555)
         for u in users:
             # the browser test's JupyterLab settings in each home (every cell in the DOM, no autosave, no news)
             browser.write_settings(self.root / "home" / u / ".jupyter")
@@ -112,7 +113,7 @@ class Hub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COLLAPSE_LAB_", "MPLBACKEND"))}
         env.update(COLLAPSE_LAB_HUB_PASSWORD=self.password,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        self.log = OUT / f"jupyterhub-{len(users)}.log"
+        self.log = OUT / f"jupyterhub-{tag}.log"
         self.logfile = open(self.log, "w")
         cmd = [sys.executable, "-m", "collapse_lab", "hub", "--port", str(self.port), "--users", str(tmp / "users.txt"),
                "--root", str(self.root), "--shared", str(self.shared), "--profile", "quick"]
@@ -372,31 +373,37 @@ def markdown(s: dict) -> str:
 
 def sizing(files: list[str]) -> str:
     """The sizing table of docs/workshop.md from load-test results (build/hub/loadtest-<N>.json)."""
-    runs = sorted((json.loads(Path(f).read_text()) for f in files), key=lambda s: s["students"])
+    runs = sorted((json.loads(Path(f).read_text()) for f in files),
+                  key=lambda s: (Path(s["chapter"]).name, s["students"]))
     if not runs:
         raise SystemExit("no load-test results given")
-    out = ["| students | cores | first figure, median (max) | chapter done, median (max) | all done | "
-           "server + kernels, peak PSS per student | CPU s per student (chapter 1 + exercise 1) | load before |",
-           "|" + "---|" * 8]
+    out = ["| chapter | students | cores | first figure, median (max) | chapter done, median (max) | all done | "
+           "server + kernels, peak PSS per student | CPU s per student (chapter + exercise 1) | load before |",
+           "|" + "---|" * 9]
     for s in runs:
         d = [x for x in s["students_detail"] if not x["errors"]]
+        ch = Path(s["chapter"]).name[:3].rstrip("_")
         if not d:
-            out.append(f"| {s['students']} | {s['cores']} | failed | | | | | |")
+            out.append(f"| {ch} | {s['students']} | {s['cores']} | failed | | | | | |")
             continue
         med = lambda k: f"{statistics.median(x[k] for x in d):.0f} s ({max(x[k] for x in d):.0f} s)"  # noqa: E731
         mem = statistics.fmean(x["server_mb"] for x in d)
         cpu = statistics.fmean(x["cpu_s"] for x in d)
-        out.append(f"| {s['students']}{'' if len(d) == s['students'] else f' ({len(d)} finished)'} | {s['cores']} | "
+        out.append(f"| {ch} | {s['students']}{'' if len(d) == s['students'] else f' ({len(d)} finished)'} | {s['cores']} | "
                    f"{med('first_figure')} | {med('chapter')} | {max(x['end'] for x in d):.0f} s | {mem:.0f} MB | "
                    f"{cpu:.0f} s | {s['load_before'][0] if s['load_before'] else '-'} |")
-    mem = max(statistics.fmean(x["server_mb"] for x in s["students_detail"] if not x["errors"])
-              for s in runs if any(not x["errors"] for x in s["students_detail"]))
-    cpu = statistics.fmean(x["cpu_s"] for s in runs for x in s["students_detail"] if not x["errors"])
+    out += ["", "| chapter | CPU s per student (C) | peak MB per student | students per GB | students per core, "
+            "T = 120 s (120 / C) |", "|---|---|---|---|---|"]
+    for ch in sorted({Path(s["chapter"]).name for s in runs}):
+        ok = [x for s in runs if Path(s["chapter"]).name == ch for x in s["students_detail"] if not x["errors"]]
+        if not ok:
+            continue
+        mem = max(x["server_mb"] for x in ok)
+        cpu = statistics.fmean(x["cpu_s"] for x in ok)
+        out.append(f"| {ch[:3].rstrip('_')} | {cpu:.0f} | {mem:.0f} | {1024 / mem:.1f} | {120 / cpu:.1f} |")
     hub = max(s["hub_mb"] for s in runs)
-    out += ["", f"Per student in the quick profile (Chapter 1 + exercise 1): {cpu:.0f} CPU seconds, {mem:.0f} MB at "
-            f"peak; the hub itself {hub} MB.",
-            f"Students per GB: {1024 / mem:.1f}. Students per core, when all press Run All at once and the last may "
-            f"wait T seconds for the chapter's end: T / {cpu:.0f} (T = 120 s: {120 / cpu:.1f} per core)."]
+    out += ["", f"Chapter and exercise 1 in the quick profile, every finished student of every run; the memory is the "
+            f"largest peak. The hub itself (hub, proxy, culler): {hub} MB at most."]
     return "\n".join(out) + "\n"
 
 
@@ -408,6 +415,10 @@ def main(argv=None) -> int:
     ap.add_argument("--students", type=int, default=3)
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds allowed for the students' sessions (default 180 + 60 per student)")
+    ap.add_argument("--chapter", default="01", help="the chapter the students run, with exercise 1 of its "
+                    "exercise notebook (default 01)")
+    ap.add_argument("--shared", default=None, help="a folder made by `collapse-lab precache` (default: an empty "
+                    "read-only one; Chapters 4 and 5 need the cached base)")
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print the sizing table of these results and exit")
     args = ap.parse_args(argv)
     if args.table:
@@ -417,6 +428,13 @@ def main(argv=None) -> int:
         print(f"--students must be between 1 and 60; got {args.students}", file=sys.stderr)
         return 2
     budget = args.budget or 180 + 60 * args.students
+    global CHAPTER, EXERCISE
+    try:
+        CHAPTER, EXERCISE = chapter_files(args.chapter)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    tag = str(args.students) if args.chapter == "01" else f"{args.chapter}-{args.students}"
     browser.ensure_chromium()
     browser.ensure_playwright()
     ensure_hub_packages()
@@ -435,7 +453,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="collapse-lab-hub-") as tmp:
         tmp = Path(tmp)
         try:
-            hub = Hub(tmp, users)
+            hub = Hub(tmp, users, tag, args.shared)
             sampler = Sampler(hub)
             sampler.load_before = load_before
             sampler.start()
@@ -453,7 +471,7 @@ def main(argv=None) -> int:
                 failures += [f"{r['user']}: {e}" for e in r["errors"]]
                 if not r["errors"] and "end" not in r:
                     failures.append(f"{r['user']}: did not finish")
-            check_collected(tmp, hub, results, failures)
+            check_collected(tmp, hub, results, failures, args.chapter)
         except browser.Failure as e:
             failures.append(f"set-up: {e}")
         except Failure as e:
@@ -482,23 +500,33 @@ def main(argv=None) -> int:
     seconds = time.monotonic() - t_start
     if sampler is not None:
         s = summary(args.students, results, sampler, seconds)
-        (OUT / f"loadtest-{args.students}.json").write_text(json.dumps(s, indent=1))
-        (OUT / f"loadtest-{args.students}.md").write_text(markdown(s))
+        (OUT / f"loadtest-{tag}.json").write_text(json.dumps(s, indent=1))
+        (OUT / f"loadtest-{tag}.md").write_text(markdown(s))
         print("\n" + markdown(s))
         server = [d["server_mb"] for d in s["students_detail"]]
         log(f"peak memory per user server {min(server)}-{max(server)} MB; machine CPU mean "
-            f"{s['machine_cpu_mean']} %; results in {(OUT / f'loadtest-{args.students}.json').relative_to(ROOT)}")
+            f"{s['machine_cpu_mean']} %; results in {(OUT / f'loadtest-{tag}.json').relative_to(ROOT)}")
     print(f"\nhub load test: {args.students} students, {len(failures)} failures, in {seconds / 60:.1f} min")
     for f in failures:
         print(f"  FAILED: {f}")
     return 1 if failures else 0
 
 
-def check_collected(tmp: Path, hub: Hub, results: list[dict], failures: list[str]) -> None:
+def chapter_files(chapter: str) -> tuple[str, str]:
+    """The lecture and the exercise notebook of ``chapter`` ("01"; "05a": lecture 05a, exercises of 05)."""
+    from collapse_lab import workshop
+
+    lectures = sorted((ROOT / "notebooks").glob(f"{chapter}_*.ipynb"))
+    if len(lectures) != 1:
+        raise ValueError(f"chapter {chapter!r}: {len(lectures)} lecture notebooks match notebooks/{chapter}_*.ipynb")
+    return f"notebooks/{lectures[0].name}", f"exercises/{workshop.exercise_name(chapter[:2], ROOT)}"
+
+
+def check_collected(tmp: Path, hub: Hub, results: list[dict], failures: list[str], chapter: str) -> None:
     """Every student's saved exercise is what `collapse-lab collect` gathers, with the answer they typed."""
     from collapse_lab import workshop
 
-    rows = workshop.collect("01", tmp / "submissions", hub_root=hub.root)
+    rows = workshop.collect(chapter[:2], tmp / "submissions", hub_root=hub.root)
     by = {r["user"]: r for r in rows}
     for r in results:
         row = by.get(r["user"])
