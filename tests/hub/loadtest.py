@@ -191,6 +191,7 @@ class Sampler(threading.Thread):
         self.machine: list[float] = []         # machine CPU %, each sample
         self.machine_mem: list[float] = []     # machine memory used, MB
         self.seconds = 0.0                     # sampled so far
+        self.browser_cpu: dict[tuple, float] = {}  # (pid, created) -> CPU seconds of a browser process
 
     def run(self) -> None:
         import psutil
@@ -199,7 +200,16 @@ class Sampler(threading.Thread):
         t0 = time.monotonic()
         while not self.stop_event.wait(1.0):
             mem: dict[str, float] = {}
-            for p, user in self.hub.processes():
+            procs = self.hub.processes()
+            hub_pids = {p.pid for p, _ in procs}
+            try:  # the students' browsers (and Playwright's drivers): this machine's CPU, not the hub's
+                for p in psutil.Process().children(recursive=True):
+                    if p.pid not in hub_pids:
+                        t = p.cpu_times()
+                        self.browser_cpu[(p.pid, p.create_time())] = t.user + t.system
+            except psutil.Error:
+                pass
+            for p, user in procs:
                 try:
                     with p.oneshot():
                         info = p.memory_full_info()
@@ -347,6 +357,7 @@ def summary(n: int, results: list[dict], sampler: Sampler, seconds: float) -> di
                              "server_mb": round(sampler.peak_mem.get(r["user"], 0.0)),
                              "cpu_s": round(cpu.get(r["user"], 0.0), 1)} for r in results],
         "hub_mb": round(sampler.peak_mem.get("", 0.0)), "hub_cpu_s": round(cpu.get("", 0.0), 1),
+        "browsers_cpu_s": round(sum(sampler.browser_cpu.values()), 1),
         "machine_cpu_mean": round(statistics.fmean(sampler.machine), 1) if sampler.machine else None,
         "machine_cpu_peak": round(max(sampler.machine), 1) if sampler.machine else None,
         "machine_mem_peak_mb": round(max(sampler.machine_mem)) if sampler.machine_mem else None,
@@ -366,7 +377,8 @@ def markdown(s: dict) -> str:
     return (f"{s['students']} students, {s['cores']} cores, {s['memory_gb']} GB, {s['date']}, {s['profile']} "
             f"profile; seconds from the common log-in\n\n" + "\n".join(rows) +
             f"\n\nhub, proxy and culler: {s['hub_mb']} MB, {s['hub_cpu_s']:.0f} CPU s; everything the hub started "
-            f"used {s['hub_cpu_share']} % of the machine's cores while sampled; machine CPU mean "
+            f"used {s['hub_cpu_share']} % of the machine's cores while sampled; the students' browsers (on this "
+            f"machine too) {s['browsers_cpu_s']:.0f} CPU s; machine CPU mean "
             f"{s['machine_cpu_mean']} %, peak {s['machine_cpu_peak']} %; load average before the run "
             f"{s['load_before']}\n")
 
