@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import shutil
@@ -405,14 +406,16 @@ def sizing(files: list[str]) -> str:
                    f"{med('first_figure')} | {med('chapter')} | {max(x['end'] for x in d):.0f} s | {mem:.0f} MB | "
                    f"{cpu:.0f} s | {s['load_before'][0] if s['load_before'] else '-'} | {s.get('hub_cpu_share', '-')} % |")
     out += ["", "| chapter | CPU s per student (C) | peak MB per student | students per GB | students per core, "
-            "T = 120 s (120 / C) |", "|---|---|---|---|---|"]
+            "T = 120 s (120 / C) | a room of 30: cores for T = 120 s, memory |", "|---|---|---|---|---|---|"]
+    hub_mb = max(s["hub_mb"] for s in runs)
     for ch in sorted({Path(s["chapter"]).name for s in runs}):
         ok = [x for s in runs if Path(s["chapter"]).name == ch for x in s["students_detail"] if not x["errors"]]
         if not ok:
             continue
         mem = max(x["server_mb"] for x in ok)
         cpu = statistics.fmean(x["cpu_s"] for x in ok)
-        out.append(f"| {ch[:3].rstrip('_')} | {cpu:.0f} | {mem:.0f} | {1024 / mem:.1f} | {120 / cpu:.1f} |")
+        room = f"{math.ceil(30 * cpu / 120)} cores, {(30 * mem + hub_mb) / 1024:.1f} GB"
+        out.append(f"| {ch[:3].rstrip('_')} | {cpu:.0f} | {mem:.0f} | {1024 / mem:.1f} | {120 / cpu:.1f} | {room} |")
     hub = max(s["hub_mb"] for s in runs)
     out += ["", f"Chapter and exercise 1 in the quick profile, every finished student of every run; the memory is the "
             f"largest peak. The hub itself (hub, proxy, culler): {hub} MB at most."]
