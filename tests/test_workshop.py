@@ -155,6 +155,7 @@ def test_return_puts_each_file_in_its_home_and_reports_the_rest(homes, tmp_path)
         workshop.give_back(tmp_path / "none", hub_root=homes)
 
 
+@pytest.mark.slow  # ~30 s alone (two notebooks graded in sandboxed kernels), a minute and more on a busy machine
 def test_round_trip_through_check(tmp_path):
     """Collect chapter 1 from a class, grade it with `collapse-lab check`, return the feedback to the homes."""
     root = tmp_path / "hub"
@@ -256,12 +257,17 @@ def test_config_as_jupyterhub_loads_it(tmp_path):
 
 
 def test_precache_makes_the_shared_folder_read_only(tmp_path, monkeypatch):
-    """Data sets copied and the folders left read-only; the base's training is skipped (a model folder is named)."""
+    """Data sets and this user's cached base copied, the folders left read-only (no base is trained here)."""
     data = tmp_path / "src"
     (data / "wikitext-2").mkdir(parents=True)
     (data / "wikitext-2" / "wiki.valid.tokens").write_text("text " * 400)
+    own = tmp_path / "own-cache" / "opt-0123"
+    own.mkdir(parents=True)
+    (own / "config.json").write_text("{}")
+    monkeypatch.setattr("collapse_lab.lm.base_source", lambda profile=None: str(own))
     monkeypatch.setattr("collapse_lab.lm.ensure_base", lambda profile=None: "(a base)")
     env = hub.precache(tmp_path / "shared", "quick", data_root=data, log=lambda m: None)
+    assert (tmp_path / "shared" / "cache" / "opt-0123" / "config.json").is_file()
     assert env["COLLAPSE_LAB_DATA"] == str((tmp_path / "shared" / "data").resolve())
     copied = tmp_path / "shared" / "data" / "wikitext-2" / "wiki.valid.tokens"
     assert copied.read_text().startswith("text")
