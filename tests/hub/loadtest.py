@@ -392,19 +392,20 @@ def sizing(files: list[str]) -> str:
         raise SystemExit("no load-test results given")
     out = ["| chapter | students | cores | first figure, median (max) | chapter done, median (max) | all done | "
            "server + kernels, peak PSS per student | CPU s per student (chapter + exercise 1) | load before | "
-           "hub's share of the cores |", "|" + "---|" * 10]
+           "hub's share of the cores | students' browsers, CPU s |", "|" + "---|" * 11]
     for s in runs:
         d = [x for x in s["students_detail"] if not x["errors"]]
         ch = Path(s["chapter"]).name[:3].rstrip("_")
         if not d:
-            out.append(f"| {ch} | {s['students']} | {s['cores']} | failed | | | | | | |")
+            out.append(f"| {ch} | {s['students']} | {s['cores']} | failed | | | | | | | |")
             continue
         med = lambda k: f"{statistics.median(x[k] for x in d):.0f} s ({max(x[k] for x in d):.0f} s)"  # noqa: E731
         mem = statistics.fmean(x["server_mb"] for x in d)
         cpu = statistics.fmean(x["cpu_s"] for x in d)
         out.append(f"| {ch} | {s['students']}{'' if len(d) == s['students'] else f' ({len(d)} finished)'} | {s['cores']} | "
                    f"{med('first_figure')} | {med('chapter')} | {max(x['end'] for x in d):.0f} s | {mem:.0f} MB | "
-                   f"{cpu:.0f} s | {s['load_before'][0] if s['load_before'] else '-'} | {s.get('hub_cpu_share', '-')} % |")
+                   f"{cpu:.0f} s | {s['load_before'][0] if s['load_before'] else '-'} | {s.get('hub_cpu_share', '-')} % | "
+                   f"{s.get('browsers_cpu_s', 'not measured')} |")
     out += ["", "| chapter | CPU s per student (C) | peak MB per student | students per GB | students per core, "
             "T = 120 s (120 / C) | a room of 30: cores for T = 120 s, memory |", "|---|---|---|---|---|---|"]
     hub_mb = max(s["hub_mb"] for s in runs)
