@@ -364,7 +364,7 @@ def summary(n: int, results: list[dict], sampler: Sampler, seconds: float) -> di
         "machine_mem_peak_mb": round(max(sampler.machine_mem)) if sampler.machine_mem else None,
         # what the hub's processes used of the machine while the students worked: CPU s / (wall s x cores)
         "hub_cpu_share": round(100 * sum(cpu.values()) / max(1.0, sampler.seconds * psutil.cpu_count()), 1),
-        "users": users,
+        "users": users, "budget": round(sampler.budget),
     }
 
 
@@ -396,8 +396,15 @@ def sizing(files: list[str]) -> str:
     for s in runs:
         d = [x for x in s["students_detail"] if not x["errors"]]
         ch = Path(s["chapter"]).name[:3].rstrip("_")
-        if not d:
-            out.append(f"| {ch} | {s['students']} | {s['cores']} | failed | | | | | | | |")
+        if not d:  # nobody finished within the budget: what was used until the sessions were stopped
+            a = s["students_detail"]
+            fig = [x["first_figure"] for x in a if x.get("first_figure") is not None]
+            out.append(f"| {ch} | {s['students']} | {s['cores']} | "
+                       f"{f'{statistics.median(fig):.0f} s' if fig else 'none'} | not within {s.get('budget', '?')} s | "
+                       f"- | {max(x['server_mb'] for x in a)} MB until stopped | "
+                       f"more than {statistics.fmean(x['cpu_s'] for x in a):.0f} s | "
+                       f"{s['load_before'][0] if s['load_before'] else '-'} | {s.get('hub_cpu_share', '-')} % | "
+                       f"{s.get('browsers_cpu_s', 'not measured')} |")
             continue
         med = lambda k: f"{statistics.median(x[k] for x in d):.0f} s ({max(x[k] for x in d):.0f} s)"  # noqa: E731
         mem = statistics.fmean(x["server_mb"] for x in d)
@@ -471,7 +478,7 @@ def main(argv=None) -> int:
         try:
             hub = Hub(tmp, users, tag, args.shared)
             sampler = Sampler(hub)
-            sampler.load_before = load_before
+            sampler.load_before, sampler.budget = load_before, budget
             sampler.start()
             barrier = threading.Barrier(len(users))
             deadline = time.monotonic() + budget
