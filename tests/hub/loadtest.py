@@ -400,7 +400,7 @@ def sizing(files: list[str]) -> str:
             a = s["students_detail"]
             fig = [x["first_figure"] for x in a if x.get("first_figure") is not None]
             out.append(f"| {ch} | {s['students']} | {s['cores']} | "
-                       f"{f'{statistics.median(fig):.0f} s' if fig else 'none'} | not within {s.get('budget', '?')} s | "
+                       f"{f'{statistics.median(fig):.0f} s' if fig else 'none'} | not done (run stopped at {s['seconds']:.0f} s) | "
                        f"- | {max(x['server_mb'] for x in a)} MB until stopped | "
                        f"more than {statistics.fmean(x['cpu_s'] for x in a):.0f} s | "
                        f"{s['load_before'][0] if s['load_before'] else '-'} | {s.get('hub_cpu_share', '-')} % | "
