@@ -1,6 +1,7 @@
 """Simulated students on the workshop hub: N headless browsers log in at once, run Chapter 1, answer exercise 1.
 
     python tests/hub/loadtest.py --students 3          (``make test-hub``; CI runs it after the browser test)
+    python tests/hub/loadtest.py --students 2 --chapter 04 --shared DIR   another chapter (DIR: collapse-lab precache)
     python tests/hub/loadtest.py --table build/hub/loadtest-*.json    the sizing table of docs/workshop.md
 
 What it does, on 127.0.0.1 only:
@@ -10,9 +11,10 @@ What it does, on 127.0.0.1 only:
 2. Starts the workshop hub exactly as an instructor does (``collapse-lab hub``, deploy/jupyterhub) with N users, a
    random shared password, its own folder and free ports, and an empty read-only shared folder.
 3. N students, each a headless Chromium of its own, log in at the same moment; each opens
-   notebooks/01_sampling_loses_the_tails.ipynb in the copy the hub made in their home, runs all cells (no error
-   output, every figure shown), opens exercises/01_sampling_loses_the_tails.ipynb, runs it, types the solution of
-   exercise 1 into its cell, runs it and its check (the pass line shows), saves, shuts both kernels down, logs out.
+   notebooks/01_sampling_loses_the_tails.ipynb (or ``--chapter``'s) in the copy the hub made in their home, runs
+   all cells (no error output, every figure shown), opens the chapter's exercise notebook, runs it, types the
+   solution of exercise 1 into its cell, runs it and its check (the pass line shows), saves, shuts both kernels
+   down, logs out.
 4. Meanwhile it samples, once a second, every process the hub started: the peak memory (PSS: shared pages counted
    once across processes) and the CPU seconds of each user's server with its kernels, and the machine's CPU use.
 5. Collects the class's exercise 1 (``collapse-lab collect``'s function): every student's saved answer is there.
