@@ -12,6 +12,7 @@ Notebooks explain and plot; the reusable, tested logic lives here, one module pe
 - ``checks``    the functions exercise cells call, grouped by chapter
 - ``exercises`` exercises/ generated from solutions/, and grading a learner's notebook
 - ``tails``, ``gaussian``, ``gmm``, ``vae``, ``lm``  one module per model family (``lm``: a package of concept files)
+- ``reading``, ``guide``, ``ready``  study times from the notebooks, the instructor guide's facts, a room check
 - ``cli``       the ``collapse-lab`` command
 """
 from importlib import import_module as _import_module
@@ -24,7 +25,8 @@ from .runtime import seed_all, device  # noqa: E402
 __all__ = ["__version__", "require", "active_profile", "seed_all", "device"]
 
 _LAZY = {"profiles", "runtime", "data", "loop", "metrics", "plots", "widgets", "checks", "exercises",
-         "tails", "gaussian", "gmm", "vae", "lm", "mitigation", "course", "cli"}
+         "tails", "gaussian", "gmm", "vae", "lm", "mitigation", "course", "cli", "stages", "reading", "guide",
+         "ready"}
 
 
 def __getattr__(name):

@@ -2,7 +2,7 @@
 
 :func:`student` copies the lecture notebooks, the exercise notebooks, the package, the set-up files and the
 documents a student reads into a new folder, and writes a student README. It never copies ``solutions/``, the
-tests, the instructor guide or the grading documents.
+tests, the instructor guide, the grading documents or the maintainers' pages.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from . import validate
 # What a student gets, relative to the course root; folders are copied whole (minus caches).
 FILES = ("LICENSE", "CITATION.cff", "pyproject.toml", "environment.yml", "Makefile")
 FOLDERS = ("collapse_lab", "binder")
-# Documents for instructors only (the rest of docs/ goes to students).
-INSTRUCTOR_DOCS = ("instructors.md", "grading.md")
+# Documents for instructors and maintainers only (the rest of docs/ goes to students).
+INSTRUCTOR_DOCS = ("instructors.md", "accessibility.md", "grading.md", "rubrics.md", "workshop.md", "compute.md",
+                   "decisions.md", "testing.md")
 # README sections a student needs, by the start of their heading (the rest is for instructors and developers).
 README_SECTIONS = ("set up", "data", "licence", "license", "citing", "further reading")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")

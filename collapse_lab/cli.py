@@ -79,6 +79,16 @@ def main(argv=None) -> int:
     r.add_argument("--setting", default="a", choices=("a", "b", "replace", "mix"),
                    help="lm: 'a' = 'replace' (5 epochs, no real data) or 'b' = 'mix' (10 epochs, 10%% real data)")
 
+    g = sub.add_parser("guide", help="write the chapter facts (times, exercises, objectives, key figures) from "
+                       "the notebooks into docs/instructors.md and README.md")
+    g.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file disagrees")
+    g.add_argument("--root", default=".", help="the course folder")
+
+    y = sub.add_parser("ready", help="check that this machine is ready for a session: libraries, data, the "
+                       "language model's base, a kernel")
+    y.add_argument("--profile", choices=PROFILES, default="quick")
+    y.add_argument("--no-kernel", action="store_true", help="do not start a Jupyter kernel")
+
     _workshop_parsers(sub)
     a = p.parse_args(argv)
     try:
@@ -150,6 +160,27 @@ def _dispatch(a) -> int:
         files = student(a.student, root=a.root)
         print(f"wrote {len(files)} files into {Path(a.student).resolve()} (no solutions/); give students this folder")
         return 0
+    if a.cmd == "guide":
+        from . import guide
+
+        if a.check:
+            bad = guide.stale(a.root)
+            if bad:
+                print("out of date with the notebooks (run `collapse-lab guide`):\n"
+                      + "\n".join(f"  {x}" for x in bad))
+                return 1
+            print("the guide and the README agree with the notebooks")
+            return 0
+        print("\n".join(f"wrote {x}" for x in guide.write(a.root)) or "the guide and the README are up to date")
+        return 0
+    if a.cmd == "ready":
+        from . import ready
+
+        checks = ready.run(a.profile, kernel=not a.no_kernel)
+        print(ready.report(checks))
+        bad = [c.name for c in checks if not c.ok]
+        print(f"not ready: {', '.join(bad)}" if bad else "ready")
+        return 1 if bad else 0
     if a.cmd in ("hub", "precache", "collect", "return"):
         return _workshop(a)
     if a.cmd == "run":

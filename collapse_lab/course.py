@@ -226,32 +226,60 @@ def _mathjax_head(depth: int = 0) -> str:
     # the same configuration as nbconvert's pages: $...$ inline, $$...$$ displayed
     return (f"<script src='{mathjax_url(depth)}'></script><script type='text/x-mathjax-config'>"
             "MathJax.Hub.Config({tex2jax: {inlineMath: [['$','$'], ['\\\\(','\\\\)']], displayMath: [['$$','$$'], "
-            "['\\\\[','\\\\]']], processEscapes: true}, messageStyle: 'none'});</script>"
+            "['\\\\[','\\\\]']], processEscapes: true}, messageStyle: 'none'});</script>" + _ASSISTIVE
             + (_FONTS if mathjax_source() is not None else ""))
 
 
 def notebook_html(nb, depth: int = 0) -> str:
-    """A notebook as a standalone HTML page whose math renders offline (see :func:`install_mathjax`)."""
+    """A notebook as a standalone HTML page whose math renders offline (see :func:`install_mathjax`), titled by
+    its first heading, readable by everyone: :data:`A11Y_CSS` (contrast of code and prompts, underlined links,
+    captions) and MathJax's assistive MathML (every formula also as MathML for screen readers)."""
     from nbconvert import HTMLExporter
 
     nb, depth = _notebook("nb", nb), _depth(depth)
-    body, _ = HTMLExporter(mathjax_url=mathjax_url(depth)).from_notebook_node(nb)
+    title = describe(nb)["title"]
+    resources = {"metadata": {"name": f"collapse-lab: {title}" if title else "collapse-lab"}}
+    body, _ = HTMLExporter(mathjax_url=mathjax_url(depth)).from_notebook_node(nb, resources=resources)
     # require.js (from a CDN) only serves live widgets, which a built page never has (COLLAPSE_LAB_STATIC=1):
     # without it the page loads nothing from the internet
     body = re.sub(r"<script[^>]*src=\"https://[^\"]*/require(\.min)?\.js\"[^>]*>\s*</script>\n?", "", body)
-    if mathjax_source() is not None:
-        body = body.replace("</head>", _FONTS + "\n</head>", 1)
-    return body
+    head = f"<style>{A11Y_CSS}</style>" + _ASSISTIVE + (_FONTS if mathjax_source() is not None else "")
+    return body.replace("</head>", head + "\n</head>", 1)
+
+
+#: CSS added to every notebook page: nbconvert's light theme has code colours, prompts and links below the WCAG AA
+#: contrast of 4.5:1 (on the code background #f5f5f5), and links told from text by colour alone. Each colour below
+#: is the theme's own, darkened until it reaches 4.8:1 on #f5f5f5 (tests/browser/run.py checks pages with axe-core).
+A11Y_CSS = """
+:root{--jp-mirror-editor-atom-color:#5050ff;--jp-mirror-editor-bracket-color:#6d6d52;
+--jp-mirror-editor-builtin-color:#007b00;--jp-mirror-editor-comment-color:#397272;
+--jp-mirror-editor-error-color:#db0000;--jp-mirror-editor-hr-color:#6b6b6b;--jp-mirror-editor-keyword-color:#007b00;
+--jp-mirror-editor-meta-color:#a008ff;
+--jp-mirror-editor-number-color:#007e00;--jp-mirror-editor-operator-color:#a008ff;
+--jp-mirror-editor-quote-color:#007a00;
+--jp-cell-inprompt-font-color:#2a6fa8;--jp-cell-outprompt-font-color:#a85036;--jp-cell-prompt-not-active-opacity:1;
+--jp-cell-prompt-not-active-font-color:#555}
+a,.jp-RenderedHTMLCommon a:link,.jp-RenderedHTMLCommon a:visited{text-decoration:underline}
+.jp-InputPrompt,.jp-OutputPrompt{opacity:1}
+figure.collapse-lab-figure figcaption{font-size:.9em;color:#333}
+figure.collapse-lab-figure summary{cursor:pointer;color:#2a4d6e}
+"""
+
+# MathJax 2.7's assistive MathML: every typeset formula also as hidden MathML that screen readers read (on by
+# default in 2.7; said here so a user setting or a future default cannot turn it off for these pages)
+_ASSISTIVE = ("<script type='text/x-mathjax-config'>MathJax.Hub.Config({menuSettings: {assistiveMML: true}, "
+              "AssistiveMML: {disabled: false}});</script>")
 
 
 # ------------------------------------------------------------------------------------ what a notebook says
 def describe(nb) -> dict:
     """What a lecture notebook says about itself, read from its Markdown (missing parts are empty).
 
-    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the first sentence of the
-    first paragraph after it; ``objectives``: the bullet or numbered items under the first heading (or bold
-    line) containing "objective"; ``time``: the line that states the expected time (a line with "time" and
-    "min" or "hour"), or "".
+    ``title``: the first heading, without a leading "Chapter N" label; ``summary``: the notebook's one-line
+    summary (``metadata["collapse_lab"]["summary"]``), else the first sentence of the first paragraph after the
+    title; ``objectives``: the bullet or numbered items under the first heading (or bold line) containing
+    "objective"; ``time``: the line that states the expected time (a line with "time" and "min" or "hour") as
+    plain text, or "".
     """
     nb = _notebook("nb", nb)
     md = [c.source for c in nb.cells if c.cell_type == "markdown"]
@@ -271,9 +299,12 @@ def describe(nb) -> dict:
     for ln in lines:
         low = ln.lower()
         if ("time" in low or "takes" in low) and re.search(r"\d+\s*(min|minutes|h\b|hour)", low):
-            time_line = _plain(ln.strip(" >-*#"))
+            time_line = _plain(_plain(ln.strip()).strip(" >-*#"))
             break
     title = _plain(title)
+    own = (nb.metadata.get("collapse_lab") or {}).get("summary")
+    if isinstance(own, str) and own.strip():
+        summary = own.strip()
     return {"title": title[:1].upper() + title[1:], "summary": summary, "objectives": objectives, "time": time_line}
 
 
@@ -348,8 +379,12 @@ def _exercise_for(stem: str, exercises_dir: Path) -> Path | None:
     return same[0] if same else None
 
 
-def _thumbnails(out: Path, stem: str) -> list[tuple[str, str]]:
-    """(figure, thumbnail) paths relative to ``out`` for a chapter's saved figures, in the order they were drawn."""
+def _thumbnails(out: Path, stem: str) -> list[tuple[str, str, str]]:
+    """(figure, thumbnail, description) for a chapter's saved figures, in the order they were drawn: paths relative
+    to ``out``; the description that ``plots.save`` wrote into the PNG ("figure NAME (no description)" when it has
+    none, which the browser test's site audit reports)."""
+    from .plots import read_description
+
     figdir = out / "figures" / stem
     if not figdir.is_dir():
         return []
@@ -367,7 +402,12 @@ def _thumbnails(out: Path, stem: str) -> list[tuple[str, str]]:
                     im.save(thumb)
             except (ImportError, OSError):
                 thumb = png
-        result.append((png.relative_to(out).as_posix(), thumb.relative_to(out).as_posix()))
+        try:
+            text = read_description(png)
+        except (ImportError, OSError):
+            text = None
+        result.append((png.relative_to(out).as_posix(), thumb.relative_to(out).as_posix(),
+                       text or f"figure {png.stem} (no description)"))
     return result
 
 
@@ -408,8 +448,8 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
             links.append(f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
                          f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
         links.append(f"<a href='{html.escape(os.path.relpath(p.resolve(), out.resolve()))}'>lecture notebook</a>")
-        thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(Path(f).stem)}' "
-                         f"title='{html.escape(Path(f).stem)}'></a>" for f, t in _thumbnails(out, p.stem))
+        thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(d)}'></a>"
+                         for f, t, d in _thumbnails(out, p.stem))
         objectives = "".join(f"<li>{html.escape(o)}</li>" for o in info["objectives"])
         minutes = f"{rec['seconds'] / 60:.1f} min to run ({html.escape(rec['profile'])})" if rec else "not built"
         error = f"<p class='error'>{html.escape(rec['error'])}</p>" if rec and rec.get("error") else ""
@@ -427,7 +467,7 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     banner = (f"<p class='error'>{nfail} chapter{'s' * (nfail != 1)} failed in this build: see the red cards.</p>"
               if nfail else "")
     guide_link = (f"<a href='{guide.name}'>Instructor guide</a> (objectives, discussion questions, a 3-hour "
-                  "workshop and a 5-week lab) · " if guide else "")
+                  "workshop and a 6-week lab) · " if guide else "")
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
         "content='width=device-width, initial-scale=1'><title>collapse-lab: a course on model collapse</title>"
@@ -440,9 +480,48 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
         f"<footer>Built {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(machine)}. Minutes are the time the "
         "computer took to run each chapter, not the time a student needs to study it (the instructor guide "
         "estimates that).</footer></body></html>")
+    page = page.replace("<main>", stages_html(out) + "<main>", 1)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def stages_html(out) -> str:
+    """The course map's measured table for the home page: the rows every chapter's recap wrote with
+    :func:`collapse_lab.stages.show` (``stages-*.json`` under ``out/figures``), as an accessible HTML table (a
+    caption, column headers with ``scope``, text not colour for the verdict). Empty string when no chapter wrote
+    rows (a build of other chapters only)."""
+    from . import stages
+
+    out = validate.path("out", out, kind="dir")
+    figures = out / "figures"
+    rows = stages.read(figures) if figures.is_dir() else []
+    if not rows:
+        return ""
+    cols = (("chapter", "Ch."), ("experiment", "Experiment"), ("sources", "Error sources"),
+            ("tail_alarm", "Tail alarm (generation)"), ("bulk_alarm", "Bulk alarm (generation)"),
+            ("verdict", "Stage reached"), ("remedy", "Remedy of Chapter 5"))
+
+    def cell(r, key):
+        v = r.get(key)
+        if key.endswith("_alarm"):
+            v = f"not raised by generation {r.get('generations', '?')}" if v is None else v
+        if key == "experiment" and r.get("chains", 1) > 1:
+            v = f"{v} (median of {r['chains']} chains)"
+        return html.escape(str(v))
+
+    head = "".join(f"<th scope='col'>{html.escape(t)}</th>" for _, t in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r, k)}</td>" for k, _ in cols) + "</tr>" for r in rows)
+    style = "style='border:1px solid #bbb;padding:0.2em 0.5em;text-align:left'"
+    head, body = head.replace("<th ", f"<th {style} "), body.replace("<td>", f"<td {style}>")
+    return ("<section class='stages' aria-labelledby='stages-title'><h2 id='stages-title'>The course map, "
+            "measured</h2><p>Each chapter's recap measured its rows in this build. Tail alarm: the first generation "
+            f"where the tail statistic has lost at least {stages.TAIL_LOSS:.0%} of the real data's value (early "
+            f"collapse); bulk alarm: the first generation where the bulk statistic has moved by at least "
+            f"{stages.BULK_MOVE:.0%} (late collapse). The course map (notebook 00) explains the criterion.</p>"
+            "<table style='border-collapse:collapse;margin:0.5em 0 1.5em'><caption>Early and late collapse "
+            f"measured in each chapter's run</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "</section>")
 
 
 def _write_guide(md_path: Path, out: Path) -> Path | None:
@@ -463,7 +542,7 @@ def _write_guide(md_path: Path, out: Path) -> Path | None:
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;
 color:#1d2329;line-height:1.45}
-h1{margin-bottom:.2em} .lead{font-size:1.1em;color:#444} .nav{color:#555}
+h1{margin-bottom:.2em} .lead{font-size:1.1em;color:#444} .nav{color:#555} a{color:#1a4f8b;text-decoration:underline}
 .card{border:1px solid #d5dae0;border-left:6px solid #2e7d32;border-radius:6px;padding:.8em 1.2em;margin:1.2em 0;
 background:#fff;box-shadow:0 1px 3px rgba(0,0,0,.06)}
 .card.failed{border-left-color:#c0392b} .card.not-run{border-left-color:#9aa3ad}
@@ -475,7 +554,7 @@ background:#fff;box-shadow:0 1px 3px rgba(0,0,0,.06)}
 h3{font-size:1em;margin:.6em 0 .2em} ul{margin:.2em 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:.5em 0}
 .thumbs img{height:90px;border:1px solid #ddd;border-radius:3px;background:#fff}
-footer{color:#777;font-size:.85em;margin-top:2em} table{border-collapse:collapse} td,th{border:1px solid #ccc;
+footer{color:#595959;font-size:.85em;margin-top:2em} table{border-collapse:collapse} td,th{border:1px solid #ccc;
 padding:.3em .6em}
 """
 

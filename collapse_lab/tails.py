@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
-from . import loop, metrics, profiles
+from . import loop, metrics, plots, profiles
 from .runtime import as_rng, blocks, in_threads, progress, workers
 from . import validate
 from .validate import integer as _int
@@ -496,6 +496,16 @@ def kde_family() -> loop.Family:
 # the explorer
 
 
+#: What the explorer's figure shows, for every setting (its text alternative; the settings drawn are appended).
+DESCRIPTION = (
+    "Two panels. Left: the original density (thick black line) and the densities fitted by a few chains after the "
+    "chosen number of fits (thin lines, each in its own colour and dash pattern), on a log density axis, with dotted "
+    "vertical lines at the original's 1% and 99% quantiles; a collapsed chain is a narrow spike that misses both "
+    "tails. Right: the surviving tail mass (mass outside those quantiles, relative to the original's) over fits, "
+    "mean and median over the chains with a band for the 10-90% range of chains, and a black line at 1 (no loss); "
+    "the median typically lies below the mean, and with a smaller M the tails are typically lost sooner.")
+
+
 def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "student-t", chains: int = 100,
                   seed: int = 0):
     """Figure of the explorer: the original density next to a few chains' models after ``generations`` fits
@@ -515,7 +525,8 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
     a.plot(x, orig, "k", lw=2.5, label="original")
     dens = model_pdf((final[0][:5], final[1][:5]), x)
     for i, d in enumerate(dens):
-        a.plot(x, d, lw=1, alpha=0.8, label=f"chain {i} after {generations} fits" if i < 2 else None)
+        a.plot(x, d, lw=1, alpha=0.8, label=f"chain {i} after {generations} fits" if i < 2 else None,
+               **plots.series(i, marker=False))
     for q in (lo, hi):
         a.axvline(q, color="grey", ls=":", lw=1)
     # A collapsed KDE is a spike (density up to ~1e17): the axis stops at 10x the original's peak so the original
@@ -527,8 +538,8 @@ def draw_explorer(M: int = 100, generations: int = 100, distribution: str = "stu
     a.set(xlabel="x", ylabel="density", yscale="log", ylim=(1e-4, top), title=title)
     a.legend(fontsize=8)
     g = np.arange(generations + 1)
-    b.plot(g, frac.mean(1), label="mean over chains")
-    b.plot(g, np.median(frac, 1), label="median over chains")
+    b.plot(g, frac.mean(1), label="mean over chains", **plots.series(0))
+    b.plot(g, np.median(frac, 1), label="median over chains", **plots.series(1))
     b.fill_between(g, *np.percentile(frac, [10, 90], axis=1), alpha=0.2, label="10-90% of chains")
     b.axhline(1, color="k", lw=0.8)
     b.set(xlabel="fits n", ylabel="tail mass / original 2%", title="surviving tail mass")
@@ -561,4 +572,5 @@ def explore(M: Sequence[int] = (100, 20, 1000), generations: Sequence[int] = (10
     def draw(M, generations, distribution):
         return draw_explorer(M, generations, distribution, chains)
 
-    return widgets.explore(draw, M=list(M), generations=list(generations), distribution=list(distribution))
+    return widgets.explore(draw, DESCRIPTION, M=list(M), generations=list(generations),
+                           distribution=list(distribution))

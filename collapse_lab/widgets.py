@@ -1,13 +1,20 @@
 """Interactive explorers: live ipywidgets controls in JupyterLab, one static figure everywhere else.
 
 :func:`explore` draws the figure once with the default of every control and returns it, in both modes, so a cell
-can write ``fig = widgets.explore(draw, ...); plots.save(fig, "chN-explore")``. In a live JupyterLab session it
-also displays the controls and an output area that redraws on every change. Where no widget front end runs (nbval,
-``make course``, the HTML export, ``COLLAPSE_LAB_STATIC=1``) it shows the one figure. The same ``draw`` serves both.
+can write ``fig = widgets.explore(draw, ...); plots.save(fig, "chN-explore", "what it shows")``. In a live
+JupyterLab session it also displays the controls and an output area that redraws on every change. Where no widget
+front end runs (nbval, ``make course``, the HTML export, ``COLLAPSE_LAB_STATIC=1``) it shows the one figure. The same
+``draw`` serves both.
+
+Accessibility: every control is a labelled drop-down list (a ``<select>`` whose ``<label>`` is the control's name),
+operable with the keyboard alone (Tab to it, Space to open the list, arrow keys and Enter to choose; JupyterLab takes
+the arrow keys from a closed list to move between cells). ipywidgets' sliders are not used: their handle
+has no accessible name. The figure carries its description (:func:`collapse_lab.plots.describe`, or the
+``description`` that :func:`collapse_lab.plots.save` gives it) as alt text, followed by the values it was drawn
+with, and the description follows every redraw.
 """
 from __future__ import annotations
 
-import base64
 import io
 import math
 import numbers
@@ -66,16 +73,24 @@ def options(name: str, values) -> tuple[list, object]:
 
 
 def control(name: str, values):
-    """The ipywidgets control for one list of values: a selection slider over sorted numbers, else a dropdown."""
+    """The ipywidgets control for one list of values: a drop-down list labelled ``name`` (numbers sorted).
+
+    A drop-down, not a slider, for every kind of value: its ``<select>`` is named by its label for screen readers
+    and changes with the arrow keys, while the handle of an ipywidgets slider has no accessible name."""
     import ipywidgets as w
 
     opts, default = options(name, values)
     pairs = [(str(v), v) for v in opts]
-    style = {"description_width": "initial"}
-    if all(_is_number(v) for v in opts) and len(opts) > 1:
-        return w.SelectionSlider(options=pairs, value=default, description=name, continuous_update=False,
-                                 style=style, layout=w.Layout(width="320px"))
-    return w.Dropdown(options=pairs, value=default, description=name, style=style)
+    return w.Dropdown(options=pairs, value=default, description=name, style={"description_width": "initial"})
+
+
+def settings_text(values: dict) -> str:
+    """``"Drawn with M = 100, distribution = gaussian."``: the values a figure was drawn with, for its description."""
+    return "Drawn with " + ", ".join(f"{k} = {v}" for k, v in values.items()) + "."
+
+
+def _describe(base: str | None, values: dict) -> str:
+    return f"{base} {settings_text(values)}" if base else f"Explorer figure. {settings_text(values)}"
 
 
 def _figure(result):
@@ -89,14 +104,16 @@ def _figure(result):
     return fig
 
 
-def explore(draw: Callable, **controls):
+def explore(draw: Callable, description: str | None = None, **controls):
     """Draw ``draw(**defaults)``, show it (live: with controls that redraw it) and return that figure.
 
     Parameters
     ----------
     draw : function of keyword arguments, one per control, that draws one matplotlib figure and returns it.
-    controls : name -> list of allowed values, the FIRST being the default, e.g. ``M=[100, 20, 1000]``. Numbers
-        become a slider over the sorted values (the default preselected), other values a dropdown in list order.
+    description : what the figure shows (axes, series) and what to see, for every setting; the values drawn are
+        appended. May be given later instead, by ``plots.save(fig, name, description)`` on the returned figure.
+    controls : name -> list of allowed values, the FIRST being the default, e.g. ``M=[100, 20, 1000]``. Each becomes
+        a labelled drop-down list (numbers sorted, the default preselected; other values in list order).
 
     Returns
     -------
@@ -118,19 +135,49 @@ def explore(draw: Callable, **controls):
 
     from .runtime import silenced
 
+    if description is not None and (not isinstance(description, str) or not description.strip()):
+        raise ValueError("description must be a non-empty str (what the figure shows) or None; got "
+                         f"{description!r:.60}")
     if not interactive_available():
         with silenced():
             fig = _figure(draw(**defaults))
-        plt.show()
+        _show_static(fig, description, defaults)
         return fig
-    return _live(draw, controls, defaults)
+    return _live(draw, controls, defaults, description)
 
 
-def _live(draw, controls, defaults):
+def _show_static(fig, base, values) -> None:
+    """Show the one figure; in IPython as an updatable display, so a description given later by ``plots.save``
+    replaces the shown one (the figure is not drawn again by the inline backend)."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None  # noqa: N806
+    if get_ipython is None or get_ipython() is None:
+        plt.show()
+        return
+    data, meta = plots.figure_bundle(fig, _describe(base, values))
+    handle = display(data, metadata=meta, raw=True, display_id=True)
+    plt.close(fig)
+
+    def on_describe(text):
+        data, meta = plots.figure_bundle(fig, _describe(text, values))
+        handle.update(data, metadata=meta, raw=True)
+
+    setattr(fig, plots._ON_DESCRIBE, on_describe)
+
+
+def _live(draw, controls, defaults, description=None):
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from . import plots
     from .runtime import silenced
 
     ctrls = {k: control(k, v) for k, v in controls.items()}
@@ -139,6 +186,18 @@ def _live(draw, controls, defaults):
     box = w.VBox([w.HBox(list(ctrls.values()), layout=w.Layout(flex_flow="row wrap")), status, out])
     box.add_class(CSS_CLASS)
 
+    state = {"description": description}
+
+    def publish():
+        # One state update replaces the old figure (no flicker, and the state survives a re-render of the page),
+        # its alt text and caption the description followed by the values drawn.
+        data, meta = plots.figure_bundle(None, _describe(state["description"], state["values"]), png=state["png"])
+        out.outputs = ({"output_type": "display_data", "data": data, "metadata": meta},)
+
+    def on_describe(text):
+        state["description"] = text
+        publish()
+
     def render(values):
         status.value = "<i>drawing " + ", ".join(f"{k} = {v}" for k, v in values.items()) + " ...</i>"
         try:
@@ -146,13 +205,13 @@ def _live(draw, controls, defaults):
                 fig = _figure(draw(**values))
         finally:
             status.value = ""
-        # One state update replaces the old figure (no flicker, and the state survives a re-render of the page).
         # A PNG made here, not by the active backend's formatter, so any backend gives an image; closing the
         # figure keeps the inline backend from showing it a second time below the explorer.
         png = io.BytesIO()
         fig.savefig(png, format="png", bbox_inches="tight")
-        data = {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": repr(fig)}
-        out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+        state.update(png=png.getvalue(), values=dict(values))
+        publish()
+        setattr(fig, plots._ON_DESCRIBE, on_describe)
         plt.close(fig)
         return fig
 

@@ -140,7 +140,7 @@ CASES = [
     ("Replace.build shapes", lambda: loop.Replace().build(np.zeros((3, 2)), [np.zeros((3, 4))],
                                                           np.random.default_rng(0)), ArgumentError, "synthetic_sets"),
     ("over_generations columns", lambda: plots.over_generations(_history(), "abc"), ValueError, "columns"),
-    ("save fig", lambda: plots.save(None, "x"), TypeError, "fig"),
+    ("save fig", lambda: plots.save(None, "x", "A line."), TypeError, "fig"),
     ("over_generations history", lambda: plots.over_generations([1, 2, 3], "x"), ValueError, "history"),
     # tails, gaussian, gmm, metrics
     ("model_tail_mass lo", lambda: tails.model_tail_mass(_MODEL, None, 1.0), ArgumentError, "lo"),

@@ -9,7 +9,7 @@ rows but the robust replace > accumulate, and their chains are covered by tests/
 import numpy as np
 import pytest
 
-from collapse_lab import gaussian, gmm, loop, mitigation as mi
+from collapse_lab import gaussian, gmm, loop, mitigation as mi, stages
 
 SEEDS = range(5)
 Q = mi.sizes("quick")
@@ -58,12 +58,14 @@ def _table_row(mod, k, g, block):
 def test_policy_table_orders_gaussian(block):
     r = _table_row(gaussian, Q.table_seeds["gaussian"], Q.table_generations["gaussian"], block)
     assert r["replace"] > r["accumulate"] and r["anchor"] > r["mix 10%"], r
+    assert r["accumulate"] < r["mix 10%"] < r["replace"], r   # 05a: mix sits between the two
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_policy_table_orders_gmm(seed):
     r = _table_row(gmm, 1, Q.table_generations["gmm"], seed)
     assert r["replace"] > r["accumulate"] and r["anchor"] > r["mix 10%"], r
+    assert r["accumulate"] < r["mix 10%"] < r["replace"], r   # 05a: mix sits between the two
 
 
 def claim_sweep(d, start):
@@ -108,19 +110,72 @@ def claim_gaussian_anchor(S, seed):
     for ddof in (0, 1):
         m, v = mi.gaussian_chain(GM, GG, C, k=1, ddof=ddof, seed=seed)
         st = mi.anchored_stationary(GM, ddof=ddof, seed=seed)
-        mean_v, mean_mu2 = v[-tail:].mean(), (m[-tail:] ** 2).mean()
+        # chains are independent: the standard error of a long-run mean comes from the per-chain time averages
+        per_v, per_mu2 = v[-tail:].mean(axis=0), (m[-tail:] ** 2).mean(axis=0)
+        mean_v, mean_mu2 = per_v.mean(), per_mu2.mean()
         med = np.median(v[-tail:])
         assert abs(med / st["median_var"] - 1) < 0.1, (ddof, med, st)
-        if ddof == 0:
-            assert abs(mean_v / st["mean_var"] - 1) < 0.2, (ddof, mean_v, st)
-            assert abs(mean_mu2 / st["mean_mu2"] - 1) < 0.2, (ddof, mean_mu2, st)
+        if ddof == 0:  # the notebook's claim: within 4 standard errors of the exact long-run means
+            for sim, per, exact in ((mean_v, per_v, st["mean_var"]), (mean_mu2, per_mu2, st["mean_mu2"])):
+                z = (sim - exact) / (per.std(ddof=1) / np.sqrt(per.size))
+                assert abs(z) < 4, (ddof, sim, exact, z)
         else:  # heavy right tail: the simulated mean wanders; only its place far above the median is a claim
             assert mean_v > 1.3 and mean_v > 1.5 * med, (ddof, mean_v, med)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+# more seeds than the notebook was written with, including the block where a 20% tolerance failed (3001)
+ANCHOR_SEEDS = [*range(5), *range(1000, 1005), *range(3000, 3005)]
+
+
+@pytest.mark.parametrize("seed", ANCHOR_SEEDS)
 def test_anchored_gaussian_long_run_quick(seed):
     claim_gaussian_anchor(Q, seed)
+
+
+def stage_rows(S, block):
+    """05a's recap: the course map's two alarms on the Gaussian chain under the four policies (one seed block)."""
+    n = S.table_seeds["gaussian"]
+    seeds = list(range(1000 * block, 1000 * block + n))
+    return {name: stages.row(gaussian.experiments(seeds, policy=mi.make_policy(spec),
+                                                  generations=S.table_generations["gaussian"], profile=S.profile),
+                             "gaussian", chapter="5a", experiment=name, sources="S", remedy=name)
+            for name, spec in mi.TABLE_POLICIES.items()}
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_stage_rows_of_the_policies(block):
+    """Replace reaches late collapse; accumulate raises no alarm; mix 10% delays the bulk alarm but still reaches
+    late collapse; one anchor point still reaches late collapse within the run."""
+    r = stage_rows(Q, block)
+    assert r["replace"]["verdict"] == "late collapse", r["replace"]
+    assert r["accumulate"]["verdict"] == "no collapse yet", r["accumulate"]
+    assert r["mix 10%"]["verdict"] == "late collapse", r["mix 10%"]
+    assert r["mix 10%"]["bulk_alarm"] > r["replace"]["bulk_alarm"], (r["mix 10%"], r["replace"])
+    assert r["anchor"]["verdict"] == "late collapse", r["anchor"]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_stage_row_of_the_monitored_gaussian_chain(block):
+    """05b's recap: the Gaussian chain (M = 100) raises the tail alarm before the bulk alarm."""
+    seeds = list(range(1000 * block, 1000 * block + Q.monitor_chains))
+    r = stages.row(gaussian.experiments(seeds, generations=Q.monitor_generations, M=100, profile="quick"),
+                   "gaussian", chapter="5b", experiment="Gaussian chain", sources="S", remedy="tail monitoring")
+    assert r["tail_alarm"] is not None and r["bulk_alarm"] is not None and r["tail_alarm"] < r["bulk_alarm"], r
+
+
+def test_stage_rows_of_the_word_chain():
+    """05b's recap: the unigram chain reaches early collapse (tail alarm), its entropy has not moved by half."""
+    S = mi.sizes("quick")
+    ids, _ = mi.words("valid")
+    for seed in range(3):
+        chain = mi.word_chain(ids, S.words_M, S.words_generations, seed=seed)
+        rows = []
+        for g, x in enumerate(chain):
+            c = np.bincount(x)
+            p = c[c > 0] / c.sum()
+            rows.append({"generation": g, "alive": int((c > 0).sum()), "entropy": float(-(p * np.log(p)).sum())})
+        r = stages.row(loop.History(rows), "zipf", chapter="5b", experiment="words", sources="S", remedy="monitor")
+        assert r["verdict"] == "early collapse" and r["tail_alarm"] is not None, r
 
 
 # ---- 05b: verification and monitoring ---------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def test_course_build_keeps_going_marks_failures_and_writes_the_home_page(tmp_pa
     (tmp_path / "docs" / "instructors.md").write_text("# Guide\n\nThe variance $s^2$ matters.\n")
     nbformat.write(_chapter(
         "import matplotlib.pyplot as plt\nfrom collapse_lab import plots, active_profile\n"
-        "fig, ax = plt.subplots(); ax.plot([1, 2, 3]); plots.save(fig, 'ch0-line'); print(active_profile())"),
+        "fig, ax = plt.subplots(); ax.plot([1, 2, 3]); plots.save(fig, 'ch0-line', 'A line rising from 1 to 3.'); "
+        "print(active_profile())"),
         nbs / "01_tiny.ipynb")
     ex = _chapter("from collapse_lab import checks\nchecks.ch1.something(f)")
     nbformat.write(ex, tmp_path / "exercises" / "01_tiny.ipynb")
@@ -73,6 +74,9 @@ def test_course_build_keeps_going_marks_failures_and_writes_the_home_page(tmp_pa
     assert "<li>draw a line,</li><li>print the profile on two lines.</li>" in home
     assert "Expected time: 10 minutes of reading." in home
     assert "figures/thumbs/01_tiny/ch0-line.png" in home and (out / "figures/thumbs/01_tiny/ch0-line.png").exists()
+    assert "alt='A line rising from 1 to 3.'" in home  # the thumbnail's alt text: the figure's description
+    tiny = (out / "01_tiny.html").read_text()
+    assert 'alt="A line rising from 1 to 3."' in tiny and "No description has been provided" not in tiny
     assert home.count("class='status failed'") == 1 and home.count("class='status passed'") == 2
     assert "href='01_tiny.html'" in home and "href='exercises/01_tiny.html'>1 exercise</a>" in home
     assert "href='instructors.html'" in home and "$s^2$" in (out / "instructors.html").read_text()
@@ -150,11 +154,11 @@ def test_plots_save_only_when_asked(tmp_path, monkeypatch):
 
     fig, _ = plt.subplots()
     monkeypatch.delenv("COLLAPSE_LAB_FIGDIR", raising=False)
-    assert plots.save(fig, "x") is None
+    assert plots.save(fig, "x", "An empty axis.") is None
     monkeypatch.setenv("COLLAPSE_LAB_FIGDIR", str(tmp_path))
-    assert plots.save(fig, "ch1-x").exists()
+    assert plots.save(fig, "ch1-x", "An empty axis.").exists()
     with pytest.raises(ValueError, match="slug"):
-        plots.save(fig, "a b/c")
+        plots.save(fig, "a b/c", "An empty axis.")
     ax = plots.over_generations({"generation": [0, 1], "v": [1.0, 0.5]}, "v", logy=True)
     assert ax.get_yscale() == "log"
     plt.close("all")

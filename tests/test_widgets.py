@@ -1,4 +1,4 @@
-"""Explorers: controls ordered as numbers are, the default preselected, a redraw on every change, no progress bars
+"""Explorers: labelled drop-down controls ordered as numbers are, the default preselected, a redraw on every change, no progress bars
 inside; the static fallback returns the same first figure. (The live page itself is tested in tests/browser/.)"""
 import json
 from pathlib import Path
@@ -62,8 +62,9 @@ def test_live_explorer_shows_controls_and_redraws(live):
     assert widgets.CSS_CLASS in box._dom_classes
     controls, status, out = box.children
     m, dist = controls.children
-    assert type(m).__name__ == "SelectionSlider" and list(m.options) == [("20", 20), ("100", 100), ("1000", 1000)]
-    assert m.value == 100 and not m.continuous_update
+    # labelled drop-downs (a slider's handle has no accessible name): numbers sorted, the default preselected
+    assert type(m).__name__ == "Dropdown" and list(m.options) == [("20", 20), ("100", 100), ("1000", 1000)]
+    assert m.value == 100 and m.description == "M"
     assert type(dist).__name__ == "Dropdown" and dist.value == "student-t"
     assert len(out.outputs) == 1 and "image/png" in out.outputs[0]["data"]
     first_png = out.outputs[0]["data"]["image/png"]

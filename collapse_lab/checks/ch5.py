@@ -29,13 +29,13 @@ hint = Hints("ch5", {
 
 @exercise("ch5")
 def linreg_errors(fn):
-    """``fn(n, d, T, s) -> (replace, accumulate)``: the expected excess risks of Gerstgrasser et al."""
+    """``fn(n, d, M, sigma) -> (replace, accumulate)``: the expected excess risks of Gerstgrasser et al."""
     cases = [(1, 10, 50, 1.0), (10, 10, 50, 1.0), (20, 10, 50, 1.0), (3, 5, 12, 2.0), (7, 2, 40, 0.5),
              (4, 3, 6, 1.5)]
     for n, d, T, s in cases:
         got = call(fn, n, d, T, s, name="linreg_errors")
         want = (mi.linreg_formula(n, d, T, s, "replace"), mi.linreg_formula(n, d, T, s, "accumulate"))
-        label = f"linreg_errors(n={n}, d={d}, T={T}, s={s})"
+        label = f"linreg_errors(n={n}, d={d}, M={T}, sigma={s})"
         expect(isinstance(got, (tuple, list)) and len(got) == 2, f"{label} must return a pair (replace, accumulate)",
                "a tuple of 2 numbers", show(got, 80), "return both errors together, replace first")
         base = s ** 2 * d / (T - d - 1)
@@ -46,20 +46,20 @@ def linreg_errors(fn):
         if close(r, want[1]) and close(a, want[0]):
             hint_ = "the pair is (replace, accumulate): replace grows without bound, accumulate stays bounded"
         elif close(r, base * n * (T - d - 1) / (T - d)):
-            hint_ = "check the denominator against the text: T - d - 1"
+            hint_ = "check the denominator against the text: M - d - 1"
         elif s != 1 and close(r, base * n / s):
-            hint_ = "s is the noise standard deviation: the error scales with its square"
+            hint_ = "sigma is the noise standard deviation: the error scales with its square"
         elif close(r, base * (n - 1)):
             hint_ = "n counts the fits including the first one on real data (n = 1: one fit)"
-        expect(close(r, want[0], rtol=1e-6), f"replace error at n={n}, d={d}, T={T}, s={s}", want[0], got[0], hint_)
+        expect(close(r, want[0], rtol=1e-6), f"replace error at n={n}, d={d}, M={T}, sigma={s}", want[0], got[0], hint_)
         hint_ = "accumulating: fit i sees i data sets, so its added error shrinks like 1/i^2"
         if close(a, base * sum(1 / i for i in range(1, n + 1))):
             hint_ = "the terms go as 1/i^2, not 1/i"
         elif n > 1 and close(a, base * sum(1 / i ** 2 for i in range(1, n))):
             hint_ = "the sum runs over i = 1..n inclusive"
-        expect(close(a, want[1], rtol=1e-6), f"accumulate error at n={n}, d={d}, T={T}, s={s}", want[1], got[1],
+        expect(close(a, want[1], rtol=1e-6), f"accumulate error at n={n}, d={d}, M={T}, sigma={s}", want[1], got[1],
                hint_)
-    passed(f"linreg_errors matches both formulas on {len(cases)} settings (e.g. d=10, T=50, n=10: "
+    passed(f"linreg_errors matches both formulas on {len(cases)} settings (e.g. d=10, M=50, n=10: "
            f"{mi.linreg_formula(10):.3f} vs {mi.linreg_formula(10, policy='accumulate'):.3f})")
 
 

@@ -23,9 +23,11 @@ def plot_chains(histories, ax=None, title="Test perplexity over generations"):
     _axes(ax, title)
     if ax is None:
         _, ax = plt.subplots()
-    for h in histories:
+    from ..plots import series
+
+    for i, h in enumerate(histories):
         lab = h.meta.get("label", "chain") + ("" if h.meta.get("decoding", "beam") == "beam" else ", sampling")
-        ax.plot(h["generation"], h["test_ppl"], "o-", label=lab)
+        ax.plot(h["generation"], h["test_ppl"], label=lab, **dict(series(i), markevery=1))
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -51,12 +53,14 @@ def plot_seq_ppl(history, ax=None, bins: int = 40, title=None):
         _, ax = plt.subplots()
     allv = np.concatenate([np.asarray(v) for v in seq.values()])
     edges = np.geomspace(max(allv.min(), 1.0), allv.max() * 1.01, bins + 1)
+    from ..plots import LINESTYLES
+
     cmap = plt.get_cmap("viridis")
     for g, v in sorted(seq.items(), key=lambda kv: int(kv[0])):
         g = int(g)
         # shares of blocks per (log-spaced) bin: a density would hide the wide bins of real text
         ax.hist(v, bins=edges, histtype="step", lw=1.8 if g == 0 else 1.3, weights=np.full(len(v), 1 / len(v)),
-                color="k" if g == 0 else cmap(g / max(1, len(seq) - 1)),
+                color="k" if g == 0 else cmap(g / max(1, len(seq) - 1)), ls=LINESTYLES[g % len(LINESTYLES)],
                 label=f"gen {g}" + (" (real data)" if g == 0 else ""))
     ax.set_xscale("log")
     ax.set_xlabel("perplexity of a training block under the generation-0 model")
