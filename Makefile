@@ -13,12 +13,13 @@ TORCH   ?= torch==2.13.0
 # tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once)
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test test-browser lab install exercises bundle clean help
+.PHONY: course test test-browser test-hub lab install exercises bundle clean help
 
 help:
 	@echo "make course [PROFILE=quick|standard|paper]  execute the course into build/"
 	@echo "make test                                   unit tests + nbval on notebooks/ and solutions/"
 	@echo "make test-browser                           every chapter live in JupyterLab + headless Chromium"
+	@echo "make test-hub                               the workshop JupyterHub with 3 simulated students"
 	@echo "make lab                                    open JupyterLab on the course (notebooks, exercises)"
 	@echo "make bundle DIR=../class                     what students receive (no solutions) into DIR"
 	@echo "make exercises                              regenerate exercises/ from solutions/"
@@ -30,7 +31,7 @@ $(PY):
 # Re-install only when pyproject.toml changes; torch first, so the project's torch>=... is already met.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test,lab,paper,browser]"
+	$(PY) -m pip install --quiet -e ".[test,lab,paper,browser,hub]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 
@@ -50,6 +51,11 @@ test: install
 # as root, else it says what to install) and Playwright (the `browser` extra, installed by the script from PyPI).
 test-browser: install
 	$(PY) tests/browser/run.py
+
+# The workshop hub (docs/workshop.md) with 3 simulated students in headless Chromium (tests/hub/loadtest.py): needs
+# node/npm for the proxy (installed by the script into deploy/jupyterhub/node_modules) and the `hub` extra.
+test-hub: install
+	$(PY) tests/hub/loadtest.py --students 3
 
 exercises: install
 	$(PY) -m collapse_lab.cli build-exercises

@@ -11,6 +11,10 @@
     collapse-lab bundle --student DIR               what students receive (no solutions/, no answers) into a new folder
     collapse-lab variant --student ID --chapter NN  a student's variant of a chapter and its answers (instructors)
     collapse-lab run lm --profile quick --generations N --out DIR   a chapter's experiment outside a notebook
+    collapse-lab hub --port 8000 --users 30 [--root DIR]   a workshop's JupyterHub on this machine (docs/workshop.md)
+    collapse-lab precache --shared DIR [--profile quick]    data sets and the language model's base, read-only for all
+    collapse-lab collect --hub-root DIR --chapter 01 --out submissions/   every user's exercise notebook, for check
+    collapse-lab return --feedback DIR --hub-root DIR       each student's feedback file into their home
 """
 from __future__ import annotations
 
@@ -111,6 +115,7 @@ def main(argv=None) -> int:
     y.add_argument("--profile", choices=PROFILES, default="quick")
     y.add_argument("--no-kernel", action="store_true", help="do not start a Jupyter kernel")
 
+    _workshop_parsers(sub)
     a = p.parse_args(argv)
     try:
         _check_paths(a)
@@ -212,11 +217,72 @@ def _dispatch(a) -> int:
         for name, value in mod.answers(v).items():
             print(f"  {name}: {value!r}")
         return 0
+    if a.cmd in ("hub", "precache", "collect", "return"):
+        return _workshop(a)
     if a.cmd == "run":
         mod = import_module(f".{a.experiment}", __package__)
         mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)
         return 0
     return 2
+
+
+def _workshop_parsers(sub) -> None:
+    """The workshop commands (collapse_lab.hub, collapse_lab.workshop; docs/workshop.md)."""
+    h = sub.add_parser("hub", help="start a workshop's JupyterHub on this machine (deploy/jupyterhub)")
+    h.add_argument("--port", type=int, default=8000)
+    h.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to serve the room's network (default: this machine only)")
+    h.add_argument("--users", default="30", help="a number n (student01..n) or a file of user names, one a line")
+    h.add_argument("--root", default="hub", help="the hub's folder: database, logs, home/<user> (default ./hub)")
+    h.add_argument("--shared", default=None, help="the read-only folder of `collapse-lab precache` "
+                   "(default ROOT/shared)")
+    h.add_argument("--course", default=None, help="the course folder (default: this clone)")
+    h.add_argument("--profile", choices=PROFILES, default="quick")
+    h.add_argument("--cull", type=int, default=3600, help="stop a server idle this many seconds (default 3600)")
+    pc = sub.add_parser("precache", help="data sets and the language model's base into a shared read-only folder")
+    pc.add_argument("--shared", required=True, help="e.g. /srv/collapse-lab (then `collapse-lab hub --shared` it)")
+    pc.add_argument("--profile", choices=PROFILES, default="quick")
+    for name, what in (("collect", "gather every user's exercise notebook of a chapter into OUT/<user>/"),
+                       ("return", "copy each student's feedback file into their home (feedback/)")):
+        x = sub.add_parser(name, help=what)
+        x.add_argument("--hub-root", default=None, help="the --root of `collapse-lab hub` (homes in DIR/home)")
+        x.add_argument("--homes", default=None, help="or: a folder of one folder per user, e.g. /home")
+        x.add_argument("--prefix", default="", help="dropped from home folder names, e.g. jupyter- (TLJH)")
+        if name == "collect":
+            x.add_argument("--chapter", required=True, help="e.g. 01")
+            x.add_argument("--out", required=True, help="e.g. submissions/ (then `collapse-lab check submissions/`)")
+            x.add_argument("--course", default=None, help="the course folder (default: this clone)")
+        else:
+            x.add_argument("--feedback", required=True, help="the folder `collapse-lab check --feedback` wrote")
+
+
+def _workshop(a) -> int:
+    from . import hub, workshop
+
+    if a.cmd == "precache":
+        hub.precache(a.shared, a.profile)
+        return 0
+    if a.cmd == "hub":
+        try:
+            users = int(a.users) if a.users.isdigit() else [x.strip() for x in Path(a.users).read_text().split()
+                                                             if x.strip()]
+            env = hub.environment(a.root, a.port, users, hub.password_for(a.root), ip=a.ip, course=a.course,
+                                  shared=a.shared, profile=a.profile, cull=a.cull,
+                                  admin_password=hub.password_for(a.root, admin=True))
+        except (hub.HubError, OSError, ValueError) as e:
+            print(f"collapse-lab hub: cannot start: {e}", file=sys.stderr)
+            return 2
+        return hub.start(env)
+    if a.cmd == "collect":
+        rows = workshop.collect(a.chapter, a.out, hub_root=a.hub_root, homes_dir=a.homes, prefix=a.prefix,
+                                course=a.course)
+        print(workshop.table(rows))
+        n = sum(r["status"] == "collected" for r in rows)
+        print(f"\ncollected {n} of {len(rows)} users into {Path(a.out).resolve()}; grade them with "
+              f"`collapse-lab check {a.out}`")
+        return 0 if n == len(rows) else 1
+    rows = workshop.give_back(a.feedback, hub_root=a.hub_root, homes_dir=a.homes, prefix=a.prefix)
+    print(workshop.table(rows))
+    return 0 if all(r["status"] == "returned" for r in rows) else 1
 
 
 def _notebooks(args) -> list[Path]:
