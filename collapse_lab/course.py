@@ -196,8 +196,8 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
             print(f"language-model base ({', '.join(base_profiles)}): training it if it is not cached ...",
                   flush=True)
             r = _train_base(base_profiles, _course_env(profile))
-            print(f"  language-model base: {r['seconds']:.1f} s" + ("" if r["status"] == "passed" else
-                                                                    f"  FAILED: {r['error']}"), flush=True)
+            print(f"  language-model base: {r['seconds']:.1f} s, CPU {r['cpu']:.1f} s" + (
+                "" if r["status"] == "passed" else f"  FAILED: {r['error']}"), flush=True)
             return
         print(f"running {task.name} ({profile}) ...", flush=True)
         row = _build_one(task, out, profile, timeout)

@@ -348,3 +348,30 @@ def test_pages_render_math_offline_in_chromium(root, tmp_path):
             browser.close()
     assert typeset_total > 0, "MathJax typeset no formula in any chapter"
     assert (shots / "home.png").stat().st_size > 10_000 and (shots / "chapter.png").stat().st_size > 10_000
+
+
+def test_the_language_model_base_is_trained_by_one_process_at_a_time(tmp_path, monkeypatch):
+    # two builds (or a build and a test) asking for a missing base at once: one trains, the other waits
+    import threading
+
+    from collapse_lab import lm
+
+    monkeypatch.setenv(lm.CACHE_ENV, str(tmp_path))
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def fake_ensure(profile=None):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        threading.Event().wait(0.3)
+        with lock:
+            inside[0] -= 1
+        return "trained"
+
+    monkeypatch.setattr(lm, "ensure_base", fake_ensure)
+    threads = [threading.Thread(target=lm.base_ready, args=("quick",)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and list(tmp_path.glob("*.lock"))
