@@ -2,9 +2,10 @@
 
 Every public function listed, every one of its listed arguments, and every bad value for it (None, a string, NaN,
 inf, a negative or huge number, a bool or 3.5 for an int, empty or wrongly shaped arrays, a dict); the other
-arguments keep small valid values. What may happen: a ``ValueError``/``TypeError`` whose message names the argument, or a
-result that is finite (the value was acceptable after all, e.g. a list for an array). Anything else fails: another
-exception type, an error naming a different argument, a non-finite result, or a call running past a time limit.
+arguments keep small valid values. What may happen: a ``ValueError``/``TypeError`` whose message names the
+argument, or a result that is finite (the value was acceptable after all, e.g. a list for an array). Anything else
+fails: another exception type, an error naming a different argument, a non-finite result, or a call running past a
+time limit.
 """
 from __future__ import annotations
 
