@@ -138,8 +138,13 @@ def in_processes(fn, *iterables) -> list:
     if n <= 1:
         return [fn(*a) for a in jobs]
     from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
 
-    return Parallel(n_jobs=n, backend="loky")(delayed(fn)(*a) for a in jobs)
+    try:
+        return Parallel(n_jobs=n, backend="loky")(delayed(fn)(*a) for a in jobs)
+    finally:
+        # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout
+        get_reusable_executor().shutdown(wait=True)
 
 
 _silenced = 0  # depth of nested ``silenced()`` blocks

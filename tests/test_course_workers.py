@@ -32,3 +32,28 @@ def test_a_chapter_prints_the_same_numbers_with_one_and_two_workers(root, tmp_pa
         got[n] = _printed_numbers(nbformat.read(tmp_path / f"w{n}" / row["notebook"], as_version=4))
     assert sum(len(x) for cell in got[1] for x in cell) > 100  # the chapter prints its numbers
     assert got[1] == got[2]
+
+
+
+def _chain_vars(seed: int):
+    from collapse_lab import gaussian
+
+    return gaussian.fast_chains(5, 20, 50, seed=seed).var
+
+
+def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
+    import numpy as np
+    import psutil
+
+    from collapse_lab import runtime
+
+    got = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        got[n] = runtime.in_processes(_chain_vars, [0, 1, 2])
+    assert len(got["2"]) == 3 and all(np.array_equal(a, b) for a, b in zip(got["1"], got["2"]))
+    assert not np.array_equal(got["2"][0], got["2"][1])  # in input order, one result per seed
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers, "the worker processes are shut down after the work (they hold its memory)"
+    with pytest.raises(course.validate.ArgumentError, match="fn must be a function"):
+        runtime.in_processes(3, [1])
