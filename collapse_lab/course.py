@@ -89,9 +89,11 @@ def execute(path, profile: str, figdir=None, timeout: int = 3600) -> tuple[nbfor
 
 
 # --------------------------------------------------------------------------------------------- the build
-#: peak resident memory of one notebook's kernel per profile, in GB, rounded up from the largest measured with
-#: benchmarks/build.py (docs/compute.md): a machine gets no more notebooks side by side than its free memory holds
-MEMORY_PER_NOTEBOOK = {"quick": 1.5, "standard": 2.5, "paper": 4.0}
+#: memory one notebook needs, in GB, per profile: a machine gets no more notebooks side by side than its free
+#: memory holds. quick and standard: the peak of a whole build with two at once (benchmarks/build.py, 2.5 and 2.7 GB
+#: with the policy table's worker processes, docs/compute.md) halved and rounded up; paper: not measured, its
+#: chapters hold arrays of 100,000 chains, so twice the standard figure
+MEMORY_PER_NOTEBOOK = {"quick": 1.5, "standard": 2.0, "paper": 4.0}
 
 
 def build_workers(n_notebooks: int, profile: str | None = None) -> int:
