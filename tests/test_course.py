@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from collapse_lab import checks, course, plots, widgets
+from collapse_lab import checks, course, plots, runner, widgets
 from collapse_lab.cli import main
 
 
@@ -125,12 +125,12 @@ def test_the_build_runs_tasks_after_those_they_wait_for_longest_first():
             log.append(("end", task))
 
     tasks = [("base", (), 9.0), ("lm", ("base",), 5.0), ("short", (), 1.0), ("long", (), 3.0)]
-    course._run_tasks(tasks, 2, run)
+    runner.run_tasks(tasks, 2, run)
     order = [t for e, t in log if e == "start"]
     assert sorted(order) == ["base", "lm", "long", "short"]
     assert log.index(("start", "lm")) > log.index(("end", "base"))
     assert order[:2] == ["base", "long"]  # the ready task with the highest priority goes first
-    course._run_tasks([("a", (), 1.0)], 4, run)  # more threads than tasks
+    runner.run_tasks([("a", (), 1.0)], 4, run)  # more threads than tasks
     assert log[-1] == ("end", "a")
 
 
