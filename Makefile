@@ -1,6 +1,8 @@
 # collapse-lab: two commands do all the set-up on a fresh machine.
 #   make course [PROFILE=quick|standard|paper]   execute the course headless -> build/
 #   make test                                    unit tests + nbval (quick profile)
+#   make test-fast                               the same without the tests marked slow (a developer's loop)
+#   make benchmark [PROFILE=...]                 the build's wall time, CPU time and peak memory
 #   make lab                                     JupyterLab on the course
 # Without make: pip install . then python -m collapse_lab course|lab (README.md, "Set up"): these targets call that.
 
@@ -8,17 +10,24 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= standard
+# notebooks the course build runs side by side (empty: from the cores and the free memory, course.build_workers)
+WORKERS ?=
 # torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
 TORCH   ?= torch==2.13.0
 # tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once)
 PYTEST_JOBS ?= -n auto --dist loadfile
+# e.g. BROWSER_ARGS=--no-site: the browser test without the audit of build/ (CI audits it after the build)
+BROWSER_ARGS ?=
 
-.PHONY: course test test-browser test-hub lab install exercises bundle clean help
+.PHONY: course test test-fast test-browser test-site test-hub benchmark lab install exercises bundle clean help
 
 help:
 	@echo "make course [PROFILE=quick|standard|paper]  execute the course into build/"
 	@echo "make test                                   unit tests + nbval on notebooks/ and solutions/"
+	@echo "make test-fast                              unit tests without those marked slow"
+	@echo "make benchmark [PROFILE=quick]              the course build's wall time, CPU time and peak memory"
 	@echo "make test-browser                           every chapter live in JupyterLab + headless Chromium"
+	@echo "make test-site                              axe-core (WCAG 2.x A/AA) on every page make course built"
 	@echo "make test-hub                               the workshop JupyterHub with 3 simulated students"
 	@echo "make lab                                    open JupyterLab on the course (notebooks, exercises)"
 	@echo "make bundle DIR=../class                     what students receive (no solutions) into DIR"
@@ -39,7 +48,10 @@ install: $(VENV)/.installed
 
 # every chapter runs even when one fails; the command exits 1 at the end if one did
 course: install
-	$(PY) -m collapse_lab course --profile $(PROFILE) --out build
+	COLLAPSE_LAB_WORKERS=$(WORKERS) $(PY) -m collapse_lab course --profile $(PROFILE) --out build
+
+benchmark: install
+	COLLAPSE_LAB_WORKERS=$(WORKERS) $(PY) benchmarks/build.py --profile $(PROFILE) --out build
 
 test: install
 	$(PY) -m collapse_lab.cli build-exercises --check
@@ -47,10 +59,17 @@ test: install
 	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 COLLAPSE_LAB_STATIC=1 MPLBACKEND=Agg \
 		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming $(PYTEST_JOBS)
 
+test-fast: install
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) -m "not slow" --durations=15
+
 # The course as a learner sees it (tests/browser/run.py): needs /usr/bin/chromium (installed with apt-get when run
 # as root, else it says what to install) and Playwright (the `browser` extra, installed by the script from PyPI).
 test-browser: install
-	$(PY) tests/browser/run.py
+	$(PY) tests/browser/run.py $(BROWSER_ARGS)
+
+# axe-core on every page `make course` wrote into build/ (tests/browser/run.py --axe-only; docs/accessibility.md)
+test-site: install
+	$(PY) tests/browser/run.py --axe-only --site build
 
 # The workshop hub (docs/workshop.md) with 3 simulated students in headless Chromium (tests/hub/loadtest.py): needs
 # node/npm for the proxy (installed by the script into deploy/jupyterhub/node_modules) and the `hub` extra.

@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -22,34 +23,12 @@ import nbformat
 
 from . import validate
 from .profiles import active_profile
+from .runner import MEMORY_PER_NOTEBOOK, build_workers, cpu_now, run_notebook, run_tasks  # noqa: F401
 from .runtime import progress
 
 MATHJAX_DIR = "mathjax"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 STATUSES = ("passed", "failed")
-
-
-def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600, allow_errors: bool = False) -> float:
-    """Execute ``nb`` in place in a fresh ``python3`` kernel started in ``cwd``, with ``env`` added to the
-    kernel's environment; return the seconds it took. The caller's environment is restored afterwards."""
-    from nbclient import NotebookClient
-
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    t0 = time.perf_counter()
-    try:
-        # interrupt a cell that runs too long instead of giving up on the notebook (matters when grading);
-        # the kernel's log level keeps its 'TCP without encryption' warning (local loopback only) off the console
-        NotebookClient(nb, timeout=timeout, allow_errors=allow_errors, interrupt_on_timeout=allow_errors,
-                       kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                       resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return time.perf_counter() - t0
 
 
 def _course_env(profile: str, figdir=None) -> dict:
@@ -70,20 +49,64 @@ def execute(path, profile: str, figdir=None, timeout: int = 3600) -> tuple[nbfor
 
 
 # --------------------------------------------------------------------------------------------- the build
+def needs_lm_base(nb) -> str | None:
+    """Which language-model base a lecture notebook loads: ``"chapter"`` (the profile's own, through ``lm.``),
+    ``"table"`` (the policy table's language-model row or sweep, in the table's profile) or None."""
+    code = "\n".join(c.source for c in _notebook("nb", nb).cells if c.cell_type == "code")
+    if re.search(r"\blm\.\w+\(", code):
+        return "chapter"
+    if re.search(r"\b(policy_table|fraction_sweep)\(", code):
+        return "table"
+    return None
+
+
+def _base_profiles(profile: str, kinds: set) -> list[str]:
+    from .mitigation import sizes as mitigation_sizes
+
+    profs = [profile] if "chapter" in kinds else []
+    if "table" in kinds:
+        profs.append(mitigation_sizes(profile).table_profiles.get("lm", profile))
+    return sorted(set(profs))
+
+
+def _train_base(profiles: list[str], env: dict) -> dict:
+    """Train (or find cached) the language model's base of each of ``profiles`` in a child process, under the file
+    lock of ``lm.base_ready``; return ``{"seconds", "cpu", "status", "error"}``."""
+    import subprocess
+    import sys
+
+    code = "import sys\nfrom collapse_lab import lm\nfor p in sys.argv[1:]:\n    print(lm.base_ready(p))"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *profiles], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, ru = os.wait4(proc.pid, 0)  # wait4: the child's own CPU time, not the other children's
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    error = "" if proc.returncode == 0 else (out.strip().splitlines() or ["exit code %d" % proc.returncode])[-1]
+    return {"seconds": round(time.perf_counter() - t0, 1), "cpu": round(ru.ru_utime + ru.ru_stime, 1),
+            "status": "failed" if error else "passed", "error": error}
+
+
 def build(notebooks_dir="notebooks", out="build", profile: str | None = None, only=None,
-          timeout: int = 3600) -> list[dict]:
+          timeout: int = 3600, workers: int | None = None) -> list[dict]:
     """Execute every ``notebooks/*.ipynb`` (or those whose name contains one of ``only``) into ``out``.
 
     Writes ``out/NN_name.html`` and ``out/NN_name.ipynb`` (executed), figures into ``out/figures/NN_name/``,
-    ``out/timings.md`` and ``out/timings.csv`` (notebook, seconds, profile, status), the exercises as HTML in
-    ``out/exercises/``, the instructor guide as ``out/instructors.html`` (when ``docs/instructors.md`` exists beside
-    ``notebooks_dir``) and the course home page ``out/index.html``.
+    ``out/timings.md`` and ``out/timings.csv`` (notebook, seconds, CPU seconds, profile, status), the exercises as
+    HTML in ``out/exercises/``, the instructor guide as ``out/instructors.html`` (when ``docs/instructors.md``
+    exists beside ``notebooks_dir``) and the course home page ``out/index.html``.
+
+    Notebooks run side by side, each in its own kernel, on ``workers`` at once (default :func:`build_workers`),
+    longest first (by the previous build's seconds in ``out``). The language model's base is trained first, once,
+    in a process of its own (beside the notebooks that do not need it); the notebooks that load it start after it.
 
     A chapter that fails does not stop the build: its executed notebook and HTML are written with the error
     visible (and a banner at the top of the page), its row has ``status == "failed"`` and ``error`` (the first line
-    of the error and the failing cell's number). Returns one row per notebook run:
-    ``{"notebook", "seconds", "profile", "status", "error"}``. ``timeout``: seconds per cell.
+    of the error and the failing cell's number). Returns one row per notebook run, in notebook order:
+    ``{"notebook", "seconds", "cpu", "profile", "status", "error"}``. ``timeout``: seconds per cell.
     """
+    import threading
+
     profile = active_profile(profile)
     src, out = Path(notebooks_dir), Path(out)
     if not src.is_dir():
@@ -95,23 +118,59 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
         paths = [p for p in paths if any(o in p.name for o in only)]
     if not paths:
         raise ValueError(f"no notebooks to run in {src} (only={only})")
+    n = build_workers(len(paths), profile) if workers is None else validate.integer("workers", workers, 1, 1024)
     out.mkdir(parents=True, exist_ok=True)
     install_mathjax(out)
     records = _previous_records(out, profile)
-    rows = []
-    try:
-        for p in progress(paths, desc=f"course · {profile}", disable=False, leave=True):
-            print(f"running {p.name} ({profile}) ...", flush=True)
-            row = _build_one(p, out, profile, timeout)
-            rows.append(row)
-            records[p.name] = row
+    needs = {p: needs_lm_base(nbformat.read(p, as_version=4)) for p in paths}
+    base_profiles = _base_profiles(profile, {k for k in needs.values() if k})
+    t0, ru0 = time.perf_counter(), cpu_now()
+    rows: dict = {}
+    lock = threading.Lock()
+    bar = progress(total=len(paths), desc=f"course · {profile} · {n} at once", disable=False, leave=True)
+
+    def run(task):
+        if task == "base":
+            print(f"language-model base ({', '.join(base_profiles)}): training it if it is not cached ...",
+                  flush=True)
+            r = _train_base(base_profiles, _course_env(profile))
+            print(f"  language-model base: {r['seconds']:.1f} s, CPU {r['cpu']:.1f} s" + (
+                "" if r["status"] == "passed" else f"  FAILED: {r['error']}"), flush=True)
+            return
+        print(f"running {task.name} ({profile}) ...", flush=True)
+        row = _build_one(task, out, profile, timeout)
+        with lock:
+            rows[task.name] = records[task.name] = row
             _write_records(out, records)
-            print(f"  {p.name}: {row['seconds']:.1f} s" + ("" if row["status"] == "passed" else
-                                                          f"  FAILED: {row['error']}"), flush=True)
+            bar.update(1)
+        print(f"  {task.name}: {row['seconds']:.1f} s, CPU {row['cpu']:.1f} s" + (
+            "" if row["status"] == "passed" else f"  FAILED: {row['error']}"), flush=True)
+
+    tasks = [("base", (), math.inf)] if base_profiles else []
+    tasks += [(p, ("base",) if needs[p] else (), _expected_seconds(p, out, profile)) for p in paths]
+    try:
+        run_tasks(tasks, n, run)
     finally:
-        _write_timings(out, rows)
+        bar.close()
+        ordered = [rows[p.name] for p in paths if p.name in rows]
+        ru1 = cpu_now()
+        _write_timings(out, ordered, wall=time.perf_counter() - t0, cpu=ru1 - ru0, workers=n)
         write_home(src, out, profile, records)
-    return rows
+    return ordered
+
+
+def _expected_seconds(path: Path, out: Path, profile: str) -> float:
+    """The notebook's seconds in the last build into ``out`` in any profile (this one first), else the length of
+    its code (a proxy): the build starts the longest notebooks first so the last one to finish is a short one."""
+    try:
+        old = json.loads((out / "course.json").read_text())
+    except (OSError, ValueError):
+        old = {}
+    rec = old.get(path.name)
+    if isinstance(rec, dict) and isinstance(rec.get("seconds"), (int, float)):
+        return float(rec["seconds"]) * (1.0 if rec.get("profile") == profile else 0.5)
+    nb = nbformat.read(path, as_version=4)
+    return sum(len(c.source) for c in nb.cells if c.cell_type == "code") / 1000
 
 
 def _build_one(path: Path, out: Path, profile: str, timeout: int) -> dict:
@@ -120,9 +179,9 @@ def _build_one(path: Path, out: Path, profile: str, timeout: int) -> dict:
         shutil.rmtree(figdir)
     nb = nbformat.read(path, as_version=4)
     t0 = time.perf_counter()
-    error = ""
+    error, usage = "", {}
     try:
-        run_notebook(nb, path.parent, _course_env(profile, figdir), timeout=timeout)
+        run_notebook(nb, path.parent, _course_env(profile, figdir), timeout=timeout, usage=usage)
     except Exception as e:  # noqa: BLE001 - any failure of a chapter is reported, and the build goes on
         error = _describe_failure(nb, e)
     secs = time.perf_counter() - t0
@@ -135,8 +194,8 @@ def _build_one(path: Path, out: Path, profile: str, timeout: int) -> dict:
             f"{profile} profile:</b> {html.escape(error)}. The error is shown below the failing cell; the cells "
             "after it did not run.</div>"))
     (out / f"{path.stem}.html").write_text(notebook_html(page), encoding="utf-8")
-    return {"notebook": path.name, "seconds": round(secs, 1), "profile": profile,
-            "status": "failed" if error else "passed", "error": error}
+    return {"notebook": path.name, "seconds": round(secs, 1), "cpu": round(usage.get("cpu", 0.0), 1),
+            "profile": profile, "status": "failed" if error else "passed", "error": error}
 
 
 def _describe_failure(nb, exc: Exception) -> str:
@@ -559,19 +618,30 @@ padding:.3em .6em}
 """
 
 
-def _write_timings(out: Path, rows: list[dict]) -> None:
+def _write_timings(out: Path, rows: list[dict], wall: float | None = None, cpu: float | None = None,
+                   workers: int = 1) -> None:
+    """``timings.md`` and ``timings.csv``: seconds (wall clock) and CPU seconds per notebook; ``wall`` and ``cpu``:
+    the whole build's (notebooks side by side, so the wall time is less than the sum of the rows)."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
-    total = sum(r["seconds"] for r in rows)
-    md = ["| notebook | seconds | profile | status |", "|---|---:|---|---|"]
-    md += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['profile']} | "
+    total, total_cpu = sum(r["seconds"] for r in rows), sum(r.get("cpu", 0.0) for r in rows)
+    md = ["| notebook | seconds | CPU seconds | profile | status |", "|---|---:|---:|---|---|"]
+    md += [f"| {r['notebook']} | {r['seconds']:.1f} | {r.get('cpu', 0.0):.1f} | {r['profile']} | "
            f"{r['status'] if r['status'] == 'passed' else '**FAILED**: ' + r['error'].replace('|', '/')} |"
            for r in rows]
-    md += [f"| **total** | {total:.1f} | | |", "", f"Measured on {machine}, {time.strftime('%Y-%m-%d %H:%M')}."]
+    md += [f"| **sum of the notebooks** | {total:.1f} | {total_cpu:.1f} | | |", ""]
+    if wall is not None and cpu is not None:
+        md += [f"The build: {wall:.1f} s of wall clock, {cpu:.1f} s of CPU (the kernels, the language model's base "
+               f"and the HTML), {cpu / max(wall, 1e-9):.0%} CPU, {workers} notebook{'s' * (workers != 1)} at once.",
+               ""]
+    md += [f"Measured on {machine}, {time.strftime('%Y-%m-%d %H:%M')}."]
     (out / "timings.md").write_text("\n".join(md) + "\n")
+    if wall is not None and cpu is not None:
+        print(f"build: {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / max(wall, 1e-9):.0%}), {workers} at once; "
+              f"sum of the notebooks {total:.1f} s", flush=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["notebook", "seconds", "profile", "status"])
-    w.writerows([r["notebook"], r["seconds"], r["profile"], r["status"]] for r in rows)
+    w.writerow(["notebook", "seconds", "cpu_seconds", "profile", "status"])
+    w.writerows([r["notebook"], r["seconds"], r.get("cpu", 0.0), r["profile"], r["status"]] for r in rows)
     (out / "timings.csv").write_text(buf.getvalue())
 
 

@@ -533,7 +533,10 @@ def _fingerprint(data) -> str:
 
 
 def _check_finite(data, name, why):
-    """Raise ValueError when numeric ``data`` (array or tensor) holds NaN or inf; lists of tokens pass."""
+    """Raise ValueError when numeric ``data`` (array, tensor or list of floats) holds NaN or inf; lists of tokens
+    pass."""
+    if isinstance(data, (list, tuple)) and data and all(isinstance(x, float) for x in data):
+        data = np.asarray(data)
     if isinstance(data, np.ndarray):
         if np.issubdtype(data.dtype, np.number) and not np.all(np.isfinite(data)):
             bad = int(np.sum(~np.isfinite(data)))

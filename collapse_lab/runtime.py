@@ -121,6 +121,32 @@ def in_threads(fn, *iterables) -> list:
         return list(pool.map(lambda a: fn(*a), jobs))
 
 
+def in_processes(fn, *iterables) -> list:
+    """``[fn(*args) for args in zip(*iterables)]``, run in up to :func:`workers` worker processes (joblib's
+    ``loky``: fresh interpreters, so a process that has started torch's threads is never forked, and a script
+    without an ``if __name__ == "__main__"`` guard still works), for work that holds the GIL or trains torch
+    models. Each call must seed itself and fix its own torch threads, so the results are the same with any number
+    of processes; arguments and results are pickled. One worker (or one job) runs in this process. Results in
+    input order."""
+    from .validate import ArgumentError
+
+    if not callable(fn):
+        raise ArgumentError(f"fn must be a function, called once per item of the iterables; got {fn!r:.60} "
+                            f"({type(fn).__name__})")
+    jobs = list(zip(*iterables))
+    n = min(workers(), len(jobs))
+    if n <= 1:
+        return [fn(*a) for a in jobs]
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    try:
+        return Parallel(n_jobs=n, backend="loky")(delayed(fn)(*a) for a in jobs)
+    finally:
+        # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout
+        get_reusable_executor().shutdown(wait=True)
+
+
 _silenced = 0  # depth of nested ``silenced()`` blocks
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from collapse_lab import checks, course, plots, widgets
+from collapse_lab import checks, course, plots, runner, widgets
 from collapse_lab.cli import main
 
 
@@ -64,7 +64,7 @@ def test_course_build_keeps_going_marks_failures_and_writes_the_home_page(tmp_pa
     assert "quick" in executed.cells[1].outputs[0]["text"]
     # timings mark the failure
     rows = (out / "timings.csv").read_text().splitlines()
-    assert rows[0] == "notebook,seconds,profile,status"
+    assert rows[0] == "notebook,seconds,cpu_seconds,profile,status"
     assert rows[1].startswith("01_tiny.ipynb,") and rows[1].endswith(",quick,passed")
     assert rows[2].endswith(",quick,failed") and rows[3].endswith(",quick,passed")
     assert "**FAILED**: cell 2: RuntimeError" in (out / "timings.md").read_text()
@@ -95,6 +95,76 @@ def test_course_build_keeps_going_marks_failures_and_writes_the_home_page(tmp_pa
         course.build(nbs, out, profile="quick", only=["zzz"])
     with pytest.raises(TypeError, match="only"):
         course.build(nbs, out, profile="quick", only="01")
+
+
+def test_run_notebook_gives_each_kernel_its_own_environment_and_leaves_the_process_alone():
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = dict(os.environ)
+    code = "import os, time\ntime.sleep(1)\nprint(os.environ['COLLAPSE_LAB_TEST_VALUE'])"
+    nbs = [_chapter(code) for _ in range(2)]
+    usage = [{}, {}]
+    with ThreadPoolExecutor(2) as pool:  # side by side: a process-wide environment would leak one into the other
+        secs = list(pool.map(lambda i: course.run_notebook(nbs[i], ".", {"COLLAPSE_LAB_TEST_VALUE": f"v{i}"},
+                                                           usage=usage[i]), range(2)))
+    assert [nb.cells[1].outputs[0]["text"] for nb in nbs] == ["v0\n", "v1\n"]
+    assert dict(os.environ) == before and all(s >= 1 for s in secs)
+    assert all(u["cpu"] > 0 for u in usage)  # the kernel's CPU seconds were read
+    with pytest.raises(course.validate.ArgumentError, match="env must be a dict of str"):
+        course.run_notebook(_chapter("pass"), ".", {"X": 1})
+
+
+def test_the_build_runs_tasks_after_those_they_wait_for_longest_first():
+    import threading
+
+    log, lock = [], threading.Lock()
+
+    def run(task):
+        with lock:
+            log.append(("start", task))
+        if task == "base":
+            threading.Event().wait(0.3)
+        with lock:
+            log.append(("end", task))
+
+    tasks = [("base", (), 9.0), ("lm", ("base",), 5.0), ("short", (), 1.0), ("long", (), 3.0)]
+    runner.run_tasks(tasks, 2, run)
+    order = [t for e, t in log if e == "start"]
+    assert sorted(order) == ["base", "lm", "long", "short"]
+    assert log.index(("start", "lm")) > log.index(("end", "base"))
+    assert order[:2] == ["base", "long"]  # the ready task with the highest priority goes first
+    runner.run_tasks([("a", (), 1.0)], 4, run)  # more threads than tasks
+    assert log[-1] == ("end", "a")
+
+
+def test_build_workers_from_cores_memory_and_the_environment(monkeypatch):
+    import psutil
+
+    monkeypatch.delenv("COLLAPSE_LAB_WORKERS", raising=False)
+    monkeypatch.setattr("collapse_lab.runtime.workers", lambda: 8)
+    mem = type("Mem", (), {"available": 4 * 2 ** 30})
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: mem)
+    assert course.build_workers(7, "quick") == 2  # 4 GB over 1.5 GB per notebook: fewer workers, not an OOM kill
+    assert course.build_workers(7, "paper") == 1
+    assert course.build_workers(1, "quick") == 1
+    mem.available = 64 * 2 ** 30
+    assert course.build_workers(7, "quick") == 7
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "3")
+    monkeypatch.setattr("collapse_lab.runtime.workers", lambda: 3)
+    assert course.build_workers(7, "standard") == 3  # asked for explicitly
+    with pytest.raises(course.validate.ArgumentError):
+        course.build_workers(0)
+
+
+def test_which_notebooks_wait_for_the_language_model_base(root):
+    needs = {p.name[:3]: course.needs_lm_base(nbformat.read(p, as_version=4))
+             for p in sorted((root / "notebooks").glob("[0-9]*.ipynb"))}
+    assert needs["04_"] == "chapter" and needs["05a"] == "table"
+    assert not any(needs[k] for k in needs if k not in ("04_", "05a"))
+    assert course.needs_lm_base(_chapter("base, tok = lm.load_base()")) == "chapter"
+    assert course._base_profiles("standard", {"chapter", "table"}) == ["quick", "standard"]
+    assert course._base_profiles("quick", {"table"}) == ["quick"]
 
 
 def test_describe_reads_a_notebook_opening_and_falls_back():
@@ -282,3 +352,30 @@ def test_pages_render_math_offline_in_chromium(root, tmp_path):
             browser.close()
     assert typeset_total > 0, "MathJax typeset no formula in any chapter"
     assert (shots / "home.png").stat().st_size > 10_000 and (shots / "chapter.png").stat().st_size > 10_000
+
+
+def test_the_language_model_base_is_trained_by_one_process_at_a_time(tmp_path, monkeypatch):
+    # two builds (or a build and a test) asking for a missing base at once: one trains, the other waits
+    import threading
+
+    from collapse_lab import lm
+
+    monkeypatch.setenv(lm.CACHE_ENV, str(tmp_path))
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def fake_ensure(profile=None):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        threading.Event().wait(0.3)
+        with lock:
+            inside[0] -= 1
+        return "trained"
+
+    monkeypatch.setattr(lm, "ensure_base", fake_ensure)
+    threads = [threading.Thread(target=lm.base_ready, args=("quick",)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and list(tmp_path.glob("*.lock"))

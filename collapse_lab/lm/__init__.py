@@ -40,8 +40,8 @@ from .protocol import (BEAMS, BLOCK, DECODINGS, LM_PROFILES, PAPER_BASE, REPETIT
 from .devices import THREADS_ENV, amp_dtype, gen_batch, main_process, threads
 from .text import WIKITEXT_CONFIG, WIKITEXT_ENV, blocks, corpus, encode, paper_text, spread, train_tokenizer
 from .text import _chunks, _half  # noqa: F401  (trainer_code hashes them, found by name in the package)
-from .base import (BASE_ENV, CACHE_ENV, TRAINER_CODE, TRAINER_VERSION, base_key, base_source, base_spec, cache_dir,
-                   config, ensure_base, load, load_base, setup, trainer_code)
+from .base import (BASE_ENV, CACHE_ENV, TRAINER_CODE, TRAINER_VERSION, base_key, base_ready, base_source, base_spec,
+                   cache_dir, config, ensure_base, load, load_base, setup, trainer_code)
 from .base import _LOADED  # noqa: F401  (setup reads lm._LOADED)
 from .training import finetune, train
 from .scoring import diversity, perplexity, repeat_share, seq_perplexity, token_losses
@@ -56,8 +56,8 @@ __all__ = [
     "SIZES", "sizes",
     "THREADS_ENV", "amp_dtype", "gen_batch", "main_process", "threads",
     "WIKITEXT_CONFIG", "WIKITEXT_ENV", "blocks", "corpus", "encode", "paper_text", "spread", "train_tokenizer",
-    "BASE_ENV", "CACHE_ENV", "TRAINER_CODE", "TRAINER_VERSION", "base_key", "base_source", "base_spec", "cache_dir",
-    "config", "ensure_base", "load", "load_base", "setup", "trainer_code",
+    "BASE_ENV", "CACHE_ENV", "TRAINER_CODE", "TRAINER_VERSION", "base_key", "base_ready", "base_source", "base_spec",
+    "cache_dir", "config", "ensure_base", "load", "load_base", "setup", "trainer_code",
     "finetune", "train",
     "diversity", "perplexity", "repeat_share", "seq_perplexity", "token_losses",
     "continuations", "generate",

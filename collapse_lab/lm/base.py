@@ -173,9 +173,26 @@ def load(source: str):
     return model, tok
 
 
+def base_ready(profile=None) -> str:
+    """:func:`ensure_base` under a file lock beside the cache folder: processes that ask for the same missing base
+    at once (two course builds, a build's notebooks, parallel tests) train it once; the others wait, then load it.
+
+    The lock lives here, outside ``ensure_base``, because that function's code is part of the base's cache key.
+    """
+    s = lm.sizes(profile)
+    if s.base is not None:
+        return lm.base_source(profile)
+    from filelock import FileLock
+
+    path = Path(lm.base_source(profile))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        return lm.ensure_base(profile)
+
+
 def load_base(profile=None):
     """``(model, tokenizer)`` of the profile's base, pretrained first when it is not cached yet (quick/standard)."""
-    return lm.load(lm.ensure_base(profile))
+    return lm.load(lm.base_ready(profile))
 
 
 #: ``setup``'s loaded parts per profile and data source; read as ``lm._LOADED``, so replacing it starts afresh

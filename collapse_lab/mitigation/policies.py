@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import loop
-from ..runtime import progress
+from ..runtime import in_processes, progress
 from ..validate import ArgumentError, integer as _int, number as _num
 from .sizes import sizes
 
@@ -128,29 +128,38 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
     seeds = sz.table_seeds if seeds is None else seeds
     generations = sz.table_generations if generations is None else generations
     last = _int("last", last, 1)
-    rows = []
-    for name, mod in found.items():
+    jobs = []
+    for name in found:
         k = _int("seeds", seeds.get(name, 1) if isinstance(seeds, Mapping) else seeds, 1, MAX_SEEDS)
         g = generations.get(name) if isinstance(generations, Mapping) else generations
         if g is not None:
             g = _int("generations", g, 0)
-        prof = family_profiles.get(name, profile)
-        row = {"family": name, "profile": prof or sz.profile, "generations": g, "seeds": k, "start": math.nan}
-        t0 = time.perf_counter()
-        shared: dict = {}  # generation 0 of each seed, trained once for the row's policies, freed after the row
-        try:
-            for label, pol in specs.items():
-                hs = _histories(mod, pol, k, g, prof, shared)
-                row[label] = float(np.mean([_final(h, "distance", last) for h in hs]))
-                row["start"] = float(np.mean([h["distance"][0] for h in hs]))
-                row["generations"] = int(hs[-1]["generation"][-1])
-        except Exception as e:  # keep the other rows; say what broke
-            row["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
+        jobs.append((name, k, g, family_profiles.get(name, profile) or sz.profile))
+    # the rows are independent and each seeds its own chains: one process per row (runtime.in_processes), the
+    # same numbers with any number of them
+    rows = in_processes(_table_row, jobs, [specs] * len(jobs), [last] * len(jobs))
     for name, why in skipped.items():
         rows.append({"family": name, "error": f"skipped ({why})"})
     return rows
+
+
+def _table_row(job: tuple, specs: dict, last: int) -> dict:
+    """One row of :func:`policy_table`: ``job`` = (family, seeds, generations, profile); runs in a worker process."""
+    name, k, g, prof = job
+    mod = import_module(f"collapse_lab.{name}")
+    row = {"family": name, "profile": prof, "generations": g, "seeds": k, "start": math.nan}
+    t0 = time.perf_counter()
+    shared: dict = {}  # generation 0 of each seed, trained once for the row's policies, freed after the row
+    try:
+        for label, pol in specs.items():
+            hs = _histories(mod, pol, k, g, prof, shared)
+            row[label] = float(np.mean([_final(h, "distance", last) for h in hs]))
+            row["start"] = float(np.mean([h["distance"][0] for h in hs]))
+            row["generations"] = int(hs[-1]["generation"][-1])
+    except Exception as e:  # keep the other rows; say what broke
+        row["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    row["seconds"] = time.perf_counter() - t0
+    return row
 
 
 def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, seeds: int | None = None,

@@ -712,10 +712,14 @@ def main(argv=None) -> int:
     ap.add_argument("--site", type=Path, help="a built course folder (collapse-lab course --out DIR) to audit with "
                     "axe-core; default: build/ when it holds index.html")
     ap.add_argument("--axe-only", action="store_true", help="only the axe-core audit of --site (no JupyterLab)")
+    ap.add_argument("--no-site", action="store_true", help="no audit of a built site (run beside `make course`, "
+                    "whose build/ is not complete yet; audit it afterwards with --axe-only --site build)")
     args = ap.parse_args(argv)
+    if args.no_site and (args.site is not None or args.axe_only):
+        ap.error("--no-site goes with neither --site nor --axe-only")
     NOTEBOOK_TIMEOUT = args.timeout
     site = args.site if args.site is not None else (ROOT / "build" if (ROOT / "build" / "index.html").is_file()
-                                                    else None)
+                                                    and not args.no_site else None)
     if args.axe_only and (site is None or not (site / "index.html").is_file()):
         print(f"--axe-only needs a built site: --site DIR with DIR/index.html (got {site})", file=sys.stderr)
         return 2

@@ -1,0 +1,59 @@
+"""The course build prints the same numbers whatever the number of workers (its own file: it runs a chapter
+twice, so pytest-xdist can give it a worker of its own)."""
+import re
+
+import nbformat
+import pytest
+
+from collapse_lab import course
+
+
+_TIMING = re.compile(r"\d\s*(s|ms|sec|seconds|min|minutes)\b|/tmp/|PosixPath|\bat 0x[0-9a-f]+")
+
+
+def _printed_numbers(nb) -> list:
+    """Every number a notebook printed or displayed as text, per cell, lines that report time or paths left out."""
+    cells = []
+    for c in nb.cells:
+        text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in c.get("outputs", []))
+        cells.append([re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", ln) for ln in text.splitlines()
+                      if not _TIMING.search(ln)])
+    return cells
+
+
+@pytest.mark.slow
+def test_a_chapter_prints_the_same_numbers_with_one_and_two_workers(root, tmp_path, monkeypatch):
+    # Chapter 2 splits its batched EM chains over the workers: the split must not change a printed number
+    got = {}
+    for n in (1, 2):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", str(n))
+        (row,) = course.build(root / "notebooks", tmp_path / f"w{n}", profile="quick", only=["02_"])
+        assert row["status"] == "passed", row["error"]
+        got[n] = _printed_numbers(nbformat.read(tmp_path / f"w{n}" / row["notebook"], as_version=4))
+    assert sum(len(x) for cell in got[1] for x in cell) > 100  # the chapter prints its numbers
+    assert got[1] == got[2]
+
+
+
+def _chain_vars(seed: int):
+    from collapse_lab import gaussian
+
+    return gaussian.fast_chains(5, 20, 50, seed=seed).var
+
+
+def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
+    import numpy as np
+    import psutil
+
+    from collapse_lab import runtime
+
+    got = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        got[n] = runtime.in_processes(_chain_vars, [0, 1, 2])
+    assert len(got["2"]) == 3 and all(np.array_equal(a, b) for a, b in zip(got["1"], got["2"]))
+    assert not np.array_equal(got["2"][0], got["2"][1])  # in input order, one result per seed
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers, "the worker processes are shut down after the work (they hold its memory)"
+    with pytest.raises(course.validate.ArgumentError, match="fn must be a function"):
+        runtime.in_processes(3, [1])
