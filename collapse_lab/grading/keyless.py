@@ -214,5 +214,10 @@ def keyless_package(root: Path, refs) -> Path:
         with contextlib.redirect_stdout(io.StringIO()):
             build(tmp, refs)
             compileall.compile_dir(str(tmp), quiet=2, workers=1)
-        tmp.rename(folder)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another worker of the batch built the same package first: theirs is identical
+            if not folder.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
