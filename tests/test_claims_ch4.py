@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 SEEDS = (0, 1, 2, 3, 4)
+PENALTY_FACTOR = 2.0  # the paper: with the repetition penalty the perplexity "roughly doubled" against the original
 LONG = os.environ.get("COLLAPSE_LAB_LONG_TESTS") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +34,7 @@ def measure(seed: int, profile: str = "quick") -> dict:
     h_a = lm.chain("a", parts=parts, profile=profile, seed=seed, keep=(0,))
     h_b = lm.chain("b", parts=parts, profile=profile, seed=seed)
     h_n = lm.branch(h_a, repetition_penalty=1.0, seed=seed, parts=parts)
-    h_s = lm.branch(h_a, decoding="sample", seed=seed, parts=parts)
+    h_s = lm.branch(h_a, decoding="sample", repetition_penalty=1.0, seed=seed, parts=parts)  # pure sampling
     abl = lm.ablation(h_a.models[0], c.train[:s.n_ablation], penalties=(1.0, 2.0, 3.0), seed=seed)
     med = lambda h, g: float(np.median(h.meta["seq_ppl"][g]))  # noqa: E731
     return {
@@ -55,7 +56,7 @@ def measure(seed: int, profile: str = "quick") -> dict:
 def claims_chains(r):
     a, b, base = np.array(r["a"]), np.array(r["b"]), r["base_ppl"]
     rise_a, rise_b = a[-1] - a[0], b[-1] - b[0]
-    assert abs(a[0] / base - 1) < 0.15 and abs(b[0] / base - 1) < 0.15, "generation 0 stays near the base"
+    assert a[0] < 0.8 * base and b[0] < 0.8 * base, "generation 0 is a real fine-tune: 20% below the base or more"
     assert min(a[1:]) > 1.2 * a[0], "in (a) every later generation is clearly worse than generation 0"
     assert rise_a > 2 * max(rise_b, 0.05 * b[0]), "setting (a) degrades much more than setting (b)"
     assert b[1] > 1.1 * b[0], "in (b) the test perplexity jumps at generation 1"
@@ -83,10 +84,10 @@ def claims_penalty_text(r):
 
 
 def claims_penalty_chain(r):
+    # the paper's comparison: the penalised chain's last generation against its own generation 0 ("the original")
     pen, nopen = np.array(r["a"]), np.array(r["nopen"])
+    assert pen[-1] > PENALTY_FACTOR * pen[0], f"with the penalty the perplexity at least doubles ({pen[-1] / pen[0]:.2f}x)"
     assert min(nopen[1:]) > 1.2 * nopen[0], "without the penalty the chain collapses too"
-    ratio = (pen[-1] - pen[0]) / (nopen[-1] - nopen[0])
-    assert ratio < 1.5, f"the penalty does not double the damage here (rise ratio {ratio:.2f})"
 
 
 def claims_sampling(r):
