@@ -24,7 +24,7 @@ from .runtime import seed_all, device  # noqa: E402
 __all__ = ["__version__", "require", "active_profile", "seed_all", "device"]
 
 _LAZY = {"profiles", "runtime", "data", "loop", "metrics", "plots", "widgets", "checks", "exercises",
-         "tails", "gaussian", "gmm", "vae", "lm", "mitigation", "course", "cli"}
+         "tails", "gaussian", "gmm", "vae", "lm", "mitigation", "course", "cli", "stages"}
 
 
 def __getattr__(name):

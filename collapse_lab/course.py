@@ -440,9 +440,48 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
         f"<footer>Built {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(machine)}. Minutes are the time the "
         "computer took to run each chapter, not the time a student needs to study it (the instructor guide "
         "estimates that).</footer></body></html>")
+    page = page.replace("<main>", stages_html(out) + "<main>", 1)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def stages_html(out) -> str:
+    """The course map's measured table for the home page: the rows every chapter's recap wrote with
+    :func:`collapse_lab.stages.show` (``stages-*.json`` under ``out/figures``), as an accessible HTML table (a
+    caption, column headers with ``scope``, text not colour for the verdict). Empty string when no chapter wrote
+    rows (a build of other chapters only)."""
+    from . import stages
+
+    out = validate.path("out", out, kind="dir")
+    figures = out / "figures"
+    rows = stages.read(figures) if figures.is_dir() else []
+    if not rows:
+        return ""
+    cols = (("chapter", "Ch."), ("experiment", "Experiment"), ("sources", "Error sources"),
+            ("tail_alarm", "Tail alarm (generation)"), ("bulk_alarm", "Bulk alarm (generation)"),
+            ("verdict", "Stage reached"), ("remedy", "Remedy of Chapter 5"))
+
+    def cell(r, key):
+        v = r.get(key)
+        if key.endswith("_alarm"):
+            v = f"not raised by generation {r.get('generations', '?')}" if v is None else v
+        if key == "experiment" and r.get("chains", 1) > 1:
+            v = f"{v} (median of {r['chains']} chains)"
+        return html.escape(str(v))
+
+    head = "".join(f"<th scope='col'>{html.escape(t)}</th>" for _, t in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r, k)}</td>" for k, _ in cols) + "</tr>" for r in rows)
+    style = "style='border:1px solid #bbb;padding:0.2em 0.5em;text-align:left'"
+    head, body = head.replace("<th ", f"<th {style} "), body.replace("<td>", f"<td {style}>")
+    return ("<section class='stages' aria-labelledby='stages-title'><h2 id='stages-title'>The course map, "
+            "measured</h2><p>Each chapter's recap measured its rows in this build. Tail alarm: the first generation "
+            f"where the tail statistic has lost at least {stages.TAIL_LOSS:.0%} of the real data's value (early "
+            f"collapse); bulk alarm: the first generation where the bulk statistic has moved by at least "
+            f"{stages.BULK_MOVE:.0%} (late collapse). The course map (notebook 00) explains the criterion.</p>"
+            "<table style='border-collapse:collapse;margin:0.5em 0 1.5em'><caption>Early and late collapse "
+            f"measured in each chapter's run</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "</section>")
 
 
 def _write_guide(md_path: Path, out: Path) -> Path | None:
