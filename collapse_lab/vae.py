@@ -659,11 +659,11 @@ def plot_generation(history, generation: int, n: int = 24, seed: int = 0):
                          f"got {generation!r:.60}")
     g = int(generation)
     x = sample(h.models[g], n, np.random.default_rng(seed))
-    cols = int(np.ceil(n / 3))
-    grid = np.zeros((3 * h.models[g].side, cols * h.models[g].side), np.float32)
+    cols, side, gap = int(np.ceil(n / 3)), h.models[g].side, 2  # a white gap between the digits
+    grid = np.zeros((3 * (side + gap), cols * (side + gap)), np.float32)
     for i, img in enumerate(x):
         r, c = divmod(i, cols)
-        grid[r * img.shape[0]:(r + 1) * img.shape[0], c * img.shape[1]:(c + 1) * img.shape[1]] = img
+        grid[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = img
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.4, 1]})
     axes[0].imshow(grid, cmap="gray_r", vmin=0, vmax=1)
     axes[0].set(xticks=[], yticks=[], title=f"generation {g}: {n} decoded samples")

@@ -49,7 +49,7 @@ from .scoring import diversity, perplexity, repeat_share, seq_perplexity, token_
 from .generation import continuations, generate
 from .chains import branch, chain, experiment, family
 from .comparisons import ablation, print_side_by_side, side_by_side
-from .figures import plot_chains, plot_seq_ppl
+from .figures import plot_chains, plot_generation, plot_seq_ppl
 from .run import run_experiment
 
 __all__ = [
@@ -65,6 +65,6 @@ __all__ = [
     "continuations", "generate",
     "branch", "chain", "experiment", "family",
     "ablation", "print_side_by_side", "side_by_side",
-    "plot_chains", "plot_seq_ppl",
+    "plot_chains", "plot_generation", "plot_seq_ppl",
     "run_experiment",
 ]
