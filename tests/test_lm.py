@@ -237,8 +237,14 @@ def test_quick_base_is_cached_and_loads_identically(parts):
         assert torch.equal(m1(input_ids=x).logits, m2(input_ids=x).logits)
     n_params = sum(p.numel() for p in m1.parameters())
     assert 0.5e6 < n_params < 1e6
-    # pretraining worked: far below the uniform perplexity of a 2,048-token vocabulary
-    assert lm.perplexity(m1, parts[2].test) < 300
+    # pretraining worked: on test text in the base's own (ordinary) typography, far below the uniform perplexity of a
+    # 2,048-token vocabulary; WikiText-2's typography, which only fine-tuning teaches, is much harder for it
+    from collapse_lab import data
+
+    test = lm.drop_unk(data.wikitext("test"))
+    plain = torch.as_tensor(lm.spread(lm.blocks(lm.encode(parts[1], lm.detokenize(test))), 128))
+    assert lm.perplexity(m1, plain) < 300
+    assert lm.perplexity(m1, parts[2].test) > 1.2 * lm.perplexity(m1, plain)
     # the folder name is a hash of the config: another config, another folder
     assert lm.base_key(lm.sizes("quick")) == lm.base_key(lm.sizes("standard")), "one base for both"
 
@@ -248,6 +254,20 @@ def test_corpus_roles(parts):
     s = lm.sizes("quick")
     assert tuple(c.train.shape) == (s.n_train, 64) and tuple(c.test.shape) == (s.n_test, 64)
     assert not set(map(tuple, c.train.tolist())) & set(map(tuple, c.test.tolist()))
+    # no <unk> placeholder in the text the models learn from or are tested on
+    assert tok.unk_token_id not in set(c.train.ravel().tolist()) | set(c.test.ravel().tolist())
+    assert "<unk>" not in tok.decode(c.train.ravel())
+
+
+def test_drop_unk_and_detokenize():
+    assert lm.drop_unk("a <unk> lobster , <unk> larvae .") == "a lobster , larvae ."
+    wiki = " = = Description = = \n It weighs 1 @,@ 000 kg ( 2 @.@ 2 t ) , the \" red \" one 's size . \n"
+    assert lm.detokenize(wiki) == "Description\nIt weighs 1,000 kg (2.2 t), the \"red\" one's size.\n"
+    for f in (lm.drop_unk, lm.detokenize):
+        with pytest.raises(TypeError, match="text"):
+            f(5)
+    # both shape the base: their code is part of its cache key
+    assert {"drop_unk", "detokenize"} <= set(lm.TRAINER_CODE)
 
 
 def test_paper_profile_code_path_on_a_local_tiny_opt(tmp_path, monkeypatch):
