@@ -61,6 +61,7 @@ def claims_chains(r):
     assert min(a[1:]) > 1.2 * a[0], "in (a) every later generation is clearly worse than generation 0"
     assert b[1] > 1.1 * b[0], "in (b) the test perplexity jumps at generation 1"
     assert max(b[1:]) < 1.25 * b[1], "and then stays within 25% of that jump"
+    assert b[-1] > 1.5 * b[0], "at ten real blocks per generation (quick), (b) ends far above its generation 0"
 
 
 def claims_stages(r):
