@@ -59,6 +59,7 @@ def claims_chains(r):
     assert base < 0.25 * r["vocab_size"], "pretraining beats a uniform guess over the vocabulary by far"
     assert a[0] < 0.8 * base and b[0] < 0.8 * base, "generation 0 is a real fine-tune: 20% below the base or more"
     assert min(a[1:]) > 1.2 * a[0], "in (a) every later generation is clearly worse than generation 0"
+    assert min(a[1:]) > base, "and even worse than the base that never saw WikiText-2"
     assert b[1] > 1.1 * b[0], "in (b) the test perplexity jumps at generation 1"
     assert max(b[1:]) < 1.25 * b[1], "and then stays within 25% of that jump"
     assert b[-1] > 1.5 * b[0], "at ten real blocks per generation (quick), (b) ends far above its generation 0"
