@@ -70,11 +70,13 @@ def test_reference_is_the_real_value_when_given_else_generation_0():
     assert stages.alarms(lm, "lm") == (2, 2)
 
 
-def test_gmm_tail_is_the_smallest_modes_mass_against_the_original():
-    h = hist(distance=[0.01, 0.012, 0.02], mass_0=[0.6, 0.62, 0.7], mass_1=[0.3, 0.3, 0.28],
-             mass_2=[0.09, 0.05, 0.01])
-    h.meta["original_mass"] = [0.59, 0.3, 0.1]
-    assert stages.alarms(h, "gmm") == (1, 2)
+def test_gmm_tail_is_the_smallest_modes_mass_and_bulk_the_total_variance_against_the_original():
+    h = hist(distance=[0.01, 0.03, 0.05], variance=[10.0, 8.0, 5.2], mass_0=[0.6, 0.62, 0.7],
+             mass_1=[0.3, 0.3, 0.28], mass_2=[0.09, 0.05, 0.01])
+    h.meta.update(original_mass=[0.59, 0.3, 0.1], original_variance=10.6)
+    assert stages.alarms(h, "gmm") == (1, 2)      # 0.05 <= 0.5 * 0.1; |5.2 - 10.6| >= 0.5 * 10.6
+    del h.meta["original_variance"]               # no known original: generation 0 is the reference
+    assert stages.alarms(h, "gmm") == (1, None)
 
 
 def test_vae_tail_is_the_rarest_class_share():

@@ -11,7 +11,7 @@ from .. import em, loop, validate
 from ..runtime import in_threads, progress, workers
 from ..validate import integer as _int
 from .fitting import family, fit, INITS, one_thread
-from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold
+from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
 from .mixture import _as_mixture, l2, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
 from .sizes import sizes
 
@@ -46,7 +46,7 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
         ``init="warm"`` removes the random restarts of EM).
     keep : generations whose fitted :class:`Mixture` is kept in ``history.models``; default ``sizes().snapshots``.
     ref : the original mixture (default :data:`TEACHING`).
-    full : False records only ``distance`` and ``mass_j`` (faster: what the many-seeds study needs).
+    full : False records only ``distance``, ``variance`` and ``mass_j`` (faster: what the many-seeds study needs).
 
     Returns
     -------
@@ -63,7 +63,7 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
     ms = metrics(ref, test)
     if not full:
-        ms = {"distance": ms["distance"], "mass": ms["mass"]}
+        ms = {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
     with one_thread():
         h = loop.run(family(k, init, n_init), real, generations, policy=policy, metrics=ms,
                      seed=np.random.default_rng([seed, 2]), keep=keep, desc=f"gmm k={k} seed {seed}")
@@ -73,7 +73,8 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
 
 def _annotate(h, ref, test):
     orig = mode_mass(ref, ref)
-    h.meta.update(original_mass=[float(x) for x in orig], tau=tail_threshold(ref, test))
+    h.meta.update(original_mass=[float(x) for x in orig], tau=tail_threshold(ref, test),
+                  original_variance=total_variance(ref))
     h.meta["lost"] = {j: lost_generation(h[f"mass_{j}"], float(orig[j])) for j in range(ref.k)}
 
 
@@ -246,7 +247,7 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     for sd, (real, test) in zip(seeds, pairs):
         ms = metrics(ref, test)
         if not full:
-            ms = {"distance": ms["distance"], "mass": ms["mass"]}
+            ms = {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
         hs.append(loop.History(meta={"policy": repr(pol), "n": int(n), "generations": generations,
                                      "family": f"gmm k={k} {init}"}))
         hs[-1].meta["_metrics"] = ms
@@ -276,7 +277,7 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     with one_thread():
         lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record, policy=pol,
                  measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
-                 desc=f"{len(seeds)} chains, N = {n}")
+                 desc=f"{len(seeds)} chains, M = {n}")
     for h, (_, test) in zip(hs, pairs):
         del h.meta["_metrics"]
         _annotate(h, ref, test)

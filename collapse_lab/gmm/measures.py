@@ -132,6 +132,16 @@ def weight_sd(w, n: int, g):
     return float(out) if out.ndim == 0 else out
 
 
+def total_variance(model) -> float:
+    """Total variance of a mixture: the trace of its covariance, within-component plus between-component spread
+    (squared length units). The bulk statistic of a mixture chain: it collapses as the mixture narrows."""
+    m = _as_mixture(model, "model")
+    mean = m.weights @ m.means
+    within = m.weights @ np.trace(m.covs, axis1=1, axis2=2)
+    between = m.weights @ ((m.means - mean) ** 2).sum(1)
+    return float(within + between)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # held-out measures
 
@@ -159,7 +169,8 @@ def tail_fraction(model, x, tau: float) -> float:
 def metrics(ref, test, tau: float | None = None) -> dict:
     """Per-generation metrics for :func:`loop.run` against reference ``ref`` with held-out real points ``test``.
 
-    Columns: ``distance`` (:func:`l2`), ``loglik``, ``tail`` (with ``tau``, default :func:`tail_threshold`),
+    Columns: ``distance`` (:func:`l2`), ``variance`` (:func:`total_variance`), ``loglik``, ``tail`` (with ``tau``,
+    default :func:`tail_threshold`),
     ``weight_j``, ``det_j`` (:func:`tracked`) and ``mass_j`` (:func:`mode_mass`) for each mode j of ``ref``.
     """
     ref = _as_mixture(ref, "ref")
@@ -167,6 +178,7 @@ def metrics(ref, test, tau: float | None = None) -> dict:
     tau = tail_threshold(ref, test) if tau is None else validate.number("tau", tau, 0, lo_open=True)
     return {
         "distance": lambda m, _: l2(m, ref),
+        "variance": lambda m, _: total_variance(m),
         "loglik": lambda m, _: heldout_loglik(m, test),
         "tail": lambda m, _: tail_fraction(m, test, tau),
         "weight": lambda m, _: dict(enumerate(tracked(ref, m)["weight"])),
