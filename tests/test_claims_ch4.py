@@ -75,6 +75,10 @@ def claims_stages(r):
                           for g, (v, t) in enumerate(zip(r[f"vocab_{k}"], r[k]))])
         row = stages.row(h, "lm", chapter=f"4({k})", experiment=k, sources=["S", "E", "A"], remedy="mix")
         assert row["tail_alarm"] == 1 and row["bulk_alarm"] == 1, (k, row)
+    h = loop.History([{"generation": g, "vocab": v, "test_ppl": t}
+                      for g, (v, t) in enumerate(zip(r["vocab_sample"], r["sample"]))])
+    row = stages.row(h, "lm", chapter="4(a)", experiment="sampling", sources=["S", "E", "A"], remedy="mix")
+    assert row["tail_alarm"] is None, ("sampled text keeps the vocabulary: no tail alarm", row)
 
 
 def claims_histogram(r):
