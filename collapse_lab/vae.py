@@ -4,9 +4,10 @@ The paper's experiment (Shumailov et al., Nature 2024): every generation is trai
 from ``z ~ N(0, I)`` by the previous generation; no real data is kept. The settings come from the paper's released
 code, not its text: a convolutional VAE (encoder 64 and 128 channels, kernel 4, stride 2, latent 20; a mirrored
 decoder with a sigmoid output), loss = summed binary cross-entropy + KL, Adam (lr 1e-3, weight decay 1e-5), batch
-256, 30 epochs per generation; so do the latent-spread numbers in :data:`PAPER_SPREAD`.
+256, 30 epochs per generation; so do the latent-spread numbers in :data:`PAPER_SPREAD` (generations 1 to 5) and two
+choices the code makes: padding 1 in the convolutions and decoded means as samples.
 
-Decisions where the paper is silent (the lecture notebook explains them too):
+Decisions where the paper's text is silent (the lecture notebook explains them too):
 
 - **One architecture for 8x8 and 28x28.** Both convolutions use padding 1, so each halves the side exactly
   (8 -> 4 -> 2, 28 -> 14 -> 7) and the transposed convolutions double it back (2 -> 4 -> 8, 7 -> 14 -> 28). Any side
@@ -19,7 +20,9 @@ Decisions where the paper is silent (the lecture notebook explains them too):
   targets in [0, 1]), and sampling pixels from it would add salt-and-pepper noise that real digits do not have.
   Decoded means are what VAE sample figures usually show. ``family(bernoulli=True)`` gives the other choice.
 - **Latent spread**: encode a generation's samples with the *generation-0* encoder (a fixed ruler) and take the
-  population standard deviation of the latent means over the images, averaged over the latent dimensions.
+  population standard deviation of the latent means over the images, averaged over the latent dimensions
+  (:func:`spread`); the released code's statistic is the standard deviation of all latent means pooled together
+  (:func:`pooled_spread`), which also counts how far the dimensions' averages lie apart. Both are recorded.
 - **Diversity and fidelity** are judged by one small CNN classifier trained once on real training images: the class
   histogram of its predictions (entropy in bits; log2 10 = 3.32 bits is a uniform spread over ten digits) and the
   Frechet distance between the classifier's hidden features of real held-out images and of generated images.
@@ -66,7 +69,10 @@ SIZES = {
               "threads": None},
 }
 
-PAPER_SPREAD = (0.674, 0.608, 0.527, 0.468, 0.433)  # latent spread over five generations, from the released code
+#: the released code's latent spread (pooled std of the generation-0 encoder's means) of the samples of generations 1
+#: to 5, the five VAEs trained on synthetic data; the real-data VAE (generation 0) is the ruler, not measured there
+PAPER_SPREAD = (0.674, 0.608, 0.527, 0.468, 0.433)
+PAPER_SPREAD_GENERATIONS = (1, 2, 3, 4, 5)
 HELD_OUT = 0.2  # share of the images never trained on
 N_CLASSES = 10
 
@@ -78,8 +84,6 @@ def sizes(profile: str | None = None) -> SimpleNamespace:
 
 # ---------------------------------------------------------------------------------------------------------------
 # input checks
-
-
 
 
 def _images(x, name="images"):
@@ -307,9 +311,37 @@ def spread(mu) -> float:
     return float(mu.std(axis=0).mean())
 
 
+def pooled_spread(mu) -> float:
+    """The released code's spread of latent means ``mu`` (n, latent): one standard deviation of all n * latent values
+    pooled together. It is at least :func:`spread`'s between-image part and also counts how far apart the
+    dimensions' averages lie."""
+    mu = validate.array("mu", mu)
+    if mu.ndim != 2 or len(mu) < 2:
+        raise ValueError(f"mu must be a finite array (n, latent) with n >= 2; got shape {mu.shape}")
+    return float(mu.std())
+
+
 def latent_spread(encoder, images) -> float:
     """:func:`spread` of the latent means that ``encoder`` (a VAE; the paper uses generation 0's) gives ``images``."""
     return spread(_encode_means(encoder, images, "encoder"))
+
+
+def reconstruct(model, images) -> np.ndarray:
+    """Decoded means (n, side, side) of the encoder's means for ``images``: what ``model`` makes of real digits,
+    without drawing ``z`` from the prior."""
+    mu = torch.from_numpy(_encode_means(model, images, "model"))
+    with torch.inference_mode():
+        return torch.cat([model._decode(zb) for zb in mu.split(1024)]).numpy()
+
+
+def class_shares(labels, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Share of each class (n_classes,) among integer ``labels`` (1-D) in [0, n_classes)."""
+    n_classes = _int("n_classes", n_classes, 2)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not len(labels) or not np.issubdtype(labels.dtype, np.integer) \
+            or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must be a non-empty 1-D integer array in [0, {n_classes}); got {labels!r:.60}")
+    return np.bincount(labels, minlength=n_classes) / len(labels)
 
 
 def class_entropy(labels, n_classes: int = N_CLASSES) -> float:
@@ -458,8 +490,9 @@ class Judge:
     """Scores one generation's model: draws ``n`` samples and measures them.
 
     ``judge(model)`` -> dict ``distance`` (Frechet distance to the held-out real images in the classifier's feature
-    space), ``spread`` (latent spread under the reference encoder: the first model judged, i.e. generation 0),
-    ``entropy`` (bits, of the predicted classes) and ``share`` (dict digit -> fraction of samples).
+    space), ``spread`` and ``pooled_spread`` (latent spread under the reference encoder, the first model judged,
+    i.e. generation 0: :func:`spread` and the released code's :func:`pooled_spread`), ``entropy`` (bits, of the
+    predicted classes) and ``share`` (dict digit -> fraction of samples).
     """
 
     def __init__(self, clf: Classifier, real, n: int, seed: int = 0):
@@ -480,8 +513,9 @@ class Judge:
         x = sample(model, self.n, self.rng)
         feats, labels = self.clf._features_and_labels(x)
         counts = np.bincount(labels, minlength=N_CLASSES)
+        mu = _encode_means(self.encoder, x, "encoder")
         out = {"distance": metrics.frechet_from_features(self.real_features, feats),
-               "spread": latent_spread(self.encoder, x),
+               "spread": spread(mu), "pooled_spread": pooled_spread(mu),
                "entropy": class_entropy(labels),
                "share": {str(k): float(c / self.n) for k, c in enumerate(counts)}}
         self._last = (model, out)
@@ -489,7 +523,8 @@ class Judge:
 
     def metrics(self) -> dict:
         """The judge as ``loop.run`` metrics: columns distance, spread, entropy, share_0 ... share_9."""
-        return {k: (lambda m, train, k=k: self(m)[k]) for k in ("distance", "spread", "entropy", "share")}
+        return {k: (lambda m, train, k=k: self(m)[k])
+                for k in ("distance", "spread", "pooled_spread", "entropy", "share")}
 
 
 def experiment(policy="replace", *, generations: int | None = None, seed: int = 0,
@@ -498,10 +533,12 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
 
     ``policy``: 'replace' (the paper: only the previous generation's decoded samples), 'accumulate', 'mix', 'anchor'
     or a ``loop.policy(...)`` object. ``generations``: default the profile's. Returns the :class:`loop.History` with
-    columns ``generation, n_train, distance, spread, entropy, share_0..share_9, seconds``; every model is kept in
-    ``history.models``; ``history.meta`` adds the data set, the classifier's held-out ``accuracy``, ``floor`` (the
-    Frechet distance of the real training images to the held-out ones: sampling noise, the best a model can do) and
-    ``real_entropy`` (class entropy of the classifier's labels on the real held-out images, bits).
+    columns ``generation, n_train, distance, spread, pooled_spread, entropy, share_0..share_9, seconds``; every
+    model is kept in ``history.models``; ``history.meta`` adds the data set, the classifier's held-out ``accuracy``,
+    ``floor`` (the Frechet distance of the real training images to the held-out ones: sampling noise, the best a
+    model can do), ``real_entropy`` and ``real_share`` (class entropy in bits and class shares (10,) of the
+    classifier's labels on the real held-out images) and ``recon_share`` (the class shares of generation 0's
+    reconstructions of those images, :func:`reconstruct`: what the first fit makes of real digits without the prior).
 
     ``shared``: a dict kept across calls that differ only in ``policy`` or ``generations`` (the policy table
     passes one): generation 0 is trained on the real images alone, the same under every policy, so the first call
@@ -525,8 +562,9 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
                      keep=range(generations + 1), gen0=gen0, desc=f"VAE · {pol!r}")
         floor = metrics.frechet_from_features(judge.real_features, clf.features(d.train))
         real_entropy = class_entropy(judge.real_labels)  # judge's real images are d.test
+        recon_share = class_shares(clf.predict(reconstruct(h.models[0], d.test)))
     h.meta.update(data=d.name, accuracy=clf.accuracy, profile=s.profile, seed=seed, floor=floor,
-                  real_entropy=real_entropy)
+                  real_entropy=real_entropy, real_share=class_shares(judge.real_labels), recon_share=recon_share)
     return h
 
 
@@ -568,10 +606,13 @@ def plot_curves(history, paper: bool = True):
         raise TypeError(f"paper must be True or False (draw the released code's spread); got {paper!r:.60}")
     g = h["generation"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    axes[0].plot(g, h["spread"], "o-", label="ours")
+    axes[0].plot(g, h["spread"], "o-", label="ours, per-dimension std averaged")
+    if "pooled_spread" in h.columns:
+        axes[0].plot(g, h["pooled_spread"], "^-.", label="ours, pooled std")
     if paper:
-        axes[0].plot(range(len(PAPER_SPREAD)), PAPER_SPREAD, "s--", color="gray", label="paper's released code")
-    axes[0].set(title="latent spread (generation-0 encoder)", ylabel="mean std of latent means")
+        axes[0].plot(PAPER_SPREAD_GENERATIONS, PAPER_SPREAD, "s--", color="gray",
+                     label="released code (pooled std)")
+    axes[0].set(title="latent spread (generation-0 encoder)", ylabel="std of latent means")
     axes[1].plot(g, h["entropy"], "o-", color="C1", label="generated")
     axes[1].axhline(np.log2(N_CLASSES), color="gray", ls=":", label="uniform (log2 10)")
     if "real_entropy" in h.meta:
@@ -603,4 +644,38 @@ def plot_classes(history):
     ax.set(xticks=range(N_CLASSES), xlabel="predicted digit", ylabel="share of samples",
            title="which digits the samples look like, per generation")
     ax.legend(ncol=2, fontsize=8)
+    return fig
+
+
+def plot_generation(history, generation: int, n: int = 24, seed: int = 0):
+    """One generation of a run: ``n`` decoded samples (a grid) beside its class shares and the real ones."""
+    import matplotlib.pyplot as plt
+
+    h, n, seed = _history(history), _int("n", n, 1, 200), _int("seed", seed, 0)
+    gens = [int(g) for g in h["generation"]]
+    if not isinstance(generation, (int, np.integer)) or isinstance(generation, bool) or int(generation) not in gens \
+            or int(generation) not in h.models:
+        raise ValueError(f"generation must be one of the run's generations with a kept model {sorted(h.models)}; "
+                         f"got {generation!r:.60}")
+    g = int(generation)
+    x = sample(h.models[g], n, np.random.default_rng(seed))
+    cols, side, gap = int(np.ceil(n / 3)), h.models[g].side, 2  # a white gap between the digits
+    grid = np.zeros((3 * (side + gap), cols * (side + gap)), np.float32)
+    for i, img in enumerate(x):
+        r, c = divmod(i, cols)
+        grid[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = img
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.4, 1]})
+    axes[0].imshow(grid, cmap="gray_r", vmin=0, vmax=1)
+    axes[0].set(xticks=[], yticks=[], title=f"generation {g}: {n} decoded samples")
+    axes[0].grid(False)
+    row = h.rows[gens.index(g)]
+    k = np.arange(N_CLASSES)
+    axes[1].bar(k - 0.2, [row[f"share_{d}"] for d in k], 0.4, color="C0", label=f"generation {g}")
+    if "real_share" in h.meta:
+        axes[1].bar(k + 0.2, h.meta["real_share"], 0.4, color="white", edgecolor="gray", hatch="//",
+                    label="real held-out")
+    top = max([0.3] + [row[f"share_{d}"] for d in k])
+    axes[1].set(xticks=k, xlabel="predicted digit", ylabel="share", ylim=(0, 1.1 * top),
+                title=f"class entropy {row['entropy']:.2f} bits")
+    axes[1].legend(fontsize=8)
     return fig

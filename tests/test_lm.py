@@ -237,8 +237,14 @@ def test_quick_base_is_cached_and_loads_identically(parts):
         assert torch.equal(m1(input_ids=x).logits, m2(input_ids=x).logits)
     n_params = sum(p.numel() for p in m1.parameters())
     assert 0.5e6 < n_params < 1e6
-    # pretraining worked: far below the uniform perplexity of a 2,048-token vocabulary
-    assert lm.perplexity(m1, parts[2].test) < 300
+    # pretraining worked: on test text in the base's own (ordinary) typography, far below the uniform perplexity of a
+    # 2,048-token vocabulary; WikiText-2's typography, which only fine-tuning teaches, is much harder for it
+    from collapse_lab import data
+
+    test = lm.drop_unk(data.wikitext("test"))
+    plain = torch.as_tensor(lm.spread(lm.blocks(lm.encode(parts[1], lm.detokenize(test))), 128))
+    assert lm.perplexity(m1, plain) < 300
+    assert lm.perplexity(m1, parts[2].test) > 1.2 * lm.perplexity(m1, plain)
     # the folder name is a hash of the config: another config, another folder
     assert lm.base_key(lm.sizes("quick")) == lm.base_key(lm.sizes("standard")), "one base for both"
 
@@ -248,6 +254,20 @@ def test_corpus_roles(parts):
     s = lm.sizes("quick")
     assert tuple(c.train.shape) == (s.n_train, 64) and tuple(c.test.shape) == (s.n_test, 64)
     assert not set(map(tuple, c.train.tolist())) & set(map(tuple, c.test.tolist()))
+    # no <unk> placeholder in the text the models learn from or are tested on
+    assert tok.unk_token_id not in set(c.train.ravel().tolist()) | set(c.test.ravel().tolist())
+    assert "<unk>" not in tok.decode(c.train.ravel())
+
+
+def test_drop_unk_and_detokenize():
+    assert lm.drop_unk("a <unk> lobster , <unk> larvae .") == "a lobster , larvae ."
+    wiki = " = = Description = = \n It weighs 1 @,@ 000 kg ( 2 @.@ 2 t ) , the \" red \" one 's size . \n"
+    assert lm.detokenize(wiki) == "Description\nIt weighs 1,000 kg (2.2 t), the \"red\" one's size.\n"
+    for f in (lm.drop_unk, lm.detokenize):
+        with pytest.raises(TypeError, match="text"):
+            f(5)
+    # both shape the base: their code is part of its cache key
+    assert {"drop_unk", "detokenize"} <= set(lm.TRAINER_CODE)
 
 
 def test_paper_profile_code_path_on_a_local_tiny_opt(tmp_path, monkeypatch):
@@ -273,18 +293,34 @@ def test_paper_profile_code_path_on_a_local_tiny_opt(tmp_path, monkeypatch):
 # the chapter's result
 
 
-def test_setting_a_rises_much_more_than_setting_b(chains):
+def test_chains_collapse_from_a_real_fine_tune(parts, chains):
     a, b = chains["a"]["test_ppl"], chains["b"]["test_ppl"]
     assert len(a) == len(b) == lm.sizes("quick").generations + 1
-    rise_a, rise_b = a[-1] - a[0], b[-1] - b[0]
-    assert a[-1] > 1.3 * a[0], f"setting (a) should collapse: {a}"
-    assert rise_a > 2 * max(rise_b, 1.0), f"(a) {a} should rise much more than (b) {b}"
-    assert np.all(np.diff(a) > 0), f"(a) should rise every generation: {a}"
+    base_ppl = lm.perplexity(parts[0], parts[2].test)
+    assert a[0] < 0.8 * base_ppl and b[0] < 0.8 * base_ppl, f"generation 0 is a real fine-tune: {base_ppl} -> {a[0]}"
+    assert a[-1] > 1.3 * a[0] and min(a[1:]) > 1.2 * a[0], f"setting (a) should collapse: {a}"
     # beam-search text is what the generation-0 model finds most likely: its perplexity collapses far below the real
     seq = chains["a"].meta["seq_ppl"]
-    assert np.median(seq[1]) < 0.2 * np.median(seq[0])
+    assert np.median(seq[1]) < 0.3 * np.median(seq[0])
     assert chains["a"]["vocab"][-1] < 0.2 * chains["a"]["vocab"][0]
+    assert chains["b"]["vocab"][-1] > chains["a"]["vocab"][-1]
     assert np.allclose(chains["a"]["distance"], a)
+    # the text each generation trained on is kept, and its diversity is what the columns say
+    text = chains["a"].meta["text"]
+    assert sorted(text) == list(chains["a"]["generation"])
+    assert [lm.diversity(text[g])["vocab"] for g in sorted(text)] == chains["a"]["vocab"].tolist()
+
+
+def test_plot_generation(parts, chains):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = lm.plot_generation(chains["a"], parts[1], 1)
+    assert len(fig.axes) == 2 and "generation 1" in fig.axes[1].get_legend().get_texts()[1].get_text()
+    with pytest.raises(ValueError, match="generation"):
+        lm.plot_generation(chains["a"], parts[1], 99)
+    with pytest.raises(TypeError, match="history"):
+        lm.plot_generation(loop.History(), parts[1], 0)
 
 
 def test_experiment_policies_share_generation_zero(parts, chains):

@@ -138,6 +138,30 @@ def test_spread_and_class_entropy():
         vae.class_entropy(np.array([0, 1]), n_classes=1)
 
 
+def test_pooled_spread_counts_the_dimensions_averages_too():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(4000, 2)) * 0.5 + [-1.0, 1.0]  # each dimension: std 0.5; the averages 2 apart
+    assert vae.spread(mu) == pytest.approx(0.5, abs=0.02)
+    assert vae.pooled_spread(mu) == pytest.approx(np.sqrt(0.25 + 1.0), abs=0.02)
+    assert vae.pooled_spread(mu - mu.mean(0)) == pytest.approx(vae.spread(mu), abs=0.01)
+    with pytest.raises(ValueError, match="mu"):
+        vae.pooled_spread(np.zeros(5))
+    assert vae.PAPER_SPREAD_GENERATIONS == (1, 2, 3, 4, 5) and len(vae.PAPER_SPREAD) == 5
+
+
+def test_class_shares_and_reconstruct():
+    assert np.allclose(vae.class_shares(np.array([0, 0, 1, 9])), [0.5, 0.25] + [0] * 7 + [0.25])
+    for bad in (np.array([0, 10]), np.array([]), np.array([0.5])):
+        with pytest.raises(ValueError, match="labels"):
+            vae.class_shares(bad)
+    d = vae.dataset("quick")
+    m = vae.VAE(d.side, (4, 8), 3)
+    r = vae.reconstruct(m, d.test[:5])
+    assert r.shape == (5, d.side, d.side) and r.min() >= 0 and r.max() <= 1
+    with pytest.raises(TypeError, match="model"):
+        vae.reconstruct("not a model", d.test[:5])
+
+
 def test_classifier_is_accurate_on_held_out_digits():
     clf = vae.classifier("quick")
     d = vae.dataset("quick")
@@ -186,10 +210,16 @@ def test_plots(quick):
     import matplotlib
 
     matplotlib.use("Agg")
-    for f in (vae.plot_samples(quick, n=4), vae.plot_curves(quick), vae.plot_classes(quick)):
+    for f in (vae.plot_samples(quick, n=4), vae.plot_curves(quick), vae.plot_classes(quick),
+              vae.plot_generation(quick, 1, n=6)):
         assert len(f.axes) >= 1
+    # the released code's spread is drawn at generations 1 to 5, not 0 to 4
+    x = [line for line in vae.plot_curves(quick).axes[0].lines if "released" in line.get_label()][0].get_xdata()
+    assert list(x) == [1, 2, 3, 4, 5]
     with pytest.raises(TypeError, match="history"):
         vae.plot_curves({"spread": [1]})
+    with pytest.raises(ValueError, match="generation"):
+        vae.plot_generation(quick, 99)
 
 
 # --- the checks of the exercises: pass with the reference, fail with wrong answers ------------------------------

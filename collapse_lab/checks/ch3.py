@@ -226,7 +226,8 @@ def collapse_stage(answer) -> None:
 @exercise("ch3", refs=(), kind="concept")
 def compounding(answer) -> None:
     """``answer``: ``(r, g)``: the constant per-generation factor r of the released code's latent spread
-    (``vae.PAPER_SPREAD``, generation 0 to 4) and the first generation g at which r**g falls below one half."""
+    (``vae.PAPER_SPREAD``, generations 1 to 5) and the number g of generations after which r**g first falls below one
+    half."""
     from .. import vae
 
     sp = np.asarray(vae.PAPER_SPREAD, dtype=float)

@@ -38,7 +38,8 @@ from .. import data, loop, metrics, profiles  # noqa: F401
 from .protocol import (BEAMS, BLOCK, DECODINGS, LM_PROFILES, PAPER_BASE, REPETITION_PENALTY, SETTING_ALIASES,
                        SETTINGS, SIZES, sizes)
 from .devices import THREADS_ENV, amp_dtype, gen_batch, main_process, threads
-from .text import WIKITEXT_CONFIG, WIKITEXT_ENV, blocks, corpus, encode, paper_text, spread, train_tokenizer
+from .text import (WIKITEXT_CONFIG, WIKITEXT_ENV, blocks, corpus, detokenize, drop_unk, encode, paper_text, spread,
+                   train_tokenizer)
 from .text import _chunks, _half  # noqa: F401  (trainer_code hashes them, found by name in the package)
 from .base import (BASE_ENV, CACHE_ENV, TRAINER_CODE, TRAINER_VERSION, base_key, base_ready, base_source, base_spec,
                    cache_dir, config, ensure_base, load, load_base, setup, trainer_code)
@@ -48,14 +49,15 @@ from .scoring import diversity, perplexity, repeat_share, seq_perplexity, token_
 from .generation import continuations, generate
 from .chains import branch, chain, experiment, family
 from .comparisons import ablation, print_side_by_side, side_by_side
-from .figures import plot_chains, plot_seq_ppl
+from .figures import plot_chains, plot_generation, plot_seq_ppl
 from .run import run_experiment
 
 __all__ = [
     "BEAMS", "BLOCK", "DECODINGS", "LM_PROFILES", "PAPER_BASE", "REPETITION_PENALTY", "SETTING_ALIASES", "SETTINGS",
     "SIZES", "sizes",
     "THREADS_ENV", "amp_dtype", "gen_batch", "main_process", "threads",
-    "WIKITEXT_CONFIG", "WIKITEXT_ENV", "blocks", "corpus", "encode", "paper_text", "spread", "train_tokenizer",
+    "WIKITEXT_CONFIG", "WIKITEXT_ENV", "blocks", "corpus", "detokenize", "drop_unk", "encode", "paper_text", "spread",
+    "train_tokenizer",
     "BASE_ENV", "CACHE_ENV", "TRAINER_CODE", "TRAINER_VERSION", "base_key", "base_ready", "base_source", "base_spec",
     "cache_dir", "config", "ensure_base", "load", "load_base", "setup", "trainer_code",
     "finetune", "train",
@@ -63,6 +65,6 @@ __all__ = [
     "continuations", "generate",
     "branch", "chain", "experiment", "family",
     "ablation", "print_side_by_side", "side_by_side",
-    "plot_chains", "plot_seq_ppl",
+    "plot_chains", "plot_generation", "plot_seq_ppl",
     "run_experiment",
 ]

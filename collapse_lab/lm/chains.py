@@ -96,7 +96,8 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     Columns: ``test_ppl`` = ``distance`` (perplexity of the real test blocks), ``train_ppl_*`` (summaries of the
     per-block perplexities of the generation's training data under the generation-0 model; every value in
     ``meta['seq_ppl']``), and :func:`diversity` of the text the generation was trained on (gen 0: the real text;
-    later: what the previous generation wrote). ``history.models[0]`` is the generation-0 model.
+    later: what the previous generation wrote; the blocks themselves in ``meta['text']``, generation -> (n, 64)).
+    ``history.models[0]`` is the generation-0 model.
     """
     s = lm.sizes(profile)
     setting = _setting(setting)
@@ -131,6 +132,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
                     written=None if slot is None else slot["written"])
     holder = {"ref": ref}
     seq = {} if seq_ppl is None else seq_ppl
+    texts: dict = {}  # generation -> the text its diversity columns measure (gen 0: the real blocks)
     if start is not None and ref is None:
         raise ValueError("resuming (start=...) needs ref=, the generation-0 model")
 
@@ -145,7 +147,9 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
         return {"mean": v.mean(), "median": np.median(v), "p05": np.quantile(v, 0.05), "p95": np.quantile(v, 0.95)}
 
     def text(model, train):
-        return lm.diversity(state.pop("sample", c.train))
+        written_text = state.pop("sample", c.train)
+        holder["text"] = written_text
+        return lm.diversity(written_text)
 
     def after(g, model, h):
         r = h.rows[-1]
@@ -153,6 +157,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
             r[k[5:]] = r.pop(k)
         r["distance"] = r["test_ppl"]
         seq[g] = holder.pop("seq")
+        texts[g] = holder.pop("text")
         if callback is not None:
             callback(g, model, h)
 
@@ -164,7 +169,8 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
                  metrics={"test_ppl": test_ppl, "train_ppl": train_ppl, "text": text},
                  desc=f"{label} · {decoding}")
     h.meta.update({"setting": setting, "decoding": decoding, "repetition_penalty": repetition_penalty,
-                   "epochs": epochs, "profile": s.profile, "seed": seed, "seq_ppl": seq, "label": label})
+                   "epochs": epochs, "profile": s.profile, "seed": seed, "seq_ppl": seq, "label": label,
+                   "text": texts})
     h.models.setdefault(0, holder["ref"])
     return h
 
@@ -194,6 +200,8 @@ def branch(history, *, decoding: str = "beam", repetition_penalty: float = REPET
                  repetition_penalty=repetition_penalty, epochs=m["epochs"], start=(0, m0, []), ref=m0,
                  seq_ppl={0: m["seq_ppl"][0]}, parts=parts)
     out = loop.History(history.rows[:1] + h.rows, meta=h.meta)
+    if 0 in m.get("text", {}):
+        out.meta["text"] = {0: m["text"][0], **h.meta.get("text", {})}
     out.models[0] = m0
     return out
 

@@ -68,3 +68,39 @@ def plot_seq_ppl(history, ax=None, bins: int = 40, title=None):
     ax.set_title(title or f"Training data of each generation, {history.meta.get('label', '')}")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_generation(history, tok, generation: int, width: int = 60, blocks: int = 3):
+    """One generation's training text: its first ``blocks`` blocks, decoded, beside the rank-frequency curve of its
+    tokens and of the real text's (log-log), with the vocabulary of each."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    texts = getattr(history, "meta", {}).get("text") if hasattr(history, "meta") else None
+    if not texts:
+        raise TypeError("history must be an lm.chain history with meta['text'] (the text of every generation)")
+    if not (hasattr(tok, "decode") and callable(tok.decode)):
+        raise TypeError(f"tok must be a tokenizer with decode() (lm.load_base()'s); got {type(tok).__name__}")
+    if isinstance(generation, bool) or not isinstance(generation, (int, np.integer)) or int(generation) not in texts:
+        raise ValueError(f"generation must be one of {sorted(texts)}; got {generation!r:.60}")
+    width, blocks = _int("width", width, 20, 400), _int("blocks", blocks, 1, 20)
+    g = int(generation)
+    x = np.asarray(texts[g])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.15, 1]})
+    body = "\n\n".join("\n".join(textwrap.wrap(" ".join(tok.decode(row).split()), width)) for row in x[:blocks])
+    axes[0].text(0.0, 1.0, body, va="top", ha="left", family="monospace", fontsize=8, transform=axes[0].transAxes)
+    axes[0].set_axis_off()
+    axes[0].set_title(f"generation {g}: its first {min(blocks, len(x))} training blocks"
+                      + (" (real text)" if g == 0 else ""), loc="left")
+    for gg, style, lab in ((0, "k--", "real text (generation 0)"), (g, "o-", f"generation {g}")):
+        counts = np.sort(np.bincount(np.asarray(texts[gg]).ravel()))[::-1]
+        counts = counts[counts > 0]
+        axes[1].plot(np.arange(1, len(counts) + 1), counts / counts.sum(), style, ms=3,
+                     label=f"{lab}: {len(counts):,} distinct tokens")
+        if gg == g:
+            break
+    axes[1].set(xscale="log", yscale="log", xlabel="rank of the token", ylabel="share of the text",
+                title="token frequencies by rank")
+    axes[1].legend(fontsize=8)
+    return fig

@@ -32,8 +32,9 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     """Exactly ``new`` tokens after each prompt of ``prompts`` (n, L): shape (n, new), int64.
 
     ``decoding='beam'``: ``beams``-way beam search (deterministic); ``'sample'``: ancestral sampling from the
-    model's full distribution (temperature 1, no top-k or top-p). ``repetition_penalty`` (>= 1, 1 = none) divides
-    the scores of tokens already in the prompt or the continuation (Keskar et al. 2019, as in ``transformers``).
+    model's full distribution (temperature 1, no top-k or top-p). ``repetition_penalty`` (>= 1, 1 = none) lowers
+    the score (logit) of every token already in the prompt or the continuation: a positive score is divided by it, a
+    negative one multiplied (Keskar et al. 2019, as in ``transformers``), so the token always becomes less likely.
     End-of-sequence is suppressed until ``new`` tokens are written, so every continuation is a full block.
     """
     torch = _torch()
