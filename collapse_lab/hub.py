@@ -239,6 +239,7 @@ def environment(root, port: int, users, password: str, *, ip: str = "127.0.0.1",
         raise HubError(f"--profile must be one of {', '.join(PROFILES)}; got {profile!r}")
     if not isinstance(cull, int) or cull < 60:
         raise HubError(f"--cull must be 60 seconds or more; got {cull!r}")
+    names = user_names(users)  # bad names or counts are reported before what the machine lacks
     proxy = find_proxy()
     try:
         import jupyterhub  # noqa: F401
@@ -249,7 +250,7 @@ def environment(root, port: int, users, password: str, *, ip: str = "127.0.0.1",
     return {
         "COLLAPSE_LAB_HUB_ROOT": str(root), "COLLAPSE_LAB_HUB_IP": ip, "COLLAPSE_LAB_HUB_PORT": str(port),
         "COLLAPSE_LAB_HUB_INTERNAL_PORT": str(free_port()), "COLLAPSE_LAB_HUB_PROXY_API_PORT": str(free_port()),
-        "COLLAPSE_LAB_HUB_PROXY": proxy, "COLLAPSE_LAB_HUB_USERS": ",".join(user_names(users)),
+        "COLLAPSE_LAB_HUB_PROXY": proxy, "COLLAPSE_LAB_HUB_USERS": ",".join(names),
         "COLLAPSE_LAB_HUB_PASSWORD": password, "COLLAPSE_LAB_HUB_ADMIN_PASSWORD": admin_password or "",
         "COLLAPSE_LAB_HUB_COURSE": str(course), "COLLAPSE_LAB_HUB_SHARED": str(shared),
         "COLLAPSE_LAB_HUB_PROFILE": profile, "COLLAPSE_LAB_HUB_CULL": str(cull),

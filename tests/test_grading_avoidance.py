@@ -219,7 +219,8 @@ def test_work_avoidance_earns_nothing_honest_work_full_marks(tmp_path):
     assert p.returncode in (1, 3), p.stderr
     got = {}
     for r in rows:
-        got.setdefault(r["student"], {})[r["exercise"]] = r["passed"] == "True"
+        if r["passed"] != "":  # the written answer: scored by hand against the rubric, not here
+            got.setdefault(r["student"], {})[r["exercise"]] = r["passed"] == "True"
     assert all(got["honest"].values()) and len(got["honest"]) == 8, rows
     assert not any(got["delegator"].values()), [r for r in rows if r["student"] == "delegator"]
     why = {r["exercise"]: r["message"] for r in rows if r["student"] == "delegator"}

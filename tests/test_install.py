@@ -70,15 +70,18 @@ def test_environment_yml_agrees_with_pyproject(root, project):
         name = canonicalize_name(m.group(1))
         if name not in ("python", "pip"):
             listed[name] = SpecifierSet(m.group(2))
-    # every dependency but torch comes from conda-forge, with pyproject's bounds exactly
-    assert set(listed) == set(want) - {"torch"}, set(listed) ^ (set(want) - {"torch"})
+    # every dependency but torch and the PyPI-only ones comes from conda-forge, with pyproject's bounds exactly
+    pypi_only = {"copydetect"}
+    assert set(listed) == set(want) - {"torch"} - pypi_only, set(listed) ^ (set(want) - {"torch"} - pypi_only)
     for name, spec in listed.items():
         assert spec == want[name], f"environment.yml {name}{spec} but pyproject says {want[name]}"
     opts, reqs = _pip_lines(pip)
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in opts
     assert "-e .[lab]" in opts
-    (torch,) = reqs
+    torch, *rest = reqs
     _check_torch(torch, root, project)
+    assert {canonicalize_name(Requirement(r).name): Requirement(r).specifier for r in rest} == \
+        {n: want[n] for n in pypi_only}, rest
 
 
 def test_binder_files_install_the_cpu_torch_and_the_package(root, project):

@@ -55,6 +55,7 @@ def test_options_sort_numbers_and_keep_the_first_as_default():
 
 def test_live_explorer_shows_controls_and_redraws(live):
     draw, calls = _draw_recorder()
+    before = set(plt.get_fignums())  # figures other tests of this worker left open are not the explorer's
     fig = widgets.explore(draw, M=[100, 20, 1000], dist=["student-t", "gaussian"])
     assert isinstance(fig, plt.Figure) and fig.axes[0].get_title() == "student-t 100"
     assert calls == [{"M": 100, "dist": "student-t", "silenced": True}]
@@ -74,7 +75,8 @@ def test_live_explorer_shows_controls_and_redraws(live):
     assert len(out.outputs) == 1 and out.outputs[0]["data"]["image/png"] != first_png
     dist.value = "gaussian"
     assert calls[-1]["dist"] == "gaussian" and calls[-1]["M"] == 1000
-    assert status.value == "" and plt.get_fignums() == []  # nothing left for the inline backend to show again
+    # nothing left for the inline backend to show again
+    assert status.value == "" and set(plt.get_fignums()) <= before
 
 
 def test_an_error_while_redrawing_is_shown_not_raised(live, capsys, monkeypatch):
