@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent  # the course root when installed in editable mode (a clone)
 DEPLOY = ROOT / "deploy" / "jupyterhub"
@@ -127,16 +128,8 @@ def precache(shared, profile: str = "quick", data_root=None, log=print) -> dict:
     if (here / "config.json").is_file() and here.parent.resolve() != dest_cache.resolve():
         # the same key names the same base (config, sizes, trainer code, library versions): copy, do not retrain
         shutil.copytree(here, dest_cache / here.name, dirs_exist_ok=True)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):  # ensure_base reads the cache and data folders from the environment
         log(f"language model base ({profile}): {lm.ensure_base(profile)}")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     for d in (dest_data, dest_cache):
         _writable(d, False)
     log(f"{shared} is read-only for everyone now (writable again: chmod -R u+w {shared})")

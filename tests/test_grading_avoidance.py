@@ -233,21 +233,11 @@ def test_work_avoidance_earns_nothing_honest_work_full_marks(tmp_path):
 def test_the_attacks_work_where_the_key_is(tmp_path):
     """Self-study from the full repository keeps full feedback, so there the same notebook passes every check:
     the attacks above are real, and only the graded run's keyless kernel stops them."""
-    import nbclient
+    from collapse_lab.runner import run_notebook
 
     nb = delegating()
     env = {"COLLAPSE_LAB_QUIET": "1", "COLLAPSE_LAB_PROFILE": "quick", "PYTHONPATH": str(ROOT)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        nbclient.NotebookClient(nb, timeout=300, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
-                                ).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    run_notebook(nb, tmp_path, env, timeout=300, allow_errors=True)
     outs = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells
             if c.cell_type == "code" and c.source.startswith("checks.ch1.")]
     assert len(outs) == 8 and all(o.startswith("\u2713") for o in outs), outs
