@@ -148,9 +148,9 @@ def student_readme(root=".") -> str:
         "",
         "Each exercise asks you to write a function in a cell marked `# YOUR CODE HERE` (delete the "
         "`raise NotImplementedError()` line). The cell after it runs a check, `checks.chN.<name>(your_function)`: "
-        "it prints a line starting with a check mark when your function is right, and otherwise an error that says "
-        "what it tried, what it expected, what it got and a hint. Do not edit the check cells: your instructor "
-        "grades your notebook by running the same checks on your functions, whatever your copy of the cells says.",
+        "in this edition it says whether your answer has the right form and gives the idea it rests on, but not "
+        "whether it is right: your instructor's grader runs the full checks on your functions, in a sandbox, "
+        "whatever your copy of the cells says. The notebook ends with a written question, graded by hand.",
         "",
         "Read the lecture notebook of a chapter first (`notebooks/`), then open its exercises (`exercises/`) beside "
         "it: `python -m collapse_lab lab` opens JupyterLab on this folder.",
