@@ -290,9 +290,10 @@ def _check_rows(rows) -> list[dict]:
 def table(rows) -> str:
     """The rows as an aligned text table (lines under 110 characters: long names are shortened)."""
     rows = _check_rows(rows)
-    cols = [("ch.", "chapter", 5), ("experiment", "experiment", 34), ("sources", "sources", 7),
+    # at most 4+30+7+10+10+15+20 characters and six gaps of 2: 108, under a notebook's 110
+    cols = [("ch.", "chapter", 4), ("experiment", "experiment", 30), ("sources", "sources", 7),
             ("tail alarm", "tail_alarm", 10), ("bulk alarm", "bulk_alarm", 10), ("verdict", "verdict", 15),
-            ("remedy", "remedy", 24)]
+            ("remedy", "remedy", 20)]
 
     def cell(r, key, width):
         v = r[key]

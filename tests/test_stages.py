@@ -184,3 +184,10 @@ def test_home_page_shows_the_measured_table(tmp_path, monkeypatch):
     assert "<caption>" in table and table.count("scope='col'") == 7
     assert table.index("&lt;b&gt;chain&lt;/b&gt;") < table.index("median of 3 chains")   # escaped, in chapter order
     assert "not raised by generation 2" in table and "early collapse" in table and "late collapse" in table
+
+
+def test_table_fits_a_notebook_line_whatever_the_names():
+    long = {**ROW, "chapter": "4(a)", "experiment": "x" * 80, "remedy": "y" * 80, "sources": "S, E, A"}
+    r = stages.row(gaussian([1.0, 0.8, 0.4]), "gaussian", **long)
+    lines = stages.table([r, {**r, "tail_alarm": None, "bulk_alarm": None, "verdict": "no collapse yet"}]).splitlines()
+    assert len(lines) == 3 and max(map(len, lines)) <= 110, max(map(len, lines))
