@@ -370,6 +370,20 @@ def explorer_images(page: Page, pid: str) -> list[str]:
         .map(e => { const img = e.querySelector('img'); return img ? img.src : ''; })""", pid)
 
 
+def redrawn(page: Page, pid: str, e: int, before: str) -> bool:
+    """Whether explorer ``e`` of notebook ``pid`` shows an image other than ``before`` and is idle, within
+    CHANGE_TIMEOUT (waits on the page's state, not a fixed sleep)."""
+    try:
+        page.page.wait_for_function("""([id, e, before]) => {
+            const x = document.querySelectorAll('#' + id + ' .collapse-lab-explorer')[e];
+            const img = x.querySelector('img');
+            return img && img.src !== before && !window.__cl.busy(id); }""",
+                                    arg=[pid, e, before], polling=250, timeout=CHANGE_TIMEOUT * 1000)
+        return True
+    except Exception:
+        return False
+
+
 def change_control(page: Page, explorer, k: int, kind: str) -> str:
     """Change control k of an explorer once, as a learner would; returns a description."""
     if kind == "dropdown":
@@ -442,15 +456,7 @@ def explore(page: Page, report: Report, pid: str, rel: str, name: str) -> None:
         for kind, k in controls:
             before = explorer_images(page, pid)[e]
             what = change_control(page, ex, k, kind)
-            try:
-                page.page.wait_for_function("""([id, e, before]) => {
-                    const x = document.querySelectorAll('#' + id + ' .collapse-lab-explorer')[e];
-                    const img = x.querySelector('img');
-                    return img && img.src !== before && !window.__cl.busy(id); }""",
-                                            arg=[pid, e, before], polling=250, timeout=CHANGE_TIMEOUT * 1000)
-                changed = True
-            except Exception:
-                changed = False
+            changed = redrawn(page, pid, e, before)
             after = explorer_images(page, pid)[e]
             page.shot(f"ch{name}-explorer{e + 1}-{kind}{k + 1}-changed", ex)
             report.check(changed and after and after != before,
@@ -506,19 +512,11 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
                 report.check(False, f"{rel}: explorer {e + 1}: the keyboard changes {labels[k]!r}",
                              "the value did not change")
                 continue
-            try:
-                page.page.wait_for_function("""([id, e, before]) => {
-                    const x = document.querySelectorAll('#' + id + ' .collapse-lab-explorer')[e];
-                    const img = x.querySelector('img');
-                    return img && img.src !== before && !window.__cl.busy(id); }""",
-                                            arg=[pid, e, before_img], polling=250, timeout=CHANGE_TIMEOUT * 1000)
-                redrawn = True
-            except Exception:
-                redrawn = False
+            redrawn_ok = redrawn(page, pid, e, before_img)
             value = select.evaluate("s => s.options[s.selectedIndex].text")
             alt = ex.locator("img").first.get_attribute("alt") or ""
             page.shot(f"ch{name}-explorer{e + 1}-keyboard{k + 1}", ex)
-            report.check(redrawn and select.evaluate("s => s.value") != before,
+            report.check(redrawn_ok and select.evaluate("s => s.value") != before,
                          f"{rel}: explorer {e + 1}: Space, an arrow key and Enter change {labels[k]!r}; it redraws",
                          "no change")
             report.check(f"{labels[k]} = {value}" in alt, f"{rel}: explorer {e + 1}: the description follows "

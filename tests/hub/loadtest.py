@@ -59,6 +59,18 @@ def log(msg: str) -> None:
     print(f"[hub {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+
+def kill_all(procs) -> None:
+    """Kill every process of ``procs`` (psutil processes; one already gone is skipped) and wait up to 10 s."""
+    import psutil
+
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
 class Failure(AssertionError):
     pass
 
@@ -171,12 +183,7 @@ class Hub:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         left = [p for p in self.seen.values() if p.is_running()]
-        for p in left:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(left, timeout=10)
+        kill_all(left)
         self.logfile.close()
         log(f"hub PID {self.proc.pid} stopped (status {self.proc.returncode}); {len(self.seen)} processes seen, "
             f"{len(left)} killed after it")
@@ -515,13 +522,7 @@ def main(argv=None) -> int:
                 if left:
                     log(f"killed after the hub stopped: {left}")
             # the browsers and Playwright's drivers: whatever this process started and is still running
-            mine = psutil.Process().children(recursive=True)
-            for p in mine:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(mine, timeout=10)
+            kill_all(psutil.Process().children(recursive=True))
     seconds = time.monotonic() - t_start
     if sampler is not None:
         s = summary(args.students, results, sampler, seconds)
