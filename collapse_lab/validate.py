@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -28,11 +29,19 @@ def _empty(lo, hi) -> str:
     return f" (no value fits: lo={lo!r} > hi={hi!r})" if lo is not None and hi is not None and lo > hi else ""
 
 
-def _flag(arg: str, v) -> bool:
-    """A bool option of a validator (Python's or numpy's bool)."""
-    if not isinstance(v, (bool, np.bool_)):
-        raise ArgumentError(f"{arg} must be a bool (True or False); got {v!r:.60} ({type(v).__name__})")
-    return bool(v)
+def is_tensor(x) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch (a module that never saw torch has none)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def flag(name: str, value) -> bool:
+    """``value`` as a bool (Python's, numpy's or a one-element bool tensor), or :class:`ArgumentError`."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if is_tensor(value) and value.dtype == sys.modules["torch"].bool and value.numel() == 1:
+        return bool(value)
+    raise ArgumentError(f"{name} must be a bool (True or False); got {value!r:.60} ({type(value).__name__})")
 
 
 def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
@@ -65,8 +74,8 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, l
         if b is not None and (isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.integer,
                                                                                      np.floating)) or b != b):
             raise ArgumentError(f"{arg} must be a number (not NaN) or None; got {b!r:.60} ({type(b).__name__})")
-    lo_open = _flag("lo_open", lo_open)
-    hi_open = _flag("hi_open", hi_open)
+    lo_open = flag("lo_open", lo_open)
+    hi_open = flag("hi_open", hi_open)
     allowed = "a finite number"
     if lo is not None:
         allowed += f" {'>' if lo_open else '>='} {lo}"
@@ -158,7 +167,7 @@ def array(name: str, value, *, ndim: int | tuple | None = None, min_size: int = 
         if not (dims_ok or one_ok):
             raise ArgumentError(f"ndim must be None, an int in [0, 32] or a tuple of them; got {ndim!r:.60}")
     min_size = integer("min_size", min_size, 0)
-    finite = _flag("finite", finite)
+    finite = flag("finite", finite)
     if dtype is not None:
         try:
             if np.dtype(dtype).kind not in "biufc":
@@ -193,7 +202,7 @@ def path(name: str, value, *, kind: str | None = None, must_exist: bool = False)
     import os
     from pathlib import Path
 
-    must_exist = _flag("must_exist", must_exist)
+    must_exist = flag("must_exist", must_exist)
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
         raise ArgumentError(f"{name} must be a path (a non-empty str or pathlib.Path); got {value!r:.80}")
     if not (kind is None or isinstance(kind, str) and kind in ("dir", "file")):
