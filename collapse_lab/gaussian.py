@@ -30,7 +30,7 @@ from scipy import optimize, special
 from . import loop, metrics, profiles
 from .runtime import as_rng, blocks, in_threads, progress
 from . import validate
-from .validate import integer as _int
+from .validate import integer as _int, seed as _seed
 
 # chains per block of fast_chains on threads: fixed, so the numbers do not depend on the cores; the quick and
 # standard sizes fit in one block
@@ -343,7 +343,7 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     s = sizes(profile)
     generations = s.experiment_generations if generations is None else _int("generations", generations, 0)
     M = s.M if M is None else _M(M)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     real = np.random.default_rng([seed, 1]).standard_normal(M)   # its own stream: the data do not depend on policy
     return loop.run(family(ddof), real, generations, policy=policy, seed=seed,
                     metrics={"mean": lambda m, d: m[0], "var": lambda m, d: m[1],

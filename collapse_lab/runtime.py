@@ -7,6 +7,8 @@ import random
 
 import numpy as np
 
+from . import validate
+
 
 def seed_all(seed: int) -> np.random.Generator:
     """Seed python's ``random``, numpy's global state and torch (when installed); return a fresh numpy Generator.
@@ -14,11 +16,7 @@ def seed_all(seed: int) -> np.random.Generator:
     The same seed gives the same numbers run after run on the same machine. Code in this package takes explicit
     ``numpy.random.Generator`` objects; the global seeds are for learners' own cells and for torch.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int >= 0; got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be an int >= 0; got {seed}")
-    seed = int(seed)
+    seed = validate.seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     try:
@@ -36,7 +34,7 @@ def as_rng(rng) -> np.random.Generator:
         return rng
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed >= 0 or None; got {rng!r}")
+    raise validate.ArgumentError(f"rng must be a numpy.random.Generator, an int seed >= 0 or None; got {rng!r:.60}")
 
 
 def device(prefer: str | None = None) -> str:
@@ -55,15 +53,13 @@ def device(prefer: str | None = None) -> str:
 def check_device(name: str, value) -> str | None:
     """``value`` checked as a torch device name ('cpu', 'cuda', 'cuda:N', 'mps') or None, else an error naming
     ``name`` (the argument of the caller: ``device``, ``prefer``)."""
-    from .validate import ArgumentError
-
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ArgumentError(f"{name} must be None or a device name 'cpu', 'cuda', 'cuda:N' or 'mps'; got "
-                            f"{value!r:.60} ({type(value).__name__})")
+        raise validate.ArgumentError(f"{name} must be None or a device name 'cpu', 'cuda', 'cuda:N' or 'mps'; "
+                                     f"got {value!r:.60} ({type(value).__name__})")
     if value not in ("cpu", "cuda", "mps") and not (value.startswith("cuda:") and value[5:].isdigit()):
-        raise ArgumentError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {value!r}")
+        raise validate.ArgumentError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'mps'; got {value!r}")
     return value
 
 
@@ -73,7 +69,7 @@ def workers() -> int:
     env = os.environ.get("COLLAPSE_LAB_WORKERS", "")
     if env:
         if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"COLLAPSE_LAB_WORKERS must be an int >= 1; got {env!r}")
+            raise validate.ArgumentError(f"COLLAPSE_LAB_WORKERS must be an int >= 1; got {env!r}")
         return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -86,11 +82,9 @@ def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.ra
     stream), ...]``. One block keeps ``rng`` itself, so work up to ``size`` draws what it drew before it was split;
     more blocks get streams spawned from ``rng``. The split depends on ``n`` and ``size`` only, never on the cores,
     so :func:`in_threads` over the blocks gives the same numbers on every machine."""
-    from .validate import integer
-
-    n, size = integer("n", n, 1), integer("size", size, 1)
+    n, size = validate.integer("n", n, 1), validate.integer("size", size, 1)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+        raise validate.ArgumentError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
     sizes = [size] * (n // size) + ([n % size] if n % size else [])
     return list(zip(sizes, [rng] if len(sizes) == 1 else rng.spawn(len(sizes))))
 
@@ -98,19 +92,17 @@ def blocks(n: int, size: int, rng: np.random.Generator) -> list[tuple[int, np.ra
 def in_threads(fn, *iterables) -> list:
     """``[fn(*args) for args in zip(*iterables)]``, run on :func:`workers` threads (numpy releases the GIL in its
     array loops, so blocks of a few hundred thousand numbers run in parallel). Results in input order."""
-    from .validate import ArgumentError
-
     if not callable(fn):
-        raise ArgumentError(f"fn must be a function, called once per item of the iterables; got {fn!r:.60} "
-                            f"({type(fn).__name__})")
+        raise validate.ArgumentError(f"fn must be a function, called once per item of the iterables; got "
+                                     f"{fn!r:.60} ({type(fn).__name__})")
     for i, it in enumerate(iterables):
         try:
             if isinstance(it, (str, bytes)):
                 raise TypeError
             iter(it)
         except TypeError:
-            raise ArgumentError(f"iterables[{i}] must be an iterable of arguments (a list, tuple, array or range); "
-                                f"got {it!r:.60} ({type(it).__name__})") from None
+            raise validate.ArgumentError(f"iterables[{i}] must be an iterable of arguments (a list, tuple, array or "
+                                         f"range); got {it!r:.60} ({type(it).__name__})") from None
     jobs = list(zip(*iterables))
     n = min(workers(), len(jobs))
     if n <= 1:
@@ -128,11 +120,9 @@ def in_processes(fn, *iterables) -> list:
     models. Each call must seed itself and fix its own torch threads, so the results are the same with any number
     of processes; arguments and results are pickled. One worker (or one job) runs in this process. Results in
     input order."""
-    from .validate import ArgumentError
-
     if not callable(fn):
-        raise ArgumentError(f"fn must be a function, called once per item of the iterables; got {fn!r:.60} "
-                            f"({type(fn).__name__})")
+        raise validate.ArgumentError(f"fn must be a function, called once per item of the iterables; got "
+                                     f"{fn!r:.60} ({type(fn).__name__})")
     jobs = list(zip(*iterables))
     n = min(workers(), len(jobs))
     if n <= 1:
@@ -147,19 +137,21 @@ def in_processes(fn, *iterables) -> list:
         get_reusable_executor().shutdown(wait=True)
 
 
-_silenced = 0  # depth of nested ``silenced()`` blocks
+_silenced = 0  # depth of nested ``silence_progress()`` blocks
 
 
-def quiet() -> bool:
-    """True when progress bars should stay silent: under tests (``COLLAPSE_LAB_QUIET=1``) or inside ``silenced()``."""
+def progress_silent() -> bool:
+    """Whether :func:`progress` bars stay silent: under tests (``COLLAPSE_LAB_QUIET=1``, pytest) or inside
+    :func:`silence_progress`."""
     return (_silenced > 0 or os.environ.get("COLLAPSE_LAB_QUIET", "") not in ("", "0")
             or "PYTEST_CURRENT_TEST" in os.environ)
 
 
 @contextlib.contextmanager
-def silenced():
-    """Silence :func:`progress` bars created inside the block (explorers draw with it: a bar's widget, closed when
-    the bar ends, would stay referenced by the explorer's output area as "model not found")."""
+def silence_progress():
+    """Silence the :func:`progress` bars created inside the block, in this process: checks that run the course's
+    loop on a learner's code, and explorers (a bar's widget, closed when the bar ends, would stay referenced by the
+    explorer's output area as "model not found")."""
     global _silenced
     _silenced += 1
     try:
@@ -172,6 +164,6 @@ def progress(iterable=None, **kwargs):
     """A ``tqdm.auto`` progress bar, silent under tests."""
     from tqdm.auto import tqdm
 
-    kwargs.setdefault("disable", quiet())
+    kwargs.setdefault("disable", progress_silent())
     kwargs.setdefault("leave", False)
     return tqdm(iterable, **kwargs)

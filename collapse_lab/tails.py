@@ -35,7 +35,7 @@ from scipy import optimize, special, stats
 from . import loop, metrics, plots, profiles
 from .runtime import as_rng, blocks, in_threads, progress, workers
 from . import validate
-from .validate import integer as _int
+from .validate import integer as _int, seed as _seed
 
 SIZES = {
     # zipf_K, zipf_a: the Zipf law; M: samples per generation; lost_M: sample sizes of the one-generation table,
@@ -187,7 +187,7 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     K = s.zipf_K if K is None else _int("K", K, 1)
     M = s.M if M is None else _int("M", M, 1)
     p = zipf(K, s.zipf_a if a is None else a)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     real = np.random.default_rng([seed, 1]).choice(K, size=M, p=p)
     return loop.run(family(K), real, generations, policy=policy, seed=seed,
                     metrics={"alive": lambda q, d: int((q > 0).sum()), "entropy": lambda q, d: metrics.entropy(q),
@@ -467,7 +467,7 @@ def tail_table(n: Sequence[int] | None = None, *, M: int | None = None, chains: 
         raise ValueError(f"n must be a non-empty list of ints >= 1 (fits made); got {n!r}")
     M = s.tail_M if M is None else _int("M", M, 2)
     chains = s.tail_chains if chains is None else _int("chains", chains, 1)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     table = loop.History(meta={"M": M, "chains": chains, "seed": seed, "n": list(n)})
     for i, (dist, model) in enumerate(progress(list(cases), desc="tail table")):
         frac, _ = tail_chains(dist, model, M, max(n), chains, seed=np.random.default_rng([seed, i]), at=n)

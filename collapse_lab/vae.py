@@ -45,7 +45,7 @@ from torch import nn
 from . import data as _data
 from . import loop, metrics, profiles, runtime
 from . import validate
-from .validate import integer as _int
+from .validate import integer as _int, seed as _seed
 
 SIZES = {
     # 8x8 digits: half the released code's channels, batches of 64 (1,437 images make only 6 batches of 256), 20
@@ -246,7 +246,7 @@ def train(images, *, channels=(64, 128), latent: int = 20, epochs: int = 30, bat
     default).
     """
     x = torch.from_numpy(_images(images).copy())
-    epochs, batch, seed = _int("epochs", epochs, 1), _int("batch", batch, 1), _int("seed", seed, 0)
+    epochs, batch, seed = _int("epochs", epochs, 1), _int("batch", batch, 1), _seed("seed", seed)
     lr, weight_decay = _rates(lr, weight_decay)
     n_threads = _n_threads("n_threads", n_threads)
     dev = runtime.device(runtime.check_device("device", device))
@@ -501,7 +501,7 @@ class Judge:
         self.clf, self.n = clf, _int("n", n, 2)
         # the real images' predicted labels come with their features (experiment() reports their class entropy)
         self.real_features, self.real_labels = clf._features_and_labels(real, "real")
-        self.rng = np.random.default_rng([_int("seed", seed, 0), 3])  # own stream: judging never shifts the run's rng
+        self.rng = np.random.default_rng([_seed("seed", seed), 3])  # own stream: judging never shifts the run's rng
         self.encoder = None
         self._last = (None, None)
 
@@ -547,7 +547,7 @@ def experiment(policy="replace", *, generations: int | None = None, seed: int = 
     """
     s = sizes(profile)
     generations = s.generations if generations is None else _int("generations", generations, 0)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     pol = loop.policy(policy)  # validates the name before any training
     if shared is not None and not isinstance(shared, dict):
         raise TypeError(f"shared must be a dict (kept across calls that differ only in policy) or None; got "
@@ -582,7 +582,7 @@ def plot_samples(history, n: int = 10, seed: int = 0):
     """A grid of ``n`` samples per kept generation (rows = generations), the same ``z`` for every row."""
     import matplotlib.pyplot as plt
 
-    h, n, seed = _history(history), _int("n", n, 1), _int("seed", seed, 0)
+    h, n, seed = _history(history), _int("n", n, 1), _seed("seed", seed)
     gens = sorted(h.models)
     fig, axes = plt.subplots(len(gens), 1, figsize=(n * 0.6, len(gens) * 0.7), squeeze=False)
     for ax, g in zip(axes[:, 0], gens):
@@ -651,7 +651,7 @@ def plot_generation(history, generation: int, n: int = 24, seed: int = 0):
     """One generation of a run: ``n`` decoded samples (a grid) beside its class shares and the real ones."""
     import matplotlib.pyplot as plt
 
-    h, n, seed = _history(history), _int("n", n, 1, 200), _int("seed", seed, 0)
+    h, n, seed = _history(history), _int("n", n, 1, 200), _seed("seed", seed)
     gens = [int(g) for g in h["generation"]]
     if not isinstance(generation, (int, np.integer)) or isinstance(generation, bool) or int(generation) not in gens \
             or int(generation) not in h.models:

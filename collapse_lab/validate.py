@@ -44,23 +44,26 @@ def flag(name: str, value) -> bool:
     raise ArgumentError(f"{name} must be a bool (True or False); got {value!r:.60} ({type(value).__name__})")
 
 
-def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+def integer(name: str, value, lo: int | None = None, hi: int | None = MAX_INT) -> int:
     """``value`` as an int, or :class:`ArgumentError` naming ``name`` and the allowed range ``[lo, hi]``.
 
-    Without ``hi``, sizes and counts are capped at :data:`MAX_INT` (seed values, named ``seed...``, are not; a
-    count of seeds, ``seeds``, is): a typo such as ``generations=10**12`` fails at once instead of running for days
-    or allocating terabytes.
+    ``hi`` defaults to :data:`MAX_INT`, so a typo such as ``generations=10**12`` fails at once instead of running for
+    days or allocating terabytes; ``hi=None`` is no upper bound (seeds: see :func:`seed`).
     """
     _int_bound("lo", lo)
     _int_bound("hi", hi)
-    if hi is None and ("seed" not in name or name.startswith("seeds")) and not name.startswith("seeds["):
-        hi = MAX_INT
     allowed = "an int" + (f" >= {lo}" if lo is not None else "") + (f" and <= {hi}" if hi is not None else "")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ArgumentError(f"{name} must be {allowed}; got {value!r} ({type(value).__name__})")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ArgumentError(f"{name} must be {allowed}; got {value!r}{_empty(lo, hi)}")
     return int(value)
+
+
+def seed(name: str, value, hi: int | None = None) -> int:
+    """``value`` as a seed: an int >= 0, with no upper bound unless ``hi`` (numpy takes any such int; a seed that
+    goes to torch needs ``hi=2**63 - 1``), or :class:`ArgumentError`."""
+    return integer(name, value, 0, hi)
 
 
 def number(name: str, value, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
@@ -115,7 +118,7 @@ def seeds(name: str, value, hi: int = MAX_COUNT) -> list:
         return list(range(count(name, value, 1, hi)))
     if not isinstance(value, (list, tuple, range, np.ndarray)):
         raise ArgumentError(f"{name} must be an int >= 1 or a non-empty list of seeds; got {value!r:.60}")
-    out = [integer(f"{name}[i]", v, 0) for v in value]
+    out = [seed(f"{name}[i]", v) for v in value]
     if not out:
         raise ArgumentError(f"{name} must be an int >= 1 or a non-empty list of seeds; got an empty list")
     if len(out) > hi:

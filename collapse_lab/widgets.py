@@ -133,13 +133,13 @@ def explore(draw: Callable, description: str | None = None, **controls):
         raise type(e)(f"controls: {e}") from None
     import matplotlib.pyplot as plt
 
-    from .runtime import silenced
+    from .runtime import silence_progress
 
     if description is not None and (not isinstance(description, str) or not description.strip()):
         raise ValueError("description must be a non-empty str (what the figure shows) or None; got "
                          f"{description!r:.60}")
     if not interactive_available():
-        with silenced():
+        with silence_progress():
             fig = _figure(draw(**defaults))
         _show_static(fig, description, defaults)
         return fig
@@ -178,7 +178,7 @@ def _live(draw, controls, defaults, description=None):
     from IPython.display import display
 
     from . import plots
-    from .runtime import silenced
+    from .runtime import silence_progress
 
     ctrls = {k: control(k, v) for k, v in controls.items()}
     status = w.HTML(value="")
@@ -201,7 +201,7 @@ def _live(draw, controls, defaults, description=None):
     def render(values):
         status.value = "<i>drawing " + ", ".join(f"{k} = {v}" for k, v in values.items()) + " ...</i>"
         try:
-            with silenced():
+            with silence_progress():
                 fig = _figure(draw(**values))
         finally:
             status.value = ""

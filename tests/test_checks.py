@@ -115,9 +115,6 @@ def test_proxies_report_their_call_facts_and_gradients():
         def __collapse_lab_call_facts__(self):
             return {"global_rng_changed": True}
 
-        def __collapse_lab_call_with_grads__(self, args, kwargs, wrt):
-            return core.call_with_grads(self.fn, *args, wrt=wrt, **kwargs)
-
     core.call(Proxy(lambda: 1.0))
     assert core.last_call()["global_rng_changed"] is True  # as the proxy says, though nothing changed here
     out, (g,) = core.call_with_grads(Proxy(lambda x: (x ** 2).sum()), torch.tensor([1.0, 3.0]), wrt=(0,))

@@ -36,6 +36,6 @@ def test_as_rng_and_device():
 
 
 def test_progress_is_quiet_under_tests():
-    assert runtime.quiet()
+    assert runtime.progress_silent()
     bar = runtime.progress(range(3))
     assert bar.disable and list(bar) == [0, 1, 2]

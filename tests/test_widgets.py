@@ -121,12 +121,12 @@ def test_static_mode_draws_once_and_returns_the_figure(monkeypatch):
 def test_progress_is_silent_inside_an_explorer(monkeypatch):
     monkeypatch.delenv("COLLAPSE_LAB_QUIET", raising=False)
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
-    assert not runtime.quiet()
-    with runtime.silenced():
-        with runtime.silenced():
+    assert not runtime.progress_silent()
+    with runtime.silence_progress():
+        with runtime.silence_progress():
             assert runtime.progress(range(2)).disable
-        assert runtime.quiet()
-    assert not runtime.quiet()
+        assert runtime.progress_silent()
+    assert not runtime.progress_silent()
 
 
 def test_tails_explorer_keeps_the_original_visible_when_a_model_spikes(live):

@@ -8,8 +8,9 @@ from collections import Counter
 
 import numpy as np
 
-from .core import (Hints, call, close, exercise, expect, last_call, number, passed, quiet, rng_contract, show,
+from .core import (Hints, call, close, exercise, expect, last_call, number, passed, rng_contract, show,
                    unchanged)
+from ..runtime import silence_progress
 
 hint = Hints("ch4", {
     "pack_blocks": "how many whole blocks fit in len(ids) tokens? Keep exactly that many blocks' worth of tokens "
@@ -286,7 +287,7 @@ def mix_training_set(fn) -> None:
 
         seen = []
         fam = loop.Family(fit=lambda data, rng: seen.append(np.asarray(data)) or None, sample=sample)
-        with quiet():
+        with silence_progress():
             loop.run(fam, real, 4, policy=Learner(fraction), seed=1)
         k = int(round(fraction * n))
         draws = []

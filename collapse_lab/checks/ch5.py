@@ -14,7 +14,8 @@ from .inputs import (STOP as _STOP, at_tol as _at_tol, costly as _costly, decay 
                      first_seed_good as _first_seed_good, linear as _linear, mix_chain as _mix_chain,
                      seed_ramp as _seed_ramp, skewed as _skewed)
 from . import variants
-from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, number, passed, quiet, show, unchanged
+from .core import CheckFailed, Hints, call, close, exercise, expect, last_call, number, passed, show, unchanged
+from ..runtime import silence_progress
 
 hint = Hints("ch5", {
     "linreg_errors": "compute the common factor s**2 * d / (T - d - 1) once; replace multiplies it by the number of "
@@ -134,7 +135,7 @@ def window_policy(cls):
         def build(self, real, synthetic_sets, rng):
             return call(pol.build, real, list(synthetic_sets), rng, name="build")
 
-    with quiet():
+    with silence_progress():
         h = loop.run(_toy_family(), np.zeros(30), 6, policy=Through(), seed=1)
     want = [30 * (1 + min(g, 2)) for g in range(7)]
     expect(list(h["n_train"]) == want, f"training-set sizes of loop.run with {name}(2)", want,

@@ -12,12 +12,9 @@ frames when their code crashed), not the check's internals; the cell still fails
 """
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
-import inspect
 import math
-import os
 import sys
 import textwrap
 import traceback
@@ -26,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..validate import ArgumentError, integer, number as _finite
+from ..validate import ArgumentError, flag, integer, is_tensor, number as _finite
 
 MARK = "\u2713"  # the check mark a passing check prints first
 WIDTH = 110  # message lines are wrapped to fit a notebook
@@ -123,9 +120,6 @@ def show(x, limit: int = 240) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-_short = show  # the former name
-
-
 def _first_difference(expected, got) -> str | None:
     """Where two arrays of one shape first differ, as a line for the message (None when not two such arrays)."""
     try:
@@ -178,7 +172,7 @@ class Hints:
                                 f"got {exercise!r:.60}")
         if exercise not in self.general and exercise not in self.last:
             names = ", ".join(sorted(self.general)) or "none"
-            raise ValueError(f"exercise must be one of this chapter's checks ({names}); got {exercise!r}")
+            raise ArgumentError(f"exercise must be one of this chapter's checks ({names}); got {exercise!r}")
         return self.last.get(exercise) or self.general[exercise]
 
     def __call__(self, exercise: str) -> None:
@@ -198,8 +192,7 @@ def exercise(chapter: str, refs=(), kind: str = "code"):
     e.g. ``"tails.refit"`` or ``"loop.Mix.build"``): a graded run's kernel gets them as stubs that raise
     (:mod:`collapse_lab.grading.keyless`). ``kind``: ``"code"`` (the learner writes a function or class) or
     ``"concept"`` (the learner gives a value). Both are kept on the check as ``refs`` and ``kind``.
-    The wrapped check keeps its own signature: ``checks.ch5.window_policy(cls=Window)`` works as documented, and
-    ``fn=`` (the name every check's first argument once had) still reaches the first argument.
+    The wrapped check keeps its own signature: ``checks.ch5.window_policy(cls=Window)`` works as documented.
     """
     if not isinstance(chapter, str) or not chapter:
         raise ArgumentError(f"chapter must be a non-empty str such as 'ch1'; got {chapter!r:.60}")
@@ -210,13 +203,8 @@ def exercise(chapter: str, refs=(), kind: str = "code"):
         raise ArgumentError(f"kind must be one of {KINDS}; got {kind!r:.60}")
 
     def wrap(check):
-        params = list(inspect.signature(check).parameters)
-        first = params[0] if params else None
-
         @functools.wraps(check)
         def run(*args, **kwargs):
-            if not args and first not in (None, "fn") and "fn" in kwargs and first not in kwargs:
-                args = (kwargs.pop("fn"),)
             if kind == "concept" and args and args[0] is None:  # the answer cell's stub, left as it was
                 raise CheckFailed(f"{check.__name__} is not answered yet\n  expected: your answer\n  got:      None\n"
                                   "  hint: replace None with your answer and run the cell again")
@@ -239,8 +227,8 @@ def expect(ok: bool, what: str, expected, got, hint: str, more: str | None = Non
     more specific hint shown by ``checks.chN.hint(name)`` (never the solution line). ``ok`` and ``diff`` are bools
     (numpy's too); ``what``, ``hint`` and ``more`` are shown as text.
     """
-    ok = _flag("ok", ok)
-    diff = _flag("diff", diff)
+    ok = flag("ok", ok)
+    diff = flag("diff", diff)
     if ok:
         return
     what, hint = str(what), str(hint)
@@ -262,15 +250,6 @@ def expect(ok: bool, what: str, expected, got, hint: str, more: str | None = Non
             if more or name in hints.general:
                 lines.append(f"  more help: checks.{chapter}.hint({name!r})")
     raise CheckFailed(_wrap(lines))
-
-
-def _flag(name: str, value) -> bool:
-    """A bool argument (Python's, numpy's or a one-element bool tensor), else :class:`ArgumentError`."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if _is_tensor(value) and value.dtype == sys.modules["torch"].bool and value.numel() == 1:
-        return bool(value)
-    raise ArgumentError(f"{name} must be a bool (True or False); got {show(value, 60)} ({type(value).__name__})")
 
 
 def _wrap(lines: list[str]) -> str:
@@ -364,9 +343,8 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
 
     Returns ``(result, grads)``: ``grads[j]`` is the gradient (a numpy array) of ``result`` with respect to
     ``args[wrt[j]]``, or None when no gradient flows (``result`` is not a tensor, does not require a gradient, or
-    is not a scalar). The caller's tensors are not changed. A proxy ``fn`` with a
-    ``__collapse_lab_call_with_grads__(args, kwargs, wrt) -> (result, grads)`` method computes both where the
-    learner's function runs (the grader's remote proxy).
+    is not a scalar). The caller's tensors are not changed. (The grader's remote proxy carries the leaves and their
+    gradients across to the learner's kernel and back: :mod:`collapse_lab.grading.remote`.)
     """
     import torch
 
@@ -378,17 +356,6 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
         raise ArgumentError(f"wrt must be a non-empty tuple of positions of args (ints in 0..{len(args) - 1}); "
                             f"got {show(wrt, 60)}")
     wrt = tuple(int(i) for i in wrt)
-    hook = getattr(fn, "__collapse_lab_call_with_grads__", None)
-    if hook is not None:  # the grader's proxy: the learner's function and autograd run in the learner's kernel
-        def remote(*a, **k):
-            return hook(a, k, tuple(wrt))
-
-        remote.__name__ = name or getattr(fn, "__name__", "your function")
-        result, grads = call(remote, *args, name=name, **kwargs)
-        facts = getattr(fn, "__collapse_lab_call_facts__", None)
-        if facts is not None:
-            _LAST.update(facts())
-        return result, [None if g is None else np.asarray(g) for g in grads]
     args = list(args)
     for i in wrt:
         if not isinstance(args[i], torch.Tensor) or not (args[i].is_floating_point() or args[i].is_complex()):
@@ -407,7 +374,7 @@ def call_with_grads(fn: Callable, *args, wrt=(0,), name: str | None = None, **kw
 def _brief(x) -> str:
     """An argument in one short word: arrays and tensors by shape, generators as rng."""
     x = _plain(x)
-    if isinstance(x, np.ndarray) or _is_tensor(x):
+    if isinstance(x, np.ndarray) or is_tensor(x):
         kind = "array" if isinstance(x, np.ndarray) else "tensor"
         return f"<{kind} {tuple(x.shape)}>"
     if isinstance(x, np.random.Generator):
@@ -481,14 +448,14 @@ def unchanged(before: dict, after: dict, label: str) -> None:
     ``before`` and ``after``: dicts {argument name: numpy array or torch tensor} with the same keys.
     """
     for arg, d in (("before", before), ("after", after)):
-        if not isinstance(d, dict) or not all(isinstance(v, np.ndarray) or _is_tensor(v) for v in d.values()):
+        if not isinstance(d, dict) or not all(isinstance(v, np.ndarray) or is_tensor(v) for v in d.values()):
             raise ArgumentError(f"{arg} must be a dict {{argument name: numpy array or torch tensor}}; "
                                 f"got {show(d, 60)}")
     if set(after) != set(before):
         raise ArgumentError(f"after must have the keys of before ({sorted(before)}); got {sorted(after)}")
     for arg, b in before.items():
         a = after[arg]
-        a_, b_ = (np.asarray(a), np.asarray(b)) if not _is_tensor(a) else (None, None)
+        a_, b_ = (np.asarray(a), np.asarray(b)) if not is_tensor(a) else (None, None)
         same = (np.array_equal(a_, b_, equal_nan=a_.dtype.kind in "fc" and b_.dtype.kind in "fc") if a_ is not None
                 else bool(a.shape == b.shape and (a == b).all()))
         if not same:
@@ -497,25 +464,6 @@ def unchanged(before: dict, after: dict, label: str) -> None:
                    f"caller's array: build a new array instead; the notebook reuses `{arg}` after the call",
                    "in-place operations (x[...] = ..., x /= ..., x.sort(), rng.shuffle(x)) change the "
                    "caller's array; views (x[:k], x.reshape(...)) share memory with it too")
-
-
-def _is_tensor(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-@contextlib.contextmanager
-def quiet():
-    """No progress bars while a check runs the package's loop on the learner's code."""
-    old = os.environ.get("COLLAPSE_LAB_QUIET")
-    os.environ["COLLAPSE_LAB_QUIET"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("COLLAPSE_LAB_QUIET", None)
-        else:
-            os.environ["COLLAPSE_LAB_QUIET"] = old
 
 
 def rng_contract(results: list, label: str, equal: Callable) -> None:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from .. import loop
-from .core import quiet
+from ..runtime import silence_progress
 
 
 @functools.lru_cache(maxsize=64)  # a pure function of its arguments: the reference and the learner share runs
@@ -24,7 +24,7 @@ def mix_chain(f, seed, generations=60, M=200):
         return rng.normal(m[0], math.sqrt(m[1]), n)
 
     real = np.random.default_rng([seed, 3]).standard_normal(M)
-    with quiet():
+    with silence_progress():
         h = loop.run(loop.Family(fit, sample), real, generations, policy=loop.policy("mix", fraction=f), seed=seed,
                      metrics={"d": lambda m, _: w2_gaussian(m[0], m[1], 0.0, 1.0)})
     return float(h["d"][-1])

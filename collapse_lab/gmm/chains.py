@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import em, loop, validate
 from ..runtime import in_threads, progress, workers
-from ..validate import integer as _int
+from ..validate import integer as _int, seed as _seed
 from .fitting import family, fit, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
 from .mixture import _as_mixture, l2, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
@@ -22,7 +22,7 @@ from .sizes import sizes
 
 def data(seed: int = 0, n: int | None = None, n_test: int | None = None, ref=TEACHING, profile=None):
     """Real training points (n, d) and held-out real points (n_test, d) from ``ref``; independent streams of ``seed``."""
-    _int("seed", seed, 0)
+    _seed("seed", seed)
     s = sizes(profile)
     n = s.N if n is None else n
     n_test = s.n_test if n_test is None else n_test
@@ -358,7 +358,7 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
       points, ``stat_reps`` repetitions: shrinks like N^-1/2 and never reaches 0.
     - ``best``: the best L2 seen on the ``n_big`` points.
     """
-    _int("seed", seed, 0)
+    _seed("seed", seed)
     s = sizes(profile)
     ref = _as_mixture(ref, "ref")
     big = sample(ref, s.n_big, np.random.default_rng([seed, 3]))

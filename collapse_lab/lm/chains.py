@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import lm, loop
 from ..runtime import as_rng, seed_all
-from ..validate import integer as _int, number as _num
+from ..validate import integer as _int, number as _num, seed as _seed
 from .devices import _model_for
 from .protocol import DECODINGS, REPETITION_PENALTY, SETTINGS, _setting
 from .text import _blocks_tensor
@@ -102,7 +102,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     s = lm.sizes(profile)
     setting = _setting(setting)
     gens = s.generations if generations is None else _int("generations", generations, 0)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
         raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
     if callback is not None and not callable(callback):

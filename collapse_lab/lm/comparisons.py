@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import lm
 from ..runtime import progress
-from ..validate import integer as _int, number as _num
+from ..validate import integer as _int, number as _num, seed as _seed
 from .devices import _model_for
 from .protocol import REPETITION_PENALTY
 from .text import _blocks_tensor
@@ -22,7 +22,7 @@ def ablation(model, prompts, penalties=(1.0, 2.0, 3.0), *, decoding: str = "beam
     if isinstance(penalties, (str, bytes)) or not hasattr(penalties, "__iter__"):
         raise TypeError(f"penalties must be a list of numbers >= 1; got {penalties!r}")
     penalties = [_num("penalties", p, 1.0) for p in penalties]
-    _int("seed", seed, 0)
+    _seed("seed", seed)
     if refit is not None and not callable(refit):
         raise TypeError(f"refit must be a function blocks -> test perplexity, or None; got {type(refit).__name__}")
     if not penalties:
@@ -43,7 +43,7 @@ def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition
     if not (hasattr(tok, "decode") and callable(tok.decode)):
         raise TypeError(f"tok must be a tokenizer with decode() (lm.load_base()'s); got {type(tok).__name__}")
     width = _int("width", width, 1, 100_000)
-    _int("seed", seed, 0)
+    _seed("seed", seed)
     if labels is not None and (not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels)):
         raise TypeError(f"labels must be a list of str, one per model, or None; got {labels!r:.60}")
     p = _blocks_tensor(prompts, "prompts")

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import lm, loop
 from ..runtime import as_rng
-from ..validate import integer as _int
+from ..validate import integer as _int, seed as _seed
 from .protocol import SETTINGS, _setting
 
 
@@ -37,7 +37,7 @@ def run_experiment(out, profile=None, generations=None, seed=0, setting="replace
     s = lm.sizes(profile)
     setting = _setting(setting)
     gens = s.generations if generations is None else _int("generations", generations, 0)
-    seed = _int("seed", seed, 0)
+    seed = _seed("seed", seed)
     out = Path(out)
     ck = out / "ckpt"
     main = lm.main_process()

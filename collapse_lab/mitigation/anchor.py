@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import validate
 from ..runtime import as_rng, blocks, in_threads
-from ..validate import integer as _int, number as _num
+from ..validate import integer as _int, number as _num, seed as _seed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def categorical_chain(p_true, M: int, generations: int, chains: int, *, k: int =
         raise ValueError(f"p_true must be a 1-D probability vector with >= 2 entries summing to 1; got {p_true!r}")
     M, generations, chains = _int("M", M, 1), _int("generations", generations, 0), _int("chains", chains, 1)
     k, alpha = _int("k", k, 0), _num("alpha", alpha, 0)
-    rng = as_rng(_int("seed", seed, 0))
+    rng = as_rng(_seed("seed", seed))
     K = p.size
     out = np.empty((generations + 1, chains, K))
     if p0 is None:
@@ -88,7 +88,7 @@ def gaussian_chain(M: int, generations: int, chains: int, *, k: int = 0, prior: 
     prior = _num("prior", prior, 0)
     prior_mean = _num("prior_mean", prior_mean)
     prior_var = _num("prior_var", prior_var, 0, lo_open=True)
-    rng = as_rng(_int("seed", seed, 0))
+    rng = as_rng(_seed("seed", seed))
 
     def fit(x):
         n = x.shape[1]
@@ -144,7 +144,7 @@ def anchored_stationary(M: int, *, k: int = 1, ddof: int = 0, chains: int = 1000
     A = np.array([[(N - ddof) - (1 - 1 / N) * M, -M * k / N], [-M, N**2 - M**2]], dtype=float)
     rhs = np.array([(1 - 1 / N) * k, k], dtype=float)
     a, b = np.linalg.solve(A, rhs)
-    _, v = gaussian_chain(M, burn + generations, chains, k=k, ddof=ddof, seed=_int("seed", seed, 0))
+    _, v = gaussian_chain(M, burn + generations, chains, k=k, ddof=ddof, seed=_seed("seed", seed))
     tail = v[burn + 1:]
     med = float(np.median(tail))
     batches = np.array_split(np.arange(chains), 20)

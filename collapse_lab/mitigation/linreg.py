@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import loop
 from ..runtime import as_rng, progress
-from ..validate import array as _array, integer as _int, number as _num
+from ..validate import array as _array, integer as _int, number as _num, seed as _seed
 
 
 def _lr_args(d, T, s):
@@ -79,7 +79,7 @@ def linreg_simulate(policy: str = "replace", *, d: int = 10, T: int = 50, s: flo
         raise ValueError(f"policy must be 'replace' or 'accumulate'; got {policy!r}")
     n = _int("n", n, 1)
     reps = _int("reps", reps, 2)
-    rng = as_rng(_int("seed", seed, 0))
+    rng = as_rng(_seed("seed", seed))
     X = rng.standard_normal((reps, T, d))
     w_star = rng.standard_normal((reps, d)) / np.sqrt(d)
     XtX = np.einsum("rtd,rte->rde", X, X)
@@ -167,7 +167,7 @@ def linreg_experiment(policy="replace", *, generations: int = 19, d: int = 10, T
     d, T, s = _lr_args(d, T, s)
     generations = _int("generations", generations, 0)
     reps = _int("reps", reps, 2)
-    rng = np.random.default_rng([_int("seed", seed, 0), 5])
+    rng = np.random.default_rng([_seed("seed", seed), 5])
     X = rng.standard_normal((T, reps, d))
     w_star = rng.standard_normal((reps, d)) / np.sqrt(d)
     y = np.einsum("trd,rd->tr", X, w_star) + s * rng.standard_normal((T, reps))

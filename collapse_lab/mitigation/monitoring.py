@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import loop, metrics
 from ..runtime import as_rng, progress
-from ..validate import ArgumentError, array as _array, integer as _int, number as _num
+from ..validate import ArgumentError, array as _array, integer as _int, number as _num, seed as _seed
 from .anchor import gaussian_chain
 
 
@@ -146,7 +146,7 @@ def gaussian_monitor_runs(*, M: int = 100, generations: int = 60, chains: int = 
     """
     M, generations = _int("M", M, 2), _int("generations", generations, 1)
     chains, n = _int("chains", chains, 1), _int("n", n, 10)
-    rng = np.random.default_rng([_int("seed", seed, 0), 11])
+    rng = np.random.default_rng([_seed("seed", seed), 11])
     means, varis = gaussian_chain(M, generations, chains, ddof=1, seed=int(rng.integers(2**31)))
     tail, mean, example = [], [], None
     for c in progress(range(chains), desc="monitored chains"):
@@ -181,7 +181,7 @@ def word_chain(ids, M: int, generations: int, seed: int = 0) -> list[np.ndarray]
     M, generations = _int("M", M, 1), _int("generations", generations, 0)
     if M > ids.size:
         raise ValueError(f"M must be <= len(ids) = {ids.size}; got {M}")
-    rng = as_rng(_int("seed", seed, 0))
+    rng = as_rng(_seed("seed", seed))
     start = int(rng.integers(0, ids.size - M + 1))
     out = [ids[start:start + M]]
     for _ in range(generations):

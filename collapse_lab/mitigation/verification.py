@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import loop
 from ..runtime import progress
-from ..validate import array as _array, integer as _int, number as _num
+from ..validate import array as _array, integer as _int, number as _num, seed as _seed
 from .linreg import linreg_family, _lr_args
 
 
@@ -100,7 +100,7 @@ def verified_chains(bias: float | None, *, generations: int = 25, chains: int = 
     generations, chains = _int("generations", generations, 0), _int("chains", chains, 1)
     if bias is not None:
         bias = _num("bias", bias, 0)
-    rng = np.random.default_rng([_int("seed", seed, 0), 7])
+    rng = np.random.default_rng([_seed("seed", seed), 7])
     err = np.zeros(generations + 1)
     to_c = np.zeros(generations + 1)
     acc = np.full(generations + 1, np.nan)
