@@ -88,7 +88,7 @@ def take(data, idx):
         torch = None
     if torch is not None and isinstance(data, torch.Tensor):
         return data[torch.as_tensor(idx, device=data.device)]
-    raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(data).__name__}")
+    raise validate.ArgumentError(f"data must be a numpy array, torch tensor or list; got {type(data).__name__}")
 
 
 def concat(parts: Sequence):
@@ -105,7 +105,7 @@ def concat(parts: Sequence):
 
     if isinstance(first, torch.Tensor):
         return torch.cat(list(parts), dim=0)
-    raise TypeError(f"data must be a numpy array, torch tensor or list; got {type(first).__name__}")
+    raise validate.ArgumentError(f"parts must be numpy arrays, torch tensors or lists; got {type(first).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -177,9 +177,7 @@ class Mix(Policy):
     fraction: float = 0.1
 
     def __post_init__(self):
-        if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)) \
-                or not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"fraction must be a number in [0, 1]; got {self.fraction!r}")
+        self.fraction = validate.number("fraction", self.fraction, 0, 1)
         self.name = f"mix {self.fraction:.0%}"
 
     def n_real(self, n_real: int) -> int:
@@ -203,15 +201,12 @@ class Anchor(Policy):
     k: int = 1
 
     def __post_init__(self):
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= validate.MAX_INT:
-            raise ValueError(f"k must be an int in [0, {validate.MAX_INT:,}] (real points added per generation); "
-                             f"got {self.k!r}")
+        self.k = validate.integer("k", self.k, 0)  # real points added per generation
         self.name = f"anchor {self.k}"
 
     def n_real(self, n_real: int) -> int:
         """Real examples added of ``n_real``: ``k``, or all of them when there are fewer."""
-        return min(int(self.k), validate.integer("n_real", n_real, 0))
+        return min(self.k, validate.integer("n_real", n_real, 0))
 
     def build(self, real, synthetic_sets, rng):
         self.check(real, synthetic_sets, rng)
@@ -226,8 +221,9 @@ class Builder:
     """One chain's next training sets under ``policy``, for chains of numpy data advanced in lockstep.
 
     ``builder(synthetic, rng)`` returns what ``policy.build(real, synthetic_sets, rng)`` returns, with the same
-    random draws; for the built-in policies it skips build's argument checks and ``accumulate`` appends to the
-    last training set instead of joining every set again, which is what makes hundreds of chains cheap.
+    random draws: it calls that build (the policy does its own draws), except under ``accumulate``, whose training
+    set it grows by the new synthetic set instead of joining every set again, which keeps hundreds of long chains
+    cheap.
     """
 
     def __init__(self, policy, real: np.ndarray):
@@ -240,17 +236,11 @@ class Builder:
         self.policy, self.real, self.sets, self.train = policy, real, [], real
 
     def __call__(self, synthetic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        pol, real, kind = self.policy, self.real, type(self.policy)
-        if kind is Replace:
-            self.train = synthetic
-        elif kind is Accumulate:
+        if type(self.policy) is Accumulate:  # Accumulate.build's training set, grown instead of joined again
             self.train = np.concatenate([self.train, synthetic])
-        elif kind is Mix or kind is Anchor:  # the policy's own count of real examples, the draw its build makes
-            keep = rng.choice(len(real), size=pol.n_real(len(real)), replace=False)
-            self.train = np.concatenate([real[keep], synthetic])
-        else:
-            self.sets = [*self.sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
-            self.train = np.asarray(pol.build(real, self.sets, rng))
+            return self.train
+        self.sets = [*self.sets, synthetic] if getattr(self.policy, "keeps_history", False) else [synthetic]
+        self.train = np.asarray(self.policy.build(self.real, self.sets, rng))
         return self.train
 
 
@@ -263,17 +253,17 @@ def policy(name: str | Policy = "replace", *, fraction: float | None = None, k: 
     """
     if hasattr(name, "n_synthetic") and hasattr(name, "build"):
         if fraction is not None or k is not None:
-            raise ValueError("fraction and k only go with a policy name ('mix', 'anchor'), not a policy object")
+            raise validate.ArgumentError("fraction and k only go with a policy name ('mix', 'anchor'), not a "
+                                         "policy object")
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"policy must be one of {POLICIES} (the name of a data policy) or an object with "
-                        f"n_synthetic() and build(); got {name!r:.60}")
-    if name not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES} (the name of a data policy); got {name!r}")
+    if not isinstance(name, str) or name not in POLICIES:
+        raise validate.ArgumentError(f"policy must be one of {POLICIES} (the name of a data policy) or an object "
+                                     f"with n_synthetic() and build(); got {name!r:.60}")
     if fraction is not None and name != "mix":
-        raise ValueError(f"fraction goes with policy 'mix' only; got policy {name!r} with fraction={fraction!r}")
+        raise validate.ArgumentError(f"fraction goes with policy 'mix' only; got policy {name!r} with "
+                                     f"fraction={fraction!r:.30}")
     if k is not None and name != "anchor":
-        raise ValueError(f"k goes with policy 'anchor' only; got policy {name!r} with k={k!r}")
+        raise validate.ArgumentError(f"k goes with policy 'anchor' only; got policy {name!r} with k={k!r:.30}")
     if name == "mix":
         return Mix(0.1 if fraction is None else fraction)
     if name == "anchor":
@@ -313,7 +303,7 @@ class History:
 
     def __getitem__(self, col: str) -> np.ndarray:
         if not isinstance(col, str):
-            raise TypeError(f"History columns are indexed by name (str); got {col!r}; use .rows[i] for a row")
+            raise validate.ArgumentError(f"History columns are indexed by name (str); got {col!r}; use .rows[i] for a row")
         if col not in self.columns:
             raise KeyError(f"no column {col!r}; columns are {self.columns}")
         return np.array([r.get(col, math.nan) for r in self.rows])
@@ -422,100 +412,132 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace", met
     -------
     :class:`History` with one row per generation: ``generation``, ``n_train``, ``seconds`` and the metrics.
     """
-    if not (callable(getattr(family, "fit", None)) and callable(getattr(family, "sample", None))):
-        raise TypeError("family must have fit(data, rng) and sample(model, n, rng) functions, e.g. "
-                        "loop.Family(fit=my_fit, sample=my_sample)")
     generations = validate.count("generations", generations, 0)
-    pol = globals()["policy"](policy)
+    pol, metrics, keep = _checked(family, policy, metrics, keep, callback, start, gen0, desc)
+    real, n = _real_data(real, n)
+    n_all = size(real)
+    rng = as_rng(seed)
+    # what generation 0 depends on that the run can see; checked before a stored generation 0 is reused
+    origin = None if gen0 is None else (getattr(family, "name", "family"), n, _fingerprint(real),
+                                        repr(rng.bit_generator.state))
+    if gen0 and gen0["origin"] != origin:
+        raise validate.ArgumentError("gen0 holds generation 0 of another run (another family, real data, n or "
+                                     "seed): pass an empty dict, or one filled by a run that starts alike")
+    if n < n_all:
+        real = take(real, np.sort(rng.choice(n_all, size=n, replace=False)))
+    history = History(meta={"policy": repr(pol), "n": n, "generations": generations,
+                            "family": getattr(family, "name", "family")})
+    record = _Recorder(history, metrics, keep, callback)
+    if start is None:
+        t0 = time.perf_counter()
+        model = _generation_0(family, real, rng, gen0, origin)
+        record(0, model, real, t0)
+        g0, synthetic_sets = 0, []
+    else:
+        g0, model, synthetic_sets = start[0], start[1], list(start[2])
+    desc = desc or f"{getattr(family, 'name', 'family')} · {pol!r}"
+    for g in progress(range(g0 + 1, generations + 1), desc=desc):
+        t0 = time.perf_counter()
+        model, train, synthetic_sets = _step(g, family, pol, model, real, synthetic_sets, n, rng)
+        record(g, model, train, t0)
+    return history
+
+
+def _checked(family, spec, metrics, keep, callback, start, gen0, desc) -> tuple:
+    """:func:`run`'s arguments other than the data, checked: ``(policy, metrics as a dict, keep as a set)``."""
+    if not (callable(getattr(family, "fit", None)) and callable(getattr(family, "sample", None))):
+        raise validate.ArgumentError("family must have fit(data, rng) and sample(model, n, rng) functions, e.g. "
+                                     "loop.Family(fit=my_fit, sample=my_sample)")
+    pol = policy(spec)
     if metrics is not None and not isinstance(metrics, Mapping):
-        raise TypeError(f"metrics must be a dict name -> f(model, train); got {type(metrics).__name__}")
+        raise validate.ArgumentError(f"metrics must be a dict name -> f(model, train); got {type(metrics).__name__}")
     metrics = dict(metrics or {})
     for k, f in metrics.items():
         if not callable(f):
-            raise TypeError(f"metrics[{k!r}] must be callable f(model, train); got {type(f).__name__}")
-    if not isinstance(real, (np.ndarray, list, tuple)) and type(real).__name__ != "Tensor":
-        raise TypeError(f"real must be the real data: a numpy array, torch tensor or list of examples; got "
-                        f"{type(real).__name__}")
-    n_all = size(real)
-    if n_all == 0:
-        raise ValueError("real must hold at least one example")
-    _check_finite(real, "real", "the real data must hold finite numbers (drop or impute the NaN/inf rows first)")
-    if n is None:
-        n = n_all
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= n_all:
-        raise ValueError(f"n must be an int in [1, len(real)={n_all}]; got {n!r}")
-    if gen0 is not None and not isinstance(gen0, dict):
-        raise TypeError(f"gen0 must be a dict (empty, or filled by a run that starts alike) or None; got "
-                        f"{type(gen0).__name__}")
-    if gen0 is not None and start is not None:
-        raise ValueError("give start (resume after a finished generation) or gen0 (reuse generation 0), not both")
-    if gen0 and set(gen0) != {"origin", "model", "rng"}:
-        raise ValueError(f"gen0 must be empty or filled by loop.run (keys origin, model, rng); got keys "
-                         f"{sorted(map(str, gen0))!r:.80}")
-    rng = as_rng(seed)
-    # what generation 0 depends on that the run can see; checked before a stored generation 0 is reused
-    origin = None if gen0 is None else (getattr(family, "name", "family"), int(n), _fingerprint(real),
-                                        repr(rng.bit_generator.state))
-    if gen0 and gen0["origin"] != origin:
-        raise ValueError("gen0 holds generation 0 of another run (another family, real data, n or seed): pass an "
-                         "empty dict, or one filled by a run that starts alike")
-    if n < n_all:
-        real = take(real, np.sort(rng.choice(n_all, size=n, replace=False)))
+            raise validate.ArgumentError(f"metrics[{k!r}] must be callable f(model, train); got {type(f).__name__}")
     if isinstance(keep, (str, bytes)) or not hasattr(keep, "__iter__"):
-        raise TypeError(f"keep must be a list of generation numbers; got {keep!r}")
+        raise validate.ArgumentError(f"keep must be a list of generation numbers; got {keep!r:.60}")
     keep = set(validate.integer("keep[...]", g, 0) for g in keep)
     if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function callback(generation, model, history); got {callback!r}")
+        raise validate.ArgumentError(f"callback must be a function callback(generation, model, history); got "
+                                     f"{callback!r:.60}")
     if start is not None and (not isinstance(start, (tuple, list)) or len(start) != 3
                               or not isinstance(start[2], list)):
-        raise TypeError("start must be a tuple (generation, model, synthetic_sets: list) from an earlier run; got "
-                        f"{start!r:.60}")
+        raise validate.ArgumentError("start must be a tuple (generation, model, synthetic_sets: list) from an "
+                                     f"earlier run; got {start!r:.60}")
+    if gen0 is not None and not isinstance(gen0, dict):
+        raise validate.ArgumentError(f"gen0 must be a dict (empty, or filled by a run that starts alike) or None; "
+                                     f"got {type(gen0).__name__}")
+    if gen0 is not None and start is not None:
+        raise validate.ArgumentError("give start (resume after a finished generation) or gen0 (reuse generation "
+                                     "0), not both")
+    if gen0 and set(gen0) != {"origin", "model", "rng"}:
+        raise validate.ArgumentError(f"gen0 must be empty or filled by loop.run (keys origin, model, rng); got keys "
+                                     f"{sorted(map(str, gen0))!r:.80}")
     if desc is not None and not isinstance(desc, str):
-        raise TypeError(f"desc must be a str (the progress bar's label) or None; got {desc!r:.60}")
-    history = History(meta={"policy": repr(pol), "n": int(n), "generations": int(generations),
-                            "family": getattr(family, "name", "family")})
+        raise validate.ArgumentError(f"desc must be a str (the progress bar's label) or None; got {desc!r:.60}")
+    return pol, metrics, keep
 
-    def record(g, model, train, t0):
+
+def _real_data(real, n) -> tuple:
+    """:func:`run`'s ``real`` (finite examples, at least one) and ``n`` (an int in [1, len(real)], default all)."""
+    if not isinstance(real, (np.ndarray, list, tuple)) and type(real).__name__ != "Tensor":
+        raise validate.ArgumentError(f"real must be the real data: a numpy array, torch tensor or list of examples; "
+                                     f"got {type(real).__name__}")
+    n_all = size(real)
+    if n_all == 0:
+        raise validate.ArgumentError("real must hold at least one example")
+    _check_finite(real, "real", "the real data must hold finite numbers (drop or impute the NaN/inf rows first)",
+                  validate.ArgumentError)
+    n = n_all if n is None else validate.integer("n", n, 1, n_all)  # real examples per generation
+    return real, n
+
+
+def _generation_0(family, real, rng, gen0, origin):
+    """Generation 0's model: fitted on the real data, or taken from ``gen0`` (a run that started alike fitted it;
+    the rng continues where that run left it). An empty ``gen0`` is filled for the next run."""
+    if gen0:
+        rng.bit_generator.state = gen0["rng"]
+        return gen0["model"]
+    model = family.fit(real, rng)
+    if gen0 is not None:
+        gen0.update(origin=origin, model=model, rng=rng.bit_generator.state)
+    return model
+
+
+def _step(g, family, pol, model, real, synthetic_sets, n, rng) -> tuple:
+    """Generation ``g``: the previous model writes samples, the policy builds the training set, a model is fitted.
+    Returns ``(model, training set, synthetic sets kept)``."""
+    synthetic = family.sample(model, pol.n_synthetic(n), rng)
+    _check_finite(synthetic, "samples", f"generation {g - 1}'s model wrote non-finite samples, so the chain stops at "
+                  f"generation {g}: the model diverged (a variance of 0 or inf, a NaN weight)")
+    # only accumulate needs the older synthetic sets; dropping them keeps memory flat for the others
+    synthetic_sets = [*synthetic_sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
+    train = pol.build(real, synthetic_sets, rng)
+    return family.fit(train, rng), train, synthetic_sets
+
+
+class _Recorder:
+    """One history row per generation: its size, metrics and seconds; keeps the models of ``keep`` and calls the
+    callback."""
+
+    def __init__(self, history: History, metrics: dict, keep: set, callback):
+        self.history, self.metrics, self.keep, self.callback = history, metrics, keep, callback
+
+    def __call__(self, g: int, model, train, t0: float) -> None:
         row = {"generation": g, "n_train": size(train)}
-        for name, f in metrics.items():
+        for name, f in self.metrics.items():
             v = f(model, train)
             if isinstance(v, Mapping):
                 row.update({f"{name}_{k}": _plain(x) for k, x in v.items()})
             else:
                 row[name] = _plain(v)
         row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        if g in keep:
-            history.models[g] = model
-        if callback is not None:
-            callback(g, model, history)
-
-    if start is None:
-        t0 = time.perf_counter()
-        if gen0:  # fitted by a run that started alike: same model, and the rng continues where it left it
-            model = gen0["model"]
-            rng.bit_generator.state = gen0["rng"]
-        else:
-            model = family.fit(real, rng)
-            if gen0 is not None:
-                gen0.update(origin=origin, model=model, rng=rng.bit_generator.state)
-        record(0, model, real, t0)
-        g0, synthetic_sets = 0, []
-    else:
-        g0, model, synthetic_sets = start
-        synthetic_sets = list(synthetic_sets)
-    bar = progress(range(g0 + 1, generations + 1), desc=desc or f"{getattr(family, 'name', 'family')} · {pol!r}")
-    for g in bar:
-        t0 = time.perf_counter()
-        synthetic = family.sample(model, pol.n_synthetic(n), rng)
-        _check_finite(synthetic, "samples", f"generation {g - 1}'s model wrote non-finite samples, so the chain "
-                      f"stops at generation {g}: the model diverged (a variance of 0 or inf, a NaN weight)")
-        # only accumulate needs the older synthetic sets; dropping them keeps memory flat for the others
-        synthetic_sets = [*synthetic_sets, synthetic] if getattr(pol, "keeps_history", False) else [synthetic]
-        train = pol.build(real, synthetic_sets, rng)
-        model = family.fit(train, rng)
-        record(g, model, train, t0)
-    return history
+        self.history.append(row)
+        if g in self.keep:
+            self.history.models[g] = model
+        if self.callback is not None:
+            self.callback(g, model, self.history)
 
 
 def _fingerprint(data) -> str:
@@ -532,15 +554,15 @@ def _fingerprint(data) -> str:
     return head + hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def _check_finite(data, name, why):
-    """Raise ValueError when numeric ``data`` (array, tensor or list of floats) holds NaN or inf; lists of tokens
+def _check_finite(data, name, why, error=ValueError):
+    """Raise ``error`` when numeric ``data`` (array, tensor or list of floats) holds NaN or inf; lists of tokens
     pass."""
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, float) for x in data):
         data = np.asarray(data)
     if isinstance(data, np.ndarray):
         if np.issubdtype(data.dtype, np.number) and not np.all(np.isfinite(data)):
             bad = int(np.sum(~np.isfinite(data)))
-            raise ValueError(f"{name} holds {bad} NaN/inf value(s): {why}")
+            raise error(f"{name} holds {bad} NaN/inf value(s): {why}")
         return
     try:
         import torch
@@ -548,7 +570,7 @@ def _check_finite(data, name, why):
         return
     if isinstance(data, torch.Tensor) and data.is_floating_point() and not bool(torch.isfinite(data).all()):
         bad = int((~torch.isfinite(data)).sum())
-        raise ValueError(f"{name} holds {bad} NaN/inf value(s): {why}")
+        raise error(f"{name} holds {bad} NaN/inf value(s): {why}")
 
 
 def _plain(v):
