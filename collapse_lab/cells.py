@@ -9,36 +9,18 @@ import ast
 import re
 from dataclasses import dataclass
 
-from . import validate
 from .validate import ArgumentError
 
 
-def _text(name: str, value) -> None:
-    if not isinstance(value, str):
-        raise ArgumentError(f"{name} must be a str; got {value!r:.60} ({type(value).__name__})")
-
-
-
-@dataclass
+@dataclass(frozen=True)
 class Exercise:
+    """One exercise of a solution notebook, as :func:`exercises_of` reads it from a check cell (which is where its
+    fields are checked: a check's name, its chapter, the expression passed, the cell's points)."""
+
     name: str
     chapter: str  # "ch1"
     expr: str  # what the check cell passes to the check
     points: float = 1.0
-    grade_id: str = ""
-
-    def __post_init__(self):
-        _text("name", self.name)
-        if not self.name.isidentifier():
-            raise ArgumentError(f"name must be a check's name (an identifier); got {self.name!r:.60}")
-        _text("chapter", self.chapter)
-        if not re.fullmatch(r"ch\d+", self.chapter):
-            raise ArgumentError(f"chapter must be 'chN' (a checks module); got {self.chapter!r:.60}")
-        _text("expr", self.expr)
-        if not self.expr.strip():
-            raise ArgumentError("expr must be a Python expression; got an empty str")
-        self.points = validate.number("points", self.points, lo=0)
-        _text("grade_id", self.grade_id)
 
 
 def _check_call(node):
@@ -106,10 +88,26 @@ def exercises_of(nb) -> list[Exercise]:
             found = _check_call(node)
             if found:
                 chapter, name, arg = found
-                out.append(Exercise(name, chapter, ast.unparse(arg), points_of(cell),
-                                    str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))))
+                out.append(Exercise(name, chapter, ast.unparse(arg), points_of(cell)))
                 break
     names = [e.name for e in out]
     if len(set(names)) != len(names):
         raise ValueError(f"a check is called twice: {names}")
+    return out
+
+
+def check_cells(nb) -> list[tuple[int, str]]:
+    """(cell index, exercise name) of every check cell of a notebook (a :class:`Notebook`, an nbformat notebook or
+    its dict): the first check call of each code cell that parses (:func:`checks_in`; commented-out calls do not
+    count)."""
+    if isinstance(nb, dict) and not hasattr(nb, "cells"):  # a notebook's dict, as json.load gives it
+        import nbformat
+
+        nb = nbformat.from_dict(nb)
+    out = []
+    for i, cell in enumerate(_cells("nb", nb)):
+        if cell.cell_type == "code":
+            found = checks_in(cell.source)
+            if found:
+                out.append((i, found[0][1]))
     return out

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from .cells import checks_in, points_of
-from .validate import ArgumentError, path as _path
+from .cells import check_cells, points_of
+from .validate import ArgumentError, flag, path as _path
 
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -33,7 +33,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 def strip_solutions(source: str) -> str:
     """``source`` with every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region replaced by a stub."""
     if not isinstance(source, str):
-        raise TypeError(f"source must be a str; got {type(source).__name__}")
+        raise ArgumentError(f"source must be a str (a cell's code); got {type(source).__name__}")
     out, inside, indent = [], False, ""
     for lineno, line in enumerate(source.splitlines(), 1):
         stripped = line.strip()
@@ -154,8 +154,7 @@ def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = Fa
     """
     src = _path("solutions_dir", solutions_dir, kind="dir")
     dst = _path("exercises_dir", exercises_dir, kind="dir")
-    if not isinstance(check, bool):
-        raise ArgumentError(f"check must be a bool (True: write nothing, list what would change); got {check!r:.60}")
+    check = flag("check (True: write nothing, list what would change)", check)
     if nbgrader_dir is not None:
         nbgrader_dir = _path("nbgrader_dir", nbgrader_dir, kind="dir")
     if not src.is_dir():
@@ -179,16 +178,3 @@ def build(solutions_dir="solutions", exercises_dir="exercises", check: bool = Fa
     # an exercise whose solution is gone is stale too
     orphans = [e for e in sorted(dst.glob("*.ipynb")) if not (src / e.name).exists()] if dst.is_dir() else []
     return changed + orphans
-
-
-def check_cells(nb) -> list[tuple[int, str]]:
-    """(cell index, exercise name) of every check cell of a notebook (:func:`collapse_lab.cells.checks_in`: calls
-    that parse; commented-out calls do not count)."""
-    nb = _notebook("nb", nb)
-    out = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            found = checks_in(cell.source)
-            if found:
-                out.append((i, found[0][1]))
-    return out

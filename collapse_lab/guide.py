@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from . import reading, validate
-from .exercises import check_cells
+from .cells import check_cells
 
 BEGIN, END = "<!-- begin: collapse-lab guide -->", "<!-- end: collapse-lab guide -->"
 _SAVE = re.compile(r"plots\.save\(\s*\w+\s*,\s*[\"']([\w.-]+)[\"']")

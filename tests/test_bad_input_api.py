@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from collapse_lab import course, data, exercises, gaussian, gmm, lm, loop, metrics, mitigation, plots, runtime, \
+from collapse_lab import cells, course, data, exercises, gaussian, gmm, lm, loop, metrics, mitigation, plots, runtime, \
     tails, vae, validate, widgets
 from collapse_lab.checks import core
 from collapse_lab.validate import ArgumentError
@@ -95,7 +95,7 @@ CASES = [
      "answers"),
     ("exercise_notebook solution", lambda: exercises.exercise_notebook([1, 2, 3]), ArgumentError, "solution"),
     ("nbgrader_source solution", lambda: exercises.nbgrader_source("abc"), ArgumentError, "solution"),
-    ("check_cells nb", lambda: exercises.check_cells(ARR), ArgumentError, "nb"),
+    ("check_cells nb", lambda: cells.check_cells(ARR), ArgumentError, "nb"),
     # runtime
     ("in_threads fn", lambda: runtime.in_threads(None, [1, 2]), ArgumentError, "fn"),
     ("in_threads iterables", lambda: runtime.in_threads(abs, 3.5), ArgumentError, "iterables"),
@@ -243,4 +243,4 @@ def test_valid_calls_keep_their_results():
     assert tails.model_tail_mass(_MODEL, -np.inf, 0.0).shape == (2,)
     nb = _nb()
     exercises.add_nbgrader_metadata(nb, [0])
-    assert nb.cells[0].metadata["nbgrader"]["solution"] and exercises.check_cells(dict(nb)) == [(1, "f")]
+    assert nb.cells[0].metadata["nbgrader"]["solution"] and cells.check_cells(dict(nb)) == [(1, "f")]

@@ -156,8 +156,6 @@ CASES = [
     ("options-profile", lambda f: (grading.Options, dict(profile=None)), "profile"),
     ("options-sandbox", lambda f: (grading.Options, dict(sandbox="abc")), "sandbox"),
     ("options-workdir", lambda f: (grading.Options, dict(workdir=True)), "workdir"),
-    ("exercise-chapter", lambda f: (grader.Exercise, dict(name="x", chapter="os", expr="x")), "chapter"),
-    ("exercise-points", lambda f: (grader.Exercise, dict(name="x", chapter="ch1", expr="x", points=-1)), "points"),
     ("solution-exercises", lambda f: (grading.Solution, dict(path=SOLUTION, exercises=[1, 2, 3])), "exercises"),
     ("verdict-passed", lambda f: (grading.Verdict, dict(exercise="e", passed=np.array([]), points=1.0,
                                                         max_points=1.0, message="ok")), "passed"),

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from collapse_lab import exercises
+from collapse_lab import cells, exercises
 from collapse_lab.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_shipped_exercises_are_nbgrader_assignments(path):
     nb = nbformat.read(path, as_version=4)
     ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
     assert len(ids) == len(set(ids))
-    checks = dict(exercises.check_cells(nb))
+    checks = dict(cells.check_cells(nb))
     for i, c in enumerate(nb.cells):
         if i in checks:
             assert c.metadata["nbgrader"]["grade"] and c.metadata["nbgrader"]["locked"], c.source
@@ -111,7 +111,7 @@ def test_every_solution_has_an_exercise_and_checks():
     sols = sorted((ROOT / "solutions").glob("*.ipynb"))
     assert [p.name for p in sols] == [p.name for p in EXERCISES]
     for p in sols:
-        assert exercises.check_cells(nbformat.read(p, as_version=4)), f"{p.name} has no check cell"
+        assert cells.check_cells(nbformat.read(p, as_version=4)), f"{p.name} has no check cell"
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.name for p in EXERCISES])
@@ -120,8 +120,6 @@ def test_every_check_fails_on_the_unsolved_exercise(path):
     (a conceptual one). Every check fails on it, saying it is not done yet. In-process: the grader's own path, a
     kernel and its proxies, is covered by tests/test_grading.py and the chapters' sandboxed batch."""
     import importlib
-
-    from collapse_lab import cells
 
     found = cells.exercises_of(nbformat.read(path, as_version=4))
     assert len(found) >= 3

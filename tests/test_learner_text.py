@@ -234,7 +234,7 @@ def test_guide_counts_every_exercise_and_objective():
     for sol in SOLUTIONS:
         num = sol.stem.split("_")[0]
         owner = next(c for c in chs.values() if c["exercise_notebook"] == sol.name and not c["shared_with"])
-        from collapse_lab.exercises import check_cells
+        from collapse_lab.cells import check_cells
         assert len(owner["exercises"]) == len(check_cells(nbformat.read(sol, as_version=4))), num
     text = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     block = text.split(guide.BEGIN)[1].split(guide.END)[0]
