@@ -308,8 +308,7 @@ def run(family, real, generations: int, *, policy: str | Policy = "replace",
     """
     generations = validate.count("generations", generations, 0)
     pol, metrics, keep = _checked(family, policy, metrics, keep, callback, start, gen0, desc)
-    real, n = _real_data(real, n)
-    n_all = size(real)
+    n_all, n = _real_data(real, n)
     rng = as_rng(seed)
     # what generation 0 depends on that the run can see; checked before a stored generation 0 is reused
     origin = None if gen0 is None else (getattr(family, "name", "family"), n, _fingerprint(real),
@@ -373,8 +372,9 @@ def _checked(family, spec, metrics, keep, callback, start, gen0, desc) -> tuple:
     return pol, metrics, keep
 
 
-def _real_data(real, n) -> tuple:
-    """:func:`run`'s ``real`` (finite examples, at least one) and ``n`` (an int in [1, len(real)], default all)."""
+def _real_data(real, n) -> tuple[int, int]:
+    """``(len(real), n)`` once :func:`run`'s ``real`` (finite examples, at least one) and ``n`` (an int in
+    [1, len(real)], default all) are checked."""
     if not isinstance(real, (np.ndarray, list, tuple)) and type(real).__name__ != "Tensor":
         raise validate.ArgumentError(f"real must be the real data: a numpy array, torch tensor or list of examples; "
                                      f"got {type(real).__name__}")
@@ -383,8 +383,7 @@ def _real_data(real, n) -> tuple:
         raise validate.ArgumentError("real must hold at least one example")
     _check_finite(real, "real", "the real data must hold finite numbers (drop or impute the NaN/inf rows first)",
                   validate.ArgumentError)
-    n = n_all if n is None else validate.integer("n", n, 1, n_all)  # real examples per generation
-    return real, n
+    return n_all, n_all if n is None else validate.integer("n", n, 1, n_all)  # real examples per generation
 
 
 def _generation_0(family, real, rng, gen0, origin):
