@@ -30,8 +30,7 @@ def make_policy(spec):
     """A loop policy from a table spec: a name, ``('mix', fraction)``, ``('anchor', k)`` or a policy object."""
     if isinstance(spec, tuple):
         if len(spec) != 2 or not isinstance(spec[0], str) or spec[0] not in ("mix", "anchor"):
-            raise ArgumentError(f"spec must be a policy name, ('mix', fraction), ('anchor', k) or a policy object; "
-                                f"got {spec!r:.60}")
+            raise ArgumentError(f"policy spec must be ('mix', fraction) or ('anchor', k); got {spec!r:.60}")
         return loop.policy(spec[0], fraction=spec[1]) if spec[0] == "mix" else loop.policy(spec[0], k=spec[1])
     try:
         return loop.policy(spec)
