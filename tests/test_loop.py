@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from collapse_lab import loop
+from collapse_lab.validate import ArgumentError
 
 
 def gauss_family():
@@ -77,6 +78,17 @@ def test_builder_gives_what_build_gives_with_the_same_draws(pol):
     assert r1.random() == r2.random()
 
 
+def test_builder_draws_through_the_policys_own_build(monkeypatch):
+    """One construction path: a subclass's build (or a patched one) is what the builder uses, not a copy of it."""
+    calls = []
+    build = loop.Mix.build
+    monkeypatch.setattr(loop.Mix, "build", lambda self, *a: calls.append(1) or build(self, *a))
+    b = loop.Builder(loop.policy("mix", fraction=0.5), np.arange(10.0))
+    b(np.zeros(5), np.random.default_rng(0))
+    b(np.zeros(5), np.random.default_rng(1))
+    assert calls == [1, 1]
+
+
 def test_builder_refuses_what_is_not_a_policy_or_numpy_data():
     with pytest.raises(ValueError, match="policy"):
         loop.Builder("mix", np.zeros(3))
@@ -139,27 +151,23 @@ def test_dict_metrics_and_table():
 
 
 def test_bad_input_is_rejected():
+    """Every bad argument of the loop is one error type, ArgumentError (a TypeError and a ValueError)."""
     fam = gauss_family()
-    with pytest.raises(TypeError, match="fit"):
-        loop.run(object(), REAL, 3)
-    with pytest.raises(ValueError, match="generations"):
-        loop.run(fam, REAL, -1)
-    with pytest.raises(ValueError, match="policy must be one of"):
-        loop.run(fam, REAL, 3, policy="keep")
-    with pytest.raises(TypeError, match="policy"):
-        loop.policy(3)
-    with pytest.raises(ValueError, match="fraction"):
-        loop.policy("mix", fraction=1.5)
-    with pytest.raises(ValueError, match="k must"):
-        loop.policy("anchor", k=-1)
-    with pytest.raises(ValueError, match="n must"):
-        loop.run(fam, REAL, 3, n=10_000)
-    with pytest.raises(ValueError, match="at least one"):
-        loop.run(fam, np.array([]), 3)
-    with pytest.raises(TypeError, match="metrics"):
-        loop.run(fam, REAL, 1, metrics={"x": 3})
-    with pytest.raises(TypeError, match="data must"):
-        loop.size(3)
+    cases = [("fit", lambda: loop.run(object(), REAL, 3)), ("generations", lambda: loop.run(fam, REAL, -1)),
+             ("policy must be one of", lambda: loop.run(fam, REAL, 3, policy="keep")),
+             ("policy", lambda: loop.policy(3)), ("fraction", lambda: loop.policy("mix", fraction=1.5)),
+             ("k must", lambda: loop.policy("anchor", k=-1)), ("n must", lambda: loop.run(fam, REAL, 3, n=10_000)),
+             ("at least one", lambda: loop.run(fam, np.array([]), 3)),
+             ("metrics", lambda: loop.run(fam, REAL, 1, metrics={"x": 3})),
+             ("keep", lambda: loop.run(fam, REAL, 1, keep=3)), ("callback", lambda: loop.run(fam, REAL, 1, callback=3)),
+             ("start", lambda: loop.run(fam, REAL, 1, start=(1, 2))), ("desc", lambda: loop.run(fam, REAL, 1, desc=3)),
+             ("gen0", lambda: loop.run(fam, REAL, 1, gen0=[])), ("not both", lambda: loop.run(fam, REAL, 1, gen0={},
+                                                                                             start=(0, None, []))),
+             ("finite", lambda: loop.run(fam, np.array([1.0, np.nan]), 1)), ("data must", lambda: loop.size(3)),
+             ("data must", lambda: loop.take(object.__new__(type("Odd", (), {"__len__": lambda s: 2})), [0]))]
+    for what, bad in cases:
+        with pytest.raises(ArgumentError, match=what):
+            bad()
 
 
 def test_policy_options_must_match_the_policy():

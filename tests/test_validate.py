@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from collapse_lab.validate import ArgumentError, integer, number
+from collapse_lab.validate import MAX_INT, ArgumentError, integer, number, seed
 
 
 def test_integer_accepts_ints_and_names_the_range():
@@ -13,6 +13,21 @@ def test_integer_accepts_ints_and_names_the_range():
     for bad in (2.0, "2", True, None):
         with pytest.raises(TypeError, match="must be an int"):
             integer("n", bad)
+
+
+def test_bounds_are_the_callers_not_guessed_from_the_name():
+    for name in ("n", "seed", "base_seed", "seeds"):  # the name never changes the range
+        with pytest.raises(ArgumentError, match=f"<= {MAX_INT}"):
+            integer(name, MAX_INT + 1, 0)
+    assert integer("seed", 10**15, 0, hi=None) == 10**15  # hi=None: no upper bound, stated by the caller
+    assert seed("seed", 10**15) == 10**15 and seed("s", np.uint64(2**63)) == 2**63
+    with pytest.raises(ArgumentError, match=r"seed must be an int >= 0; got -1"):
+        seed("seed", -1)
+    with pytest.raises(ArgumentError, match=r"<= 9223372036854775807"):
+        seed("seed", 2**63, hi=2**63 - 1)
+    for bad in (1.0, "3", True, None):
+        with pytest.raises(TypeError, match="seed must be an int"):
+            seed("seed", bad)
 
 
 def test_number_intervals():
