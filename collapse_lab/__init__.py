@@ -6,11 +6,13 @@ Notebooks explain and plot; the reusable, tested logic lives here, one module pe
 - ``profiles``  sizes of every experiment for the ``quick`` / ``standard`` / ``paper`` profiles
 - ``runtime``   seeding, device choice, progress bars
 - ``data``      where data files are looked up, and the loaders
-- ``loop``      the generational loop (fit -> sample -> next training set) and its data policies
+- ``loop``      the generational loop (fit -> sample -> next training set) and its data policies;
+  ``history`` its per-generation table (``loop.History``)
 - ``metrics``   distances and diversity measures shared by the chapters
 - ``plots``, ``widgets``  figures and the interactive explorers
 - ``checks``    the functions exercise cells call, grouped by chapter
-- ``exercises`` exercises/ generated from solutions/, and grading a learner's notebook
+- ``cells``     what a notebook's exercises, check cells and points are (the one reader)
+- ``exercises`` exercises/ generated from solutions/
 - ``tails``, ``gaussian``, ``gmm``, ``vae``, ``lm``  one module per model family (``lm``: a package of concept files)
 - ``reading``, ``guide``, ``ready``  study times from the notebooks, the instructor guide's facts, a room check
 - ``cli``       the ``collapse-lab`` command
@@ -24,7 +26,7 @@ from .runtime import seed_all, device  # noqa: E402
 
 __all__ = ["__version__", "require", "active_profile", "seed_all", "device"]
 
-_LAZY = {"profiles", "runtime", "data", "loop", "metrics", "plots", "widgets", "checks", "exercises",
+_LAZY = {"profiles", "runtime", "data", "loop", "history", "cells", "metrics", "plots", "widgets", "checks", "exercises",
          "tails", "gaussian", "gmm", "vae", "lm", "mitigation", "course", "cli", "stages", "reading", "guide",
          "ready"}
 
