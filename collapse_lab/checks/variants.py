@@ -38,9 +38,10 @@ SPACES = {
            "statements": (("a", "b", "c", "d"), "permutation")},  # which_decoder: your letters for statements 1-4
     "05": {"p_star": (0.3, (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8)),  # anchor_or_prior: the truth of the chain
            "M": (20, (10, 15, 20, 30, 40)),                     # anchor_or_prior, anchored_variance: samples per gen.
-           "a": (1, (1, 2, 3)),                                  # anchor_or_prior: pseudo-counts of x = 1
-           "b": (2, (1, 2, 3)),                                  # anchor_or_prior: pseudo-counts of x = 0
-           "k": (2, (2, 3, 4, 5)),                               # anchored_variance: real points per generation
+           # anchor_or_prior: the prior's pseudo-counts (a of x = 1, b of x = 0); never a = b, whose centre 1/2 the
+           # lecture shows
+           "prior": ((1, 2), ((1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2))),
+           "A": (2, (2, 3, 4, 5)),                               # anchored_variance: real points per generation
            "ddof": (1, (0, 1))},                                 # anchored_variance: 0 maximum likelihood, 1 unbiased
 }
 
