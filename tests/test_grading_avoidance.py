@@ -367,7 +367,7 @@ def test_student_bundle_carries_no_answer_key(tmp_path):
 # -- chapters 2 to 5 end to end: small submissions (only the cells the grader needs) through `collapse-lab check` ----
 
 SMALL_SETUP = {  # the set-up a chapter's answer cells need, without the lecture's data and models
-    "02": "import numpy as np\nfrom collapse_lab import checks, gmm, loop",
+    "02": "import numpy as np\nfrom scipy.stats import multivariate_normal\nfrom collapse_lab import checks, gmm, loop",
     "03": "import numpy as np\nimport torch\nfrom collapse_lab import checks, vae",
     "04": "import numpy as np\nfrom collapse_lab import checks, data, lm, loop",
     "05": "import numpy as np\nfrom collapse_lab import checks, loop\nfrom collapse_lab import mitigation as mi",
@@ -386,7 +386,9 @@ SMALL_DELEGATE = {  # two code exercises per chapter handed to the course's refe
                             "    return (m.linreg_formula(n, d, M, sigma, 'replace'),\n"
                             "            m.linreg_formula(n, d, M, sigma, 'accumulate'))\n",
            "tail_alarm": "from collapse_lab.mitigation import monitoring\n"
-                         "    return monitoring.first_alert(samples_by_gen, reference, q, tol)\n"},
+                         "    mon = monitoring.Monitor(reference, q=q, tol=tol)\n"
+                         "    drops = [mon.check(x)['tail_drop'] for x in samples_by_gen]\n"
+                         "    return next((g for g, d in enumerate(drops) if d > tol), None)\n"},
 }
 # the conceptual items: the key read from the package's checks on disk (the answers function, run on the variant),
 # else searched with the notebook's own checks (the first candidate that raises nothing)
@@ -490,6 +492,7 @@ def test_small_submissions_hold_what_the_grader_needs():
         assert sum("ns[\"answers\"](variant)" in c.source for c in cheat.cells) == len(SMALL_KEY[ch]), ch
 
 
+@pytest.mark.slow  # about 2 minutes: 16 kernels (chapter 4's loads the language model's base)
 @pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
 def test_work_avoidance_in_chapters_2_to_5_earns_nothing(tmp_path):
     """Per chapter 2-5, four submissions graded in one sandboxed batch as an instructor would: the honest answers
@@ -515,15 +518,17 @@ def test_work_avoidance_in_chapters_2_to_5_earns_nothing(tmp_path):
     got: dict = {}
     for r in rows:
         if r["passed"] != "":
-            got.setdefault((r["student"], r["notebook"][:2]), {})[r["exercise"]] = (r["passed"] == "True",
-                                                                                   r["message"])
+            got.setdefault((r["student"], r["notebook"][:2]), {})[r["exercise"]] = (
+                r["passed"] == "True", " ".join(r["message"].replace(" | ", " ").split()))
+    bad = []
     for ch in SMALL_SETUP:
         honest = got["honest", ch]
-        assert all(ok for ok, _ in honest.values()), (ch, {k: m for k, (ok, m) in honest.items() if not ok})
-        assert not any(ok for ok, _ in got["delegator", ch].values()), (ch, got["delegator", ch])
-        for name in SMALL_DELEGATE[ch]:
-            assert "not available in a graded run" in got["delegator", ch][name][1], (ch, got["delegator", ch][name])
-        assert not any(ok for ok, _ in got["lazy", ch].values()), (ch, got["lazy", ch])
+        bad += [("honest", ch, k, m) for k, (ok, m) in honest.items() if not ok]
+        bad += [("delegator", ch, k, m) for k, (ok, m) in got["delegator", ch].items() if ok]
+        bad += [("delegator", ch, name, got["delegator", ch][name][1]) for name in SMALL_DELEGATE[ch]
+                if "not available in a graded run" not in got["delegator", ch][name][1]]
+        bad += [("lazy", ch, k, m) for k, (ok, m) in got["lazy", ch].items() if ok]
         copier = got["copier", ch]
-        assert all(not copier[i][0] for i in SMALL_KEY[ch]), (ch, copier)
-        assert all(ok for name, (ok, _) in copier.items() if name not in SMALL_KEY[ch]), (ch, copier)
+        bad += [("copier", ch, i, copier[i][1]) for i in SMALL_KEY[ch] if copier[i][0]]
+        bad += [("copier", ch, k, m) for k, (ok, m) in copier.items() if k not in SMALL_KEY[ch] and not ok]
+    assert not bad, "\n".join(map(str, bad))
