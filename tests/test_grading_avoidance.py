@@ -532,3 +532,71 @@ def test_work_avoidance_in_chapters_2_to_5_earns_nothing(tmp_path):
         bad += [("copier", ch, i, copier[i][1]) for i in SMALL_KEY[ch] if copier[i][0]]
         bad += [("copier", ch, k, m) for k, (ok, m) in copier.items() if k not in SMALL_KEY[ch] and not ok]
     assert not bad, "\n".join(map(str, bad))
+
+
+# -- the variant items of every chapter: a neighbour's answer fails, the learner's own passes ------------------------
+
+VARIANT_ITEMS = [("02", "isolated_sources"), ("02", "drift_swamps"), ("03", "collapse_stage"),
+                 ("04", "which_decoder"), ("05", "anchor_or_prior"), ("05", "anchored_variance")]
+
+
+@pytest.mark.parametrize("ch,item", VARIANT_ITEMS, ids=[f"ch{c}.{i}" for c, i in VARIANT_ITEMS])
+def test_a_variant_item_takes_the_learners_answer_and_not_a_neighbours(ch, item, capsys):
+    import importlib
+
+    mod = importlib.import_module(f"collapse_lab.checks.ch{int(ch)}")
+    check = getattr(mod, item)
+    ids = [f"student{k:02d}" for k in range(12)]
+    keys = {s: mod.answers(variants.variant(ch, s))[item] for s in ids}
+    assert len({repr(k) for k in keys.values()}) >= 4, keys  # variants differ across a class
+    assert keys[ids[0]] == mod.answers(variants.variant(ch, ids[0]))[item]  # the same id, the same variant
+    me, other = ids[0], next(s for s in ids[1:] if keys[s] != keys[ids[0]])
+    with variants.grading(me):
+        check(keys[me])
+        assert capsys.readouterr().out.startswith("\u2713")
+        with pytest.raises(AssertionError) as err:
+            check(keys[other])
+    text = str(err.value)
+    assert "hint:" in text and max(len(line) for line in text.splitlines()) <= 110
+    with variants.grading(None):  # self-study: the exercise text's numbers
+        check(mod.answers(variants.variant(ch))[item])
+
+
+def test_every_item_has_a_hint_and_every_conceptual_check_takes_an_answer():
+    import inspect
+
+    for ch in CHAPTERS:
+        mod = __import__(f"collapse_lab.checks.{ch}", fromlist=["hint"])
+        for name, check in keyless.checks_of(ch).items():
+            assert name in mod.hint.general, (ch, name)
+            first = next(iter(inspect.signature(check).parameters))
+            assert first == ("answer" if check.kind == "concept" else first), (ch, name, first)
+            assert first != "fn" or check.kind == "code", (ch, name)
+
+
+def test_the_instructors_variant_command_prints_the_answers():
+    for ch in ("01", "02", "03", "04", "05"):
+        p = subprocess.run([sys.executable, "-m", "collapse_lab.cli", "variant", "--student", "Zoë Ñ", "--chapter", ch],
+                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert p.returncode == 0, p.stderr[-1000:]
+        assert p.stdout.startswith(f"chapter {ch} variant for student 'Zoë Ñ'") and p.stdout.count("\n  ") >= 1
+
+
+def test_a_letter_answer_is_read_by_the_one_parser():
+    """Strings, lists and tuples of letters, in any case, with spaces or commas, are one answer; anything else fails
+    with the form expected."""
+    from collapse_lab.checks import ch1, ch4
+
+    with variants.grading(None):
+        for form in ("A", ["A"], "a", " a ", "A+"):
+            assert ch1._sources(form) == {"A"}
+        assert ch1._sources("S, A") == ch1._sources(["A", "S"]) == {"S", "A"}
+        for bad in ("SX", 3, ""):
+            with pytest.raises(AssertionError):
+                ch1._sources(bad)
+        want = ch4.answers(variants.variant("04"))["which_decoder"]
+        for form in (want, list(want), "".join(want), tuple(x.lower() for x in want)):
+            ch4.which_decoder(form)
+        for bad in (("X",), ("b", "X"), "Xe", 7):
+            with pytest.raises(AssertionError):
+                ch4.which_decoder(bad)
