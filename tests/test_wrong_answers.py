@@ -832,6 +832,25 @@ def _(samples_by_gen, reference, q, tol):
     return _alarm()(samples_by_gen, reference, q, tol)
 
 
+@wrong(E, "baseline q, not the reference's tail mass")
+def _(samples_by_gen, reference, q, tol):
+    lo, hi = np.quantile(reference, [q, 1 - q])
+    for g, x in enumerate(samples_by_gen):
+        if max(1 - np.mean(x < lo) / q, 1 - np.mean(x > hi) / q) > tol:
+            return g
+    return None
+
+
+@wrong(E, "<= and >= at the cut points")
+def _(samples_by_gen, reference, q, tol):
+    lo, hi = np.quantile(reference, [q, 1 - q])
+    ref = np.array([np.mean(reference <= lo), np.mean(reference >= hi)])
+    for g, x in enumerate(samples_by_gen):
+        if np.max(1 - np.array([np.mean(x <= lo), np.mean(x >= hi)]) / ref) > tol:
+            return g
+    return None
+
+
 @wrong(E, "quantiles of each generation")
 def _(samples_by_gen, reference, q, tol):
     for g, x in enumerate(samples_by_gen):
@@ -861,6 +880,8 @@ HINTS = {
     ("ch5.minimal_fraction", "< instead of <="): "exactly equal",
     ("ch5.minimal_fraction", "every fraction run, then the best"): "stop at the first",
     ("ch5.tail_alarm", "growth is an alarm too"): "growing tails",
+    ("ch5.tail_alarm", "baseline q, not the reference's tail mass"): "own tail mass",
+    ("ch5.tail_alarm", "<= and >= at the cut points"): "strictly beyond",
     ("ch3.vae_loss", "under no_grad"): "torch.no_grad()",
     ("ch1.categorical_step", "global np.random"): "rng",
     ("ch4.mix_training_set", "rng.shuffle(real)"): "in-place change",

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import special, stats
 
 from . import variants
-from .core import Hints, call, close, exercise, expect, last_call, passed, rng_contract, show, unchanged
+from .core import Hints, call, close, exercise, expect, last_call, letters, passed, rng_contract, show, unchanged
 
 hint = Hints("ch1", {
     "categorical_step": "one generation is a multinomial draw of M samples from p; the refit divides the counts by "
@@ -258,36 +258,34 @@ def c_factor(fn) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# conceptual questions: the learner's answer is a value, passed as ``fn`` and never called. A wrong answer is told
+# conceptual questions: the learner's answer is a value, passed as ``answer`` and never called. A wrong answer is told
 # where it is wrong and given a hint about the idea, never the answer itself.
 
 _NOT_ANSWERED = "replace None with your answer and run the cell again"
 
 
-def _letters(x):
-    """An answer such as 'S', 'SA', 'S+A' or ['S', 'A'] as a set of upper-case letters; None if it is not one."""
-    if isinstance(x, str):
-        letters = [c for c in x.upper() if c.isalpha()]
-    elif isinstance(x, (list, tuple, set, frozenset)) and all(isinstance(c, str) for c in x):
-        letters = [c.strip().upper() for c in x]
-    else:
-        return None
-    return set(letters) if letters and all(c in ("S", "E", "A") for c in letters) else None
+def _sources(x) -> set:
+    """An answer such as 'S', 'SA', 'S+A' or ['S', 'A'] as a set of upper-case letters S, E, A (the course's one
+    letter parser, :func:`.core.letters`, checks its type and form; a failed check when it is not one)."""
+    if isinstance(x, (list, tuple, set, frozenset)) and all(isinstance(c, str) for c in x):
+        x = "".join(sorted(x))
+    text = x.replace("+", "") if isinstance(x, str) else x
+    n = sum(not c.isspace() and c not in ",;-" for c in text) if isinstance(text, str) else 1
+    return set(letters(text, "S" * max(n, 1), "SEA", "source", "SA"))
 
 
 _SOURCE_HINTS = {
     "a": "the Gaussian family contains the truth and the sample mean and variance are exact: what is left?",
     "b": "with infinitely many points there is no sampling noise, and the moment fit is exact: what is left?",
-    "c": "a huge sample and a family that contains the truth: what can still go wrong in EM?",
-    "d": "count the sample size per generation, and how EM is started; the family has enough components",
+    "c": "a huge sample and a family that contains the truth: what can still go wrong in the fitting?",
+    "d": "count the sample size per generation, and how the variance is found; the family contains the truth",
 }
 
 
 @exercise("ch1", refs=(), kind="concept")
-def error_sources(fn) -> None:
-    """``fn``: a dict {'a': letters, 'b': ..., 'c': ..., 'd': ...}, the error sources of four experiments, each
+def error_sources(answer) -> None:
+    """``answer``: a dict {'a': letters, 'b': ..., 'c': ..., 'd': ...}, the error sources of four experiments, each
     a string of the letters S (statistical), E (functional expressivity) and A (functional approximation)."""
-    answer = fn
     expect(answer is not None, "error_sources is not answered yet", "a dict {'a': 'S', 'b': ..., ...}", None,
            _NOT_ANSWERED)
     keys = sorted(_SOURCE_HINTS)
@@ -297,10 +295,7 @@ def error_sources(fn) -> None:
            "answer each experiment with a string of letters, e.g. {'a': 'S', 'b': 'EA', ...}")
     want = {"a": {"S"}, "b": {"E"}, "c": {"A"}, "d": {"S", "A"}}
     for k in keys:
-        got = _letters(answer[k])
-        expect(got is not None, f"experiment ({k}): the answer must be letters among S, E and A",
-               "a string such as 'S' or 'SA'", answer[k], "S = statistical, E = functional expressivity, "
-               "A = functional approximation")
+        got = _sources(answer[k])
         expect(got == want[k], f"experiment ({k}): which error sources does it contain?",
                "the sources present in this experiment, no more and no fewer", "".join(sorted(got)), _SOURCE_HINTS[k])
     passed("error_sources: each experiment's error sources identified")
@@ -317,10 +312,9 @@ _STAGE_HINTS = (
 
 
 @exercise("ch1", refs=(), kind="concept")
-def early_or_late(fn) -> None:
-    """``fn``: a list of five strings, 'early' or 'late', one per observation of the exercise, in the order of the
+def early_or_late(answer) -> None:
+    """``answer``: a list of five strings, 'early' or 'late', one per observation of the exercise, in the order of the
     learner's ``checks.variant("01").order``."""
-    answer = fn
     order = variants.variant("01").order
     expect(answer is not None, "early_or_late is not answered yet", "a list of five strings 'early' or 'late'",
            None, _NOT_ANSWERED)
@@ -339,11 +333,10 @@ def early_or_late(fn) -> None:
 
 
 @exercise("ch1", refs=("gaussian.median_var", "gaussian.median_var_approx"), kind="concept")
-def median_collapse(fn) -> None:
-    """``fn``: a pair (n, share): the fits after which the median chain keeps the share ``keep`` of the variance
+def median_collapse(answer) -> None:
+    """``answer``: a pair (n, share): the fits after which the median chain keeps the share ``keep`` of the variance
     (``M`` points per generation; both from the learner's ``checks.variant("01")``), and the share of chains whose
     variance is below ``keep`` times the original at that n."""
-    answer = fn
     expect(answer is not None, "median_collapse is not answered yet", "a pair (n, share)", None, _NOT_ANSWERED)
     ok = isinstance(answer, (list, tuple)) and len(answer) == 2
     if ok:

@@ -24,8 +24,11 @@ hint = Hints("ch2", {
                  "resulting linear recursion from Var(w_0) = 0.",
     "match_modes": "build the (J, K) matrix of squared distances between every original mean and every fitted "
                    "mean; linear_sum_assignment returns matched (row, column) pairs; rows it leaves out get -1.",
-    "isolated_sources": "in each experiment, which of the three still varies: the number of points (S), the number of components against the truth's (E), or how EM is started and run (A)? That one is isolated.",
-    "drift_swamps": "the weight's variance after g generations is w(1-w)(1-(1-1/n)^g); compare its square root with w/2 for g = 0, 1, 2, ... with your variant's w and n.",
+    "isolated_sources": "in each experiment, which of the three still varies: the number of points (S), the number "
+                        "of components against the truth's (E), or how EM is started and run (A)? That one is "
+                        "isolated. Answer in the order of your variant.order.",
+    "drift_swamps": "the weight's variance after g generations is w(1-w)(1-(1-1/n)^g); compare its square root "
+                    "with w/2 for g = 0, 1, 2, ... with your variant's w and n.",
 })
 
 
@@ -357,14 +360,16 @@ _SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "funct
 
 @exercise("ch2", refs=("gmm.chains.error_sources",), kind="concept")
 def isolated_sources(answer) -> None:
-    """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates."""
-    want = "".join(letter for letter, _ in _ISOLATED)
+    """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates, in
+    the order of the learner's ``checks.variant("02").order``."""
+    v = variants.variant("02")
+    want = answers(v)["isolated_sources"]
     got = letters(answer, want, "SEA", "experiment", "SSEAA")
-    wrong = [i for i in range(len(want)) if got[i] != want[i]]
-    expect(not wrong, f"experiments {[i + 1 for i in wrong]} isolate a different error source",
-           "the source that remains when the other two are switched off", got,
-           "for each experiment ask: would more data remove this error (statistical), a bigger model "
-           "(expressivity), or a better fitting procedure (approximation)?")
+    wrong = [j for j in range(len(want)) if got[j] != want[j]]
+    expect(not wrong, f"entries {[j + 1 for j in wrong]} (experiments {[v.order[j] for j in wrong]} in your order "
+           f"{v.order}) isolate a different error source", "the source that remains when the other two are "
+           "switched off", got, "for each experiment ask: would more data remove this error (statistical), a bigger "
+           "model (expressivity), or a better fitting procedure (approximation)?")
     passed(f"isolated_sources: all {len(want)} experiments matched to the error source they isolate")
 
 
@@ -400,4 +405,5 @@ def drift_swamps(answer) -> None:
 
 def answers(v) -> dict:
     """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("02", student)``)."""
-    return {"drift_swamps": (_first_swamped(v.w_minor, v.n), _first_swamped(v.w_major, v.n))}
+    return {"drift_swamps": (_first_swamped(v.w_minor, v.n), _first_swamped(v.w_major, v.n)),
+            "isolated_sources": "".join(_ISOLATED[i - 1][0] for i in v.order)}

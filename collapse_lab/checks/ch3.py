@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import variants
 from .core import (Hints, call, call_with_grads, close, exercise, expect, last_call, letters, passed, show,
                    unchanged)
 
@@ -21,7 +22,8 @@ hint = Hints("ch3", {
                      "a share is a count over the number of labels; empty classes contribute nothing,"
                      " so leave them out before taking np.log2.",
     "collapse_stage": "early collapse: rare digits and unusual styles fade while the average sample looks right; late"
-                      " collapse: every sample narrows towards the same shape and the summary numbers move a lot.",
+                      " collapse: every sample narrows towards the same shape and the summary numbers move a lot. "
+                      "Answer in the order of your variant.order.",
     "compounding": "a constant factor r per generation compounds: the spread after g generations is r**g times the "
                    "first; the released spreads give r, logarithms give g.",
 })
@@ -201,26 +203,35 @@ def class_entropy(fn) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # conceptual exercises: the answer is a value, never called
 
-# the observations of the question, in order: E (early collapse) or L (late collapse)
+# the observations of the question, in the text's order: E (early collapse) or L (late collapse)
 _STAGES = (
     ("E", "all ten digits still drawn, but unusual styles gone: the rare parts fade while the bulk looks right"),
     ("L", "every sample the same blurred shape, latent spread a small fraction of generation 0's"),
     ("E", "one rare digit below 1% of the samples while the entropy has barely moved"),
     ("L", "Frechet distance ten times larger and class entropy below one bit"),
+    ("E", "the thinnest and thickest strokes gone while the mean image and the latent spread are as before"),
+    ("L", "nearly every sample is classified as the same digit and they all look alike"),
 )
 
 
 @exercise("ch3", refs=(), kind="concept")
 def collapse_stage(answer) -> None:
-    """``answer``: a string of four letters E / L, early or late collapse for each observation of the exercise."""
-    want = "".join(letter for letter, _ in _STAGES)
-    got = letters(answer, want, "EL", "observation", "EELL")
-    wrong = [i for i in range(len(want)) if got[i] != want[i]]
-    expect(not wrong, f"observations {[i + 1 for i in wrong]} are a different stage of collapse",
-           "E where the rare parts fade while the bulk looks right, L where the whole distribution narrows", got,
-           "early collapse loses the tails (rare digits, rare styles); late collapse loses the variance of "
-           "everything")
+    """``answer``: a string of six letters E / L, early or late collapse for each observation of the exercise, in the
+    order of the learner's ``checks.variant("03").order``."""
+    v = variants.variant("03")
+    want = answers(v)["collapse_stage"]
+    got = letters(answer, want, "EL", "observation", "EELLEL")
+    wrong = [j for j in range(len(want)) if got[j] != want[j]]
+    expect(not wrong, f"entries {[j + 1 for j in wrong]} (observations {[v.order[j] for j in wrong]} in your order "
+           f"{v.order}) are a different stage of collapse", "E where the rare parts fade while the bulk looks right, "
+           "L where the whole distribution narrows", got, "early collapse loses the tails (rare digits, rare styles); "
+           "late collapse loses the variance of everything")
     passed(f"collapse_stage: all {len(want)} observations placed as early or late collapse")
+
+
+def answers(v) -> dict:
+    """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("03", student)``)."""
+    return {"collapse_stage": "".join(_STAGES[i - 1][0] for i in v.order)}
 
 
 @exercise("ch3", refs=(), kind="concept")

@@ -8,7 +8,8 @@ from collections import Counter
 
 import numpy as np
 
-from .core import (Hints, call, close, exercise, expect, last_call, number, passed, rng_contract, show,
+from . import variants
+from .core import (Hints, call, close, exercise, expect, last_call, letters, number, passed, rng_contract, show,
                    unchanged)
 from ..runtime import silence_progress
 
@@ -25,7 +26,9 @@ hint = Hints("ch4", {
     "mix_training_set": "round() gives the nearest whole number; a Generator can pick distinct "
                         "indices (see the replace argument of rng.choice); indexing real with an "
                         "index array makes a new array, so real stays as it was.",
-    "which_decoder": "beam search keeps the most probable continuation, sampling draws from the model's distribution: which leaves text the writing model finds most probable, and which keeps more distinct words?",
+    "which_decoder": "beam search keeps the most probable continuation, sampling draws from the model's "
+                     "distribution: which leaves text the writing model finds most probable, and which keeps more "
+                     "distinct words? Answer with your own letters (variant.chains, variant.statements).",
 })
 
 
@@ -304,31 +307,33 @@ def mix_training_set(fn) -> None:
 # conceptual questions: the answer is a value (the check never calls it)
 
 
-def _letters(answer, n: int, what: str, options: str):
-    """``answer`` as a tuple of ``n`` upper-case strings, or a failed check saying what shape was expected."""
-    expect(not callable(answer), what, options, type(answer).__name__,
-           "write the answer itself (no function): " + options)
-    vals = answer if isinstance(answer, (tuple, list)) else (answer,)
-    ok = len(vals) == n and all(isinstance(v, str) and len(v.strip()) == 1 for v in vals)
-    expect(ok, what, options, answer, f"give {n} single letter(s), in a tuple when there are several")
-    return tuple(v.strip().upper() for v in vals)
+_BEAM, _RIGHT = 1, 2  # in the text's numbering: chain 1 was written by beam search, statement 2 is right
 
 
 @exercise("ch4", refs=(), kind="concept")
 def which_decoder(answer) -> None:
-    """Conceptual question: ``answer = (chain, statement)``: which chain (``'X'`` or ``'Y'``) was written by beam
-    search, and which statement (``'a'``-``'d'``) is right about choosing a decoder for synthetic training text."""
-    chain, statement = _letters(answer, 2, "which_decoder: (chain, statement)",
-                                "(chain, statement): a chain letter 'X' or 'Y' and a statement letter 'a'-'d'")
-    expect(chain in ("X", "Y"), "which_decoder: the chain is 'X' or 'Y'", "'X' or 'Y'", chain,
-           "two chains, two letters")
-    expect(chain == "X", "which_decoder: the beam-search chain", "the chain whose text the generation-0 model finds "
-           "most probable", chain, "beam search returns the most likely continuation: low perplexity under the model "
+    """Conceptual question: ``answer = (chain, statement)``: the learner's letter for the chain written by beam search
+    and for the statement that is right about choosing a decoder for synthetic training text (the letters of the
+    learner's ``checks.variant("04")``: ``chains`` for chains 1 and 2, ``statements`` for statements 1 to 4)."""
+    v = variants.variant("04")
+    chain, statement = answers(v)["which_decoder"]
+    text = "".join(answer) if isinstance(answer, (tuple, list)) and all(isinstance(a, str) for a in answer) else answer
+    got = letters(text, "XA", "XYABCD", "part (chain, then statement)", v.chains[1] + v.statements[2])
+    expect(got[0] in "XY" and got[1] in "ABCD", "which_decoder: (chain, statement)", "a chain letter 'X' or 'Y', then "
+           "a statement letter 'a'-'d'", answer, "the chain first, then the statement")
+    expect(got[0] == chain.upper(), "which_decoder: the beam-search chain (your letters: chain 1 is "
+           f"{v.chains[0]!r}, chain 2 is {v.chains[1]!r})", "the chain whose text the generation-0 model finds most "
+           "probable", got[0], "beam search returns the most likely continuation: low perplexity under the model "
            "that wrote it, and few distinct tokens (Chapter 4, sections 4-5)")
-    expect(statement in "ABCD", "which_decoder: the statement is one of 'a'-'d'", "'a', 'b', 'c' or 'd'", statement,
-           "one letter")
-    expect(statement == "B", "which_decoder: the statement about the decoder", "the statement consistent with the "
-           "sampling chain of section 7", statement, "what does each decoder remove, and what remains? Compare the "
-           "vocabulary and the test perplexity of the sampling chain with the beam-search chain")
-    passed("which_decoder: beam search writes the most probable text (X); sampling keeps the model's words, "
-           "yet still collapses")
+    expect(got[1] == statement.upper(), "which_decoder: the statement about the decoder (your letters: "
+           f"{', '.join(f'statement {i + 1} is {x!r}' for i, x in enumerate(v.statements))})", "the statement "
+           "consistent with the sampling chain of section 7", got[1].lower(), "what does each decoder remove, and "
+           "what remains? Compare the vocabulary and the test perplexity of the sampling chain with the "
+           "beam-search chain")
+    passed(f"which_decoder: beam search writes the most probable text (your chain {chain!r}); sampling keeps the "
+           "model's words, yet still collapses")
+
+
+def answers(v) -> dict:
+    """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("04", student)``)."""
+    return {"which_decoder": (v.chains[_BEAM - 1], v.statements[_RIGHT - 1])}

@@ -29,9 +29,11 @@ hint = Hints("ch5", {
     "tail_alarm": "np.quantile(reference, [q, 1 - q]) gives both cut points; np.mean(x < lo) is a "
                   "tail mass; compare each side with the reference's own; enumerate() numbers the "
                   "generations from 0.",
-    "anchor_or_prior": "in the long run the expected estimate stops moving: write E[p'] of each scheme as a function of p and solve E[p'] = p.",
+    "anchor_or_prior": "in the long run the expected estimate stops moving: write E[p'] of each scheme as a "
+                       "function of p (the count is Binomial(M, p), the real point Bernoulli(p*)) and solve "
+                       "E[p'] = p, with your variant's numbers.",
     "anchored_variance": "write E[s^2] and E[mu^2] one generation later in terms of their values now; the long run is"
-                         " where both stop changing: two linear equations in two unknowns.",
+                         " where both stop changing: two linear equations in two unknowns, with your variant's M, A and ddof.",
 })
 
 
@@ -227,13 +229,16 @@ def _alarm_variants(gens, ref, q, tol):
     r = np.array([np.mean(ref < lo), np.mean(ref > hi)])
     nows = [np.array([np.mean(x < lo), np.mean(x > hi)]) for x in gens]
     first = lambda cond: next((g for g, n in enumerate(nows) if cond(n)), None)  # noqa: E731
-    return {
+    return {  # the first whose result matches names the mistake: the narrowest first
+        "<= at the cut": next((g for g, x in enumerate(gens) if np.max(1 - np.array(
+            [np.mean(x <= lo), np.mean(x >= hi)]) / np.array([np.mean(ref <= lo), np.mean(ref >= hi)])) > tol), None),
         "both tails summed": first(lambda n: 1 - n.sum() / r.sum() > tol),
         "lower tail only": first(lambda n: 1 - n[0] / r[0] > tol),
         "upper tail only": first(lambda n: 1 - n[1] / r[1] > tol),
         "any change, growth included": first(lambda n: np.max(np.abs(1 - n / r)) > tol),
         "q fixed at 1%": _ref_alarm(gens, ref, 0.01, tol),
         ">= tol": first(lambda n: np.max(1 - n / r) >= tol),
+        "baseline q": first(lambda n: np.max(1 - n / q) > tol),
     }
 
 
@@ -244,14 +249,26 @@ _ALARM_HINTS = {
     "any change, growth included": "only a drop is an alarm: growing tails are not",
     "q fixed at 1%": "use the q argument for the quantiles",
     ">= tol": "'more than tol' is strict: a drop of exactly tol is not an alarm",
+    "baseline q": "the baseline is the reference's own tail mass beyond the cut points, measured like the samples' "
+                  "(on a finite reference it is not exactly q)",
+    "<= at the cut": "a tail holds the points strictly beyond a cut point: a point equal to it is in neither tail",
 }
+
+
+def _tailed(lo, hi, below, at, above, n=100):
+    """n points: the share ``below`` strictly below ``lo``, ``at`` exactly at ``lo``, ``above`` strictly above
+    ``hi``, the rest in between."""
+    k = [int(round(share * n)) for share in (below, at, above)]
+    return np.r_[np.full(k[0], lo - 1.0), np.full(k[1], lo), np.full(k[2], hi + 1.0),
+                 np.full(n - sum(k), (lo + hi) / 2)]
 
 
 @exercise("ch5", refs=("mitigation.monitoring.Monitor.check", "mitigation.monitoring.Monitor.stats",
                        "mitigation.monitoring.first_alert"))
 def tail_alarm(fn):
-    """``fn(samples_by_gen, reference, q, tol)``: the first generation whose lower or upper tail mass beyond the
-    reference's q and 1 - q quantiles dropped by more than ``tol`` (relative), or None."""
+    """``fn(samples_by_gen, reference, q, tol)``: the first generation whose lower or upper tail mass (the share
+    strictly below the reference's q quantile, strictly above its 1 - q quantile) dropped by more than ``tol``
+    relative to the reference's own tail mass measured the same way, or None."""
     rng = np.random.default_rng(5)
     ref = rng.standard_normal(40000)
     shrink = [s * rng.standard_normal(40000) for s in (1.0, 0.98, 0.95, 0.9, 0.8, 0.6)]
@@ -261,9 +278,14 @@ def tail_alarm(fn):
     grid = np.arange(1000.0)  # quantiles at 99.9 and 899.1: tail masses of exactly 0.1
     exact = [np.r_[np.arange(50.0) + 0.5, np.full(850, 500.0), np.arange(100.0) + 900.5],  # lower drop exactly 0.5
              np.r_[np.arange(40.0) + 0.5, np.full(860, 500.0), np.arange(100.0) + 900.5]]  # lower drop 0.6
+    # a reference of 10 points: with q = 0.15 its tails beyond the cut points hold 0.2 each, not q
+    small = np.arange(10.0)
+    lo, hi = np.quantile(small, [0.15, 0.85])
+    baseline = [_tailed(lo, hi, b, 0.0, 0.2) for b in (0.2, 0.16, 0.12, 0.09)]    # drops 0, 20, 40, 55% of 0.2
+    boundary = [_tailed(lo, hi, 0.2, 0.0, 0.2), _tailed(lo, hi, 0.1, 0.1, 0.2)]   # half the lower tail moved onto lo
     cases = [(shrink, ref, 0.01, 0.3), (shrink, ref, 0.01, 0.6), (shrink, ref, 0.05, 0.3), (shift, ref, 0.01, 0.25),
              (grow, ref, 0.01, 0.2), (shrink, ref, 0.02, 0.99), (shrink, ref, 0.05, 0.45), (left, ref, 0.01, 0.5),
-             (exact, grid, 0.1, 0.5)]
+             (exact, grid, 0.1, 0.5), (baseline, small, 0.15, 0.3), (boundary, small, 0.15, 0.3)]
     for i, (gens, reference, q, tol) in enumerate(cases):
         want = _ref_alarm(gens, reference, q, tol)
         gens_arg, ref_arg = [x.copy() for x in gens], reference.copy()
@@ -286,7 +308,8 @@ def tail_alarm(fn):
                 hint_ = "generations are numbered from 0: samples_by_gen[0] is generation 0"
         expect((got is None and want is None) or (is_int and want is not None and int(got) == want),
                f"tail_alarm on case {i + 1} (q={q}, tol={tol})", want, got, hint_)
-    passed("tail_alarm fires on the shrinking and the drifting chains, and stays quiet when the tails grow")
+    passed(f"tail_alarm fires on the shrinking and the drifting chains, and stays quiet when the tails grow "
+           f"({len(cases)} cases)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,45 +318,57 @@ def tail_alarm(fn):
 
 @exercise("ch5", refs=("mitigation.anchor.categorical_chain",), kind="concept")
 def anchor_or_prior(answer) -> None:
-    """Conceptual question: ``answer = (p_anchor, p_map)``, the long-run mean of the fitted p of two Bernoulli chains
-    with truth p* and M samples per generation (both from the learner's ``checks.variant("05")``): one real point
-    per generation, and one pseudo-count per category (Beta(2, 2))."""
-    expect(not callable(answer), "anchor_or_prior: (p_anchor, p_map)", "two numbers, e.g. (0.25, 0.75)",
+    """Conceptual question: ``answer = (p_map, p_both)``, the long-run mean of the fitted p of two Bernoulli chains
+    with M samples per generation and a prior of ``a`` pseudo-counts for x = 1 and ``b`` for x = 0: the prior alone,
+    and the prior with one real point of truth p* per generation (p*, M, a, b from the learner's
+    ``checks.variant("05")``: ``prior = (a, b)``)."""
+    expect(not callable(answer), "anchor_or_prior: (p_map, p_both)", "two numbers, e.g. (0.25, 0.75)",
            type(answer).__name__, "write the two numbers (no function)")
     ok = isinstance(answer, (tuple, list)) and len(answer) == 2 and all(
-        isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in answer)
-    expect(ok, "anchor_or_prior: (p_anchor, p_map)", "a tuple of two numbers", answer,
-           "answer = (p_anchor, p_map)")
+        isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) for x in answer)
+    expect(ok, "anchor_or_prior: (p_map, p_both)", "a tuple of two numbers", answer, "answer = (p_map, p_both)")
     v = variants.variant("05")
     want = answers(v)["anchor_or_prior"]
-    expect(abs(float(answer[0]) - want[0]) < 0.01, "anchor_or_prior: long-run mean p with one real point",
-           f"the fixed point of E[p'] = (M p + p*) / (M + 1) (your variant: p* = {v.p_star}, M = {v.M})", answer[0],
-           "in the long run E[p'] = E[p]: solve p = (M p + p*) / (M + 1) for p")
-    expect(abs(float(answer[1]) - want[1]) < 0.01, "anchor_or_prior: long-run mean p with the Beta(2, 2) prior",
-           "the fixed point of E[p'] = (M p + 1) / (M + 2)", answer[1],
-           "in the long run E[p'] = E[p]: solve p = (M p + 1) / (M + 2) for p; does p* appear?")
-    passed(f"anchor_or_prior: one real point centres the chain on the truth ({want[0]}), "
-           f"the prior on its own centre ({want[1]})")
+    mine = f"your variant: p* = {v.p_star}, M = {v.M}, (a, b) = {v.prior}"
+    expect(abs(float(answer[0]) - want[0]) < 0.005, "anchor_or_prior: long-run mean p with the prior alone",
+           f"the fixed point of E[p'] = (M p + a) / (M + a + b) ({mine})", answer[0],
+           "in the long run E[p'] = E[p]: solve p = (M p + a) / (M + a + b) for p; does p* appear?")
+    expect(abs(float(answer[1]) - want[1]) < 0.005, "anchor_or_prior: long-run mean p with the prior and one real "
+           "point", f"the fixed point of E[p'] = (M p + p* + a) / (M + 1 + a + b) ({mine})", answer[1],
+           "the real point adds p* in expectation: solve p = (M p + p* + a) / (M + 1 + a + b) for p")
+    passed(f"anchor_or_prior: the prior alone centres the chain on its own centre ({want[0]:.3f}); one real point "
+           f"pulls it towards the truth ({want[1]:.3f}) but not onto it")
+
+
+def _anchored_mean_var(M: int, A: int, ddof: int) -> float:
+    """E[s^2] in the long run of the anchored Gaussian chain: the 2 x 2 system of 5a's Going deeper part."""
+    N = M + A
+    system = np.array([[(N - ddof) - (1 - 1 / N) * M, -M * A / N], [-M, N**2 - M**2]], dtype=float)
+    return float(np.linalg.solve(system, [(1 - 1 / N) * A, A])[0])
 
 
 @exercise("ch5", refs=("mitigation.anchor.anchored_stationary", "mitigation.anchor.gaussian_chain"), kind="concept")
-def anchored_variance(fn) -> None:
-    """Conceptual question: ``fn`` is a number, the long-run mean E[s^2] of the anchored Gaussian chain (M = 20,
-    one real N(0, 1) point per generation, unbiased variance)."""
-    expect(not callable(fn), "anchored_variance: the long-run mean of s^2", "a number", type(fn).__name__,
+def anchored_variance(answer) -> None:
+    """Conceptual question: ``answer`` is a number, the long-run mean E[s^2] of the anchored Gaussian chain with M
+    points of the current fit and A real N(0, 1) points per generation, variance with divisor M + A - ddof (M, A,
+    ddof from the learner's ``checks.variant("05")``)."""
+    expect(not callable(answer), "anchored_variance: the long-run mean of s^2", "a number", type(answer).__name__,
            "write the number itself (no function)")
-    ok = isinstance(fn, (int, float, np.floating, np.integer)) and not isinstance(fn, bool)
-    expect(ok, "anchored_variance: the long-run mean of s^2", "a number", fn, "answer = a float")
-    want = mi.anchored_stationary(20, ddof=1, chains=20, burn=0, generations=1)["mean_var"]
-    expect(abs(float(fn) - want) < 0.01, "anchored_variance: E[s^2] in the long run (M = 20, unbiased)",
-           "the solution of the two long-run equations", fn,
-           "set a = E[s^2], b = E[mu^2]; with N = M + 1 and the unbiased divisor N - 1 = M the equations are "
-           "M a = (1 - 1/N)(M a + 1) + (M/N) b and b (N^2 - M^2) = M a + 1; solve them")
-    passed(f"anchored_variance: E[s^2] = {want:.0f}, E[mu^2] = 1: the average chain is twice as wide as the "
-           "truth")
+    ok = isinstance(answer, (int, float, np.floating, np.integer)) and not isinstance(answer, bool)
+    expect(ok, "anchored_variance: the long-run mean of s^2", "a number", answer, "answer = a float")
+    v = variants.variant("05")
+    want = answers(v)["anchored_variance"]
+    # within 3 decimals: the variants' answers lie at least 0.0019 apart, so a neighbour's answer fails
+    expect(abs(float(answer) - want) < 6e-4, f"anchored_variance: E[s^2] in the long run (your variant: M = {v.M}, "
+           f"A = {v.A}, ddof = {v.ddof})", "the solution of the two long-run equations (to 3 decimals)", answer,
+           "set a = E[s^2], b = E[mu^2] and N = M + A; with divisor N - ddof the equations are "
+           "(N - ddof) a = (1 - 1/N)(M a + A) + (M A / N) b and b (N^2 - M^2) = M a + A; solve them")
+    side = "wider" if want > 1 else "narrower"
+    passed(f"anchored_variance: E[s^2] = {want:.3f}: the average chain is {side} than the truth (variance 1)")
 
 
 def answers(v) -> dict:
     """The answers of this chapter's variant items for the variant ``v`` (``checks.variant("05", student)``)."""
-    # fixed points of E[p'] = (M p + p*) / (M + 1) and E[p'] = (M p + 1) / (M + 2)
-    return {"anchor_or_prior": (float(v.p_star), 0.5)}
+    a, b = v.prior
+    return {"anchor_or_prior": (a / (a + b), (v.p_star + a) / (1 + a + b)),
+            "anchored_variance": _anchored_mean_var(v.M, v.A, v.ddof)}

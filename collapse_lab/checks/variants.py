@@ -31,9 +31,18 @@ SPACES = {
            "order": ((1, 2, 3, 4, 5), "permutation")},           # early_or_late: the order of the answers
     "02": {"w_minor": (0.1, (0.05, 0.1, 0.15, 0.2)),           # drift_swamps: the minor mode's weight
            "w_major": (0.5, (0.3, 0.4, 0.5)),                    # drift_swamps: the major mode's weight
-           "n": (100, (50, 80, 100, 150, 200))},                 # drift_swamps: points per generation
+           "n": (100, (50, 80, 100, 150, 200)),                  # drift_swamps: points per generation
+           "order": ((1, 2, 3, 4, 5), "permutation")},           # isolated_sources: the order of the answers
+    "03": {"order": ((1, 2, 3, 4, 5, 6), "permutation")},        # collapse_stage: the order of the answers
+    "04": {"chains": (("X", "Y"), "permutation"),                # which_decoder: your letters for chains 1 and 2
+           "statements": (("a", "b", "c", "d"), "permutation")},  # which_decoder: your letters for statements 1-4
     "05": {"p_star": (0.3, (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8)),  # anchor_or_prior: the truth of the chain
-           "M": (20, (10, 15, 20, 30, 40))},                    # anchor_or_prior: samples per generation
+           "M": (20, (10, 15, 20, 30, 40)),                     # anchor_or_prior, anchored_variance: samples per gen.
+           # anchor_or_prior: the prior's pseudo-counts (a of x = 1, b of x = 0); never a = b, whose centre 1/2 the
+           # lecture shows
+           "prior": ((1, 2), ((1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2))),
+           "A": (2, (2, 3, 4, 5)),                               # anchored_variance: real points per generation
+           "ddof": (1, (0, 1))},                                 # anchored_variance: 0 maximum likelihood, 1 unbiased
 }
 
 _GRADING: contextvars.ContextVar = contextvars.ContextVar("collapse_lab_student", default=None)
