@@ -296,9 +296,12 @@ def diagnostics(samples, real) -> tuple[np.ndarray, np.ndarray]:
 
 
 def features(c: Case) -> np.ndarray:
-    """Seven numbers summarising a case (the reference inference's evidence): the mean's persistence (slope of
-    next mean on this mean, about the real mean), the late bulk level, how much the mean's steps shrink, the late and
-    early location, the early bulk level and the early tail statistic."""
+    """Ten numbers summarising a case (the reference inference's evidence), from the chains' means (``loc``, each
+    generation's sample mean) and the diagnostics: the means' persistence (the slope of the next mean on this one,
+    about the chain's real mean), the late bulk level, how much the means' steps shrink from the first generations
+    to the last, the late and the early location, the early bulk level, the early tail statistic, how much a
+    chain's mean still moves late in the run, the lower minus the upper tail early on, and how far apart the
+    chains end up."""
     if not isinstance(c, Case):
         raise ArgumentError(f"c must be a forensics Case; got {c!r:.60}")
     tail, bulk = diagnostics(c.samples, c.real)
@@ -311,12 +314,12 @@ def features(c: Case) -> np.ndarray:
     return np.array([np.sum(x * y) / np.sum(x * x), np.log(np.median(bulk[:, -10:])),
                      np.log(step[:, -10:].mean() / step[:, :5].mean()), loc[:, -10:].mean(), loc[:, 1:4].mean(),
                      np.log(np.median(bulk[:, 1:4])), tail[:, 1:4].mean(), np.log(np.var(loc[:, -15:], axis=1).mean()),
-                     np.mean(early < lo) - np.mean(early > hi)])
+                     np.mean(early < lo) - np.mean(early > hi), np.log(np.var(loc[:, -10:].mean(axis=1)))])
 
 
 def candidates(seeds: int = 6) -> dict:
     """The features of every configuration of the grid, simulated ``seeds`` times each (seeds CANDIDATE_SEED + i):
-    ``{config: (seeds, 7) array}``."""
+    ``{config: (seeds, 10) array}``."""
     seeds = validate.integer("seeds", seeds, 2, 1000)
     return {cfg: np.array([features(simulate(cfg, CANDIDATE_SEED + 1000 * j + i)) for i in range(seeds)])
             for j, cfg in enumerate(configs())}

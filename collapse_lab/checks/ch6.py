@@ -101,6 +101,12 @@ def _truth() -> fo.Config:
     return fo.configuration(variants.student_id())
 
 
+def _shown(value, what: str):
+    """What a failed inference item shows as expected: the value for the self-study case (its answer is public:
+    ``forensics.reveal``), else only what it is (the feedback of a graded case names no answer)."""
+    return value if variants.student_id() is None else f"the case's own {what}"
+
+
 _POLICY_HINTS = {
     "replace": "nothing pulls the chains back: their means keep wandering and their variance keeps falling",
     "accumulate": "late in the run the chains' means hardly move any more: each new set is a small share of an "
@@ -118,7 +124,7 @@ def which_policy(answer) -> None:
            f"one of {', '.join(repr(p) for p in fo.POLICIES)}", answer if not callable(answer) else "a function",
            "answer = 'replace', 'accumulate' or 'mix' (a string)")
     want = _truth().policy
-    expect(answer.strip().lower() == want, "which_policy: the data policy of your case", "the case's own policy",
+    expect(answer.strip().lower() == want, "which_policy: the data policy of your case", _shown(want, "policy"),
            answer, f"that is not what your case shows; the {answer.strip().lower()!r} chains would look different: "
                    f"{_POLICY_HINTS[answer.strip().lower()]}. Does your case show that?")
     passed(f"which_policy: {want}")
@@ -140,10 +146,12 @@ def real_fraction(answer) -> None:
                "the fraction belongs to the mix policy only; is your case's policy mix?")
     else:
         expect(answer is not None and abs(float(answer) - truth.fraction) < fo.TOL_FRACTION - 1e-9,
-               f"real_fraction: the real fraction of your case, within {fo.TOL_FRACTION}", "the case's own fraction",
-               answer, "too low or too high: a larger real fraction pulls the means back harder (their persistence "
-               "from one generation to the next is smaller) and holds the variance closer to the real one"
-               if answer is not None else "your case's policy is mix: give its fraction")
+               f"real_fraction: the real fraction of your case, within {fo.TOL_FRACTION}", _shown(truth.fraction,
+                                                                                                 "fraction"),
+               answer, "your case's policy is mix: give its fraction" if answer is None else
+               ("too low" if float(answer) < truth.fraction else "too high") + ": a larger real fraction pulls the "
+               "means back harder (they persist less from one generation to the next) and holds the variance "
+               "closer to the real one")
     passed("real_fraction: " + ("no fixed fraction" if truth.fraction is None else f"{truth.fraction:g}"))
 
 
@@ -158,7 +166,7 @@ def verifier_bias(answer) -> None:
            answer if not callable(answer) else "a function", "answer = the bias (a float; 0 when no verifier)")
     truth = _truth()
     expect(abs(float(answer) - truth.bias) < fo.TOL_BIAS - 1e-9,
-           f"verifier_bias: the verifier bias of your case, within {fo.TOL_BIAS}", "the case's own bias", answer,
+           f"verifier_bias: the verifier bias of your case, within {fo.TOL_BIAS}", _shown(truth.bias, "bias"), answer,
            "too low: the chains sit further from the real mean than that bias explains" if float(answer) < truth.bias
            else "too high: a verifier with that bias would move the chains further and cut the lower tail harder")
     passed(f"verifier_bias: {truth.bias:g}")
