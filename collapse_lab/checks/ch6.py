@@ -134,25 +134,26 @@ def which_policy(answer) -> None:
                        "forensics.hidden_seed"), kind="concept")
 def real_fraction(answer) -> None:
     """Conceptual question: ``answer`` is the real fraction f of every training set (a number in [0, 1]) when your
-    case's policy is 'mix', None for the other policies; strictly within 0.1."""
-    ok = answer is None or (isinstance(answer, (int, float, np.integer, np.floating)) and not isinstance(answer, bool)
-                            and 0.0 <= float(answer) <= 1.0)
-    expect(ok, "real_fraction: a number in [0, 1], or None", "a number such as 0.2, or None",
-           answer if not callable(answer) else "a function", "answer = the fraction (a float), or None when the "
-           "policy keeps no fixed real fraction")
+    case's policy is 'mix', the string 'none' for the other policies; strictly within 0.1."""
+    none = isinstance(answer, str) and answer.strip().lower() == "none"
+    ok = none or (isinstance(answer, (int, float, np.integer, np.floating)) and not isinstance(answer, bool)
+                  and 0.0 <= float(answer) <= 1.0)
+    expect(ok, "real_fraction: a number in [0, 1], or 'none'", "a number such as 0.2, or 'none'",
+           answer if not callable(answer) else "a function", "answer = the fraction (a float), or the string 'none' "
+           "when the policy is not mix")
     truth = _truth()
     if truth.fraction is None:
-        expect(answer is None, "real_fraction: your case's policy keeps no fixed real fraction", None, answer,
-               "the fraction belongs to the mix policy only; is your case's policy mix?")
+        expect(none, "real_fraction: your case's policy mixes no fixed real fraction", _shown("none", "answer"),
+               answer, "the fraction belongs to the mix policy only; is your case's policy mix?")
     else:
-        expect(answer is not None and abs(float(answer) - truth.fraction) < fo.TOL_FRACTION - 1e-9,
-               f"real_fraction: the real fraction of your case, within {fo.TOL_FRACTION}", _shown(truth.fraction,
-                                                                                                 "fraction"),
-               answer, "your case's policy is mix: give its fraction" if answer is None else
+        expect(not none and abs(float(answer) - truth.fraction) < fo.TOL_FRACTION - 1e-9,
+               f"real_fraction: the real fraction of your case, within {fo.TOL_FRACTION}",
+               _shown(truth.fraction, "fraction"), answer,
+               "your case's policy is mix: give its fraction" if none else
                ("too low" if float(answer) < truth.fraction else "too high") + ": a larger real fraction pulls the "
                "means back harder (they persist less from one generation to the next) and holds the variance "
                "closer to the real one")
-    passed("real_fraction: " + ("no fixed fraction" if truth.fraction is None else f"{truth.fraction:g}"))
+    passed("real_fraction: " + ("none" if truth.fraction is None else f"{truth.fraction:g}"))
 
 
 @exercise("ch6", refs=("forensics.infer", "forensics.features", "forensics.candidates", "forensics.configuration",
@@ -175,7 +176,8 @@ def verifier_bias(answer) -> None:
 def answers(student: str | None) -> dict:
     """The answers of ``student``'s case (a str id; None: the self-study case), under the case key."""
     cfg = fo.configuration(student)
-    return {"which_policy": cfg.policy, "real_fraction": cfg.fraction, "verifier_bias": cfg.bias}
+    return {"which_policy": cfg.policy, "real_fraction": "none" if cfg.fraction is None else cfg.fraction,
+            "verifier_bias": cfg.bias}
 
 
 def prepare(folder) -> None:
