@@ -151,8 +151,8 @@ class Case(NamedTuple):
     def __repr__(self):
         who = "the self-study case" if self.student is None else f"the case of student {self.student!r}"
         c, g, s = self.samples.shape
-        return (f"{who}: {c} chains, generations 0..{g - 1}, {s} samples written per generation and chain, "
-                f"{self.real.shape[1]} real examples per chain ({self.source})")
+        return (f"{who} ({self.source}):\n  {c} chains, generations 0..{g - 1}, {s} samples per generation and "
+                f"chain, {self.real.shape[1]} real examples per chain")
 
 
 def _draw(mean, sd, shape, rng):
