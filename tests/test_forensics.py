@@ -106,6 +106,23 @@ def test_write_cases_needs_a_key_and_reports_bad_ids_line_by_line(tmp_path, monk
     assert rows[1]["policy"] == fo.configuration("张伟").policy
 
 
+def test_the_case_command_writes_a_roster_and_prints_a_student(tmp_path):
+    (tmp_path / "ids.txt").write_text("s1\nJosé Ñ\nbad/id\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "collapse_lab.cli", "case", "--roster", str(tmp_path / "ids.txt"), "--out",
+           str(tmp_path / "cases")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop(fo.KEY_ENV, None)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert p.returncode == 2 and fo.KEY_ENV in p.stderr and not (tmp_path / "cases").exists()
+    env[fo.KEY_ENV] = "k"
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert p.returncode == 1 and "line 3" in p.stderr, p.stderr
+    assert (tmp_path / "cases" / "José Ñ" / fo.FILE).is_file() and (tmp_path / "cases" / "key.csv").is_file()
+    p = subprocess.run([sys.executable, "-m", "collapse_lab.cli", "case", "--student", "s1"], env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("s1: policy "), p.stdout
+
+
 @pytest.mark.parametrize("bad", [("mixed", None, 0), ("mix", 0.2, 0), ("replace", 0.1, 0), ("mix", 0.3, -1),
                                  ("accumulate", None, 0.7), ("mix", "0.3", 0)])
 def test_bad_configurations_are_named(bad):
