@@ -126,8 +126,12 @@ def configuration(student: str | None) -> Config:
     grader call it under the case key; a learner's copy of the course cannot, without the key."""
     if student is None:
         return SELF_STUDY
-    grid = configs()
-    return grid[_hash(_student(student), "config") % len(grid)]
+    # the policy first, each a third of the students (not a share of the 15 configurations: a lazy "mix" would
+    # be right for 9 in 15), then the fraction (mix only) and the bias
+    h = _hash(_student(student), "config")
+    policy, h = POLICIES[h % len(POLICIES)], h // len(POLICIES)
+    fraction, h = (FRACTIONS[h % len(FRACTIONS)] if policy == "mix" else None), h // len(FRACTIONS)
+    return Config(policy, fraction, BIASES[h % len(BIASES)])
 
 
 def hidden_seed(student: str | None) -> int:
