@@ -132,6 +132,12 @@ def student_readme(root=".") -> str:
         if info["summary"]:
             line += f"  \n  {info['summary']}"
         chapters.append(line)
+    lectures = {p.stem.split("_")[0][:2] for p in (root / "notebooks").glob("[0-9]*.ipynb")}
+    for ex in sorted((root / "exercises").glob("[0-9]*.ipynb")):  # exercises without a lecture: the capstone
+        if ex.stem.split("_")[0][:2] not in lectures:
+            info = describe(nbformat.read(ex, as_version=4))
+            line = f"- [{info['title'] or ex.stem}](exercises/{ex.name})"
+            chapters.append(line + (f"  \n  {info['summary']}" if info["summary"] else ""))
     keep = [f"## {h}\n{_for_students(t).rstrip()}\n" for h, t in sections[1:]
             if h.lower().startswith(README_SECTIONS)]
     out = [

@@ -10,6 +10,7 @@
     collapse-lab lab [--chapter NN]                 JupyterLab on the course folder (notebooks and exercises)
     collapse-lab bundle --student DIR               what students receive (no solutions/, no answers) into a new folder
     collapse-lab variant --student ID --chapter NN  a student's variant of a chapter and its answers (instructors)
+    collapse-lab case --roster ids.txt --out DIR    the capstone's case file per student and the answer key
     collapse-lab run lm --profile quick --generations N --out DIR   a chapter's experiment outside a notebook
     collapse-lab hub --port 8000 --users 30 [--root DIR]   a workshop's JupyterHub on this machine (docs/workshop.md)
     collapse-lab precache --shared DIR [--profile quick]    data sets and the language model's base, read-only for all
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -94,6 +96,14 @@ def main(argv=None) -> int:
     v = sub.add_parser("variant", help="a student's variant of a chapter's exercises and its answers")
     v.add_argument("--student", required=True, help="the student id (as the grader sees it: the submission's folder)")
     v.add_argument("--chapter", required=True, help="the chapter, e.g. 01 (salt: $COLLAPSE_LAB_SALT)")
+
+    cs = sub.add_parser("case", help="the capstone's cases: one file per student, or one student's configuration "
+                        "(key: $COLLAPSE_LAB_CASE_KEY)")
+    who = cs.add_mutually_exclusive_group(required=True)
+    who.add_argument("--roster", help="a file of student ids, one a line: writes OUT/<id>/forensics-case.npz and "
+                     "OUT/key.csv")
+    who.add_argument("--student", help="print this student's configuration")
+    cs.add_argument("--out", help="the folder for --roster's case files")
 
     r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
     r.add_argument("experiment", choices=EXPERIMENTS)
@@ -217,6 +227,8 @@ def _dispatch(a) -> int:
         for name, value in mod.answers(v).items():
             print(f"  {name}: {value!r}")
         return 0
+    if a.cmd == "case":
+        return _case(a)
     if a.cmd in ("hub", "precache", "collect", "return"):
         return _workshop(a)
     if a.cmd == "run":
@@ -224,6 +236,34 @@ def _dispatch(a) -> int:
         mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)
         return 0
     return 2
+
+
+def _case(a) -> int:
+    """``collapse-lab case``: the capstone's case files for a roster, or one student's configuration."""
+    from . import forensics
+
+    if a.student is not None:
+        print(f"{a.student}: {forensics.configuration(a.student)}")
+        if not os.environ.get(forensics.KEY_ENV):
+            print(f"(no ${forensics.KEY_ENV} set: this is the case under the public default key)", file=sys.stderr)
+        return 0
+    if not a.out:
+        print("collapse-lab case --roster needs --out DIR (the folder for the case files)", file=sys.stderr)
+        return 2
+    try:
+        ids = Path(a.roster).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"cannot read the roster {a.roster}: {e}", file=sys.stderr)
+        return 2
+    try:
+        files, problems = forensics.write_cases(ids, a.out)
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    for line in problems:
+        print(line, file=sys.stderr)
+    print(f"wrote {len(files) - 1} case files and the answer key {Path(a.out) / 'key.csv'} (keep it to yourself)")
+    return 1 if problems else 0
 
 
 def _workshop_parsers(sub) -> None:

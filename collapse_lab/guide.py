@@ -61,7 +61,8 @@ def chapters(root=".") -> list[dict]:
     """Facts of every lecture notebook ``notebooks/NN*.ipynb`` of the course at ``root``: ``id`` ("01", "05a"),
     ``title``, ``summary``, ``objectives``, ``times`` (``reading.stated_times``, or None), ``main_words``,
     ``key_figure``, ``exercises`` (list of dicts; empty for the course map) and ``exercise_notebook`` (the
-    ``solutions/`` file they come from, shared by 05a and 05b, or None)."""
+    ``solutions/`` file they come from, shared by 05a and 05b, or None). A solution notebook without a lecture (the
+    capstone) is a chapter of its own, its facts read from it, with ``folder`` 'exercises' (lectures: none)."""
     from .course import describe
 
     root = validate.path("root", root, kind="dir", must_exist=True)
@@ -82,6 +83,17 @@ def chapters(root=".") -> list[dict]:
                     "exercises": [] if shared else ex, "exercise_notebook": sol.name if sol else None,
                     "shared_with": next((c["id"] for c in out if c["exercise_notebook"] == sol.name), None)
                     if shared else None})
+    for sol in sorted((root / "solutions").glob("[0-9]*.ipynb")) if (root / "solutions").is_dir() else ():
+        if sol.name in used:
+            continue
+        # a chapter of exercises only (the capstone): its facts come from the solution notebook itself
+        nb = nbformat.read(sol, as_version=4)
+        info = describe(nb)
+        out.append({"id": sol.stem.split("_")[0], "file": sol.name, "folder": "exercises", "title": info["title"],
+                    "summary": info["summary"], "objectives": info["objectives"],
+                    "times": reading.stated_times(nb), "main_words": reading.words(reading.split(nb)[0]),
+                    "key_figure": key_figure(nb), "exercises": exercises(nb), "exercise_notebook": sol.name,
+                    "shared_with": None})
     return out
 
 
@@ -131,7 +143,8 @@ def readme_block(chs: list[dict]) -> str:
     lines = ["| # | chapter | what you learn | main path | going deeper | exercises |", "|---|---|---|---:|---:|---:|"]
     for c in chs:
         t = c["times"] or {}
-        lines.append(f"| {c['id']} | [{c['title']}](notebooks/{c['file']}) | {c['summary']} | {_min(t.get('main'))} | "
+        lines.append(f"| {c['id']} | [{c['title']}]({c.get('folder', 'notebooks')}/{c['file']}) | {c['summary']} | "
+                     f"{_min(t.get('main'))} | "
                      f"{'-' if t.get('deeper') is None and t else _min(t.get('deeper'))} | "
                      f"{'-' if t.get('exercises') is None and t else _min(t.get('exercises'))} |")
     return "\n".join(lines) + "\n"

@@ -58,14 +58,14 @@ def test_chapter_of_and_solutions_carry_it():
     for folder in ("solutions", "exercises"):  # the builder keeps the solution's metadata in the exercise
         chapters = [lms.chapter_of(nbformat.read(p, as_version=4).metadata)
                     for p in sorted((ROOT / folder).glob("*.ipynb"))]
-        assert chapters == ["01", "02", "03", "04", "05"], (folder, chapters)
+        assert chapters == ["01", "02", "03", "04", "05", "06"], (folder, chapters)
 
 
 def test_match_by_metadata_then_names(tmp_path):
     from collapse_lab.grading import batch
 
     index = batch.solution_index(ROOT / "solutions")
-    assert index["01"].name == CH and len(index) == 5
+    assert index["01"].name == CH and len(index) == 6
     ident = lms.identify(tmp_path / "smithbob_1_2_renamed.ipynb")
     assert batch.match({"collapse_lab": {"chapter": "01"}}, ident, "x.ipynb", ROOT / "solutions", index) == index["01"]
     canvas = lms.identify(tmp_path / f"smithbob_1_2_{CH}")  # no metadata: the uploaded name

@@ -355,6 +355,7 @@ def kernel_env(profile: str, package_dir: Path | None = None, student: str | Non
                PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1")
     env["COLLAPSE_LAB_MODE"] = "graded" if package_dir is not None else env.get("COLLAPSE_LAB_MODE", "self-study")
     env.pop("COLLAPSE_LAB_STUDENT", None)
+    env.pop("COLLAPSE_LAB_CASE_KEY", None)  # the capstone's secret (collapse_lab.forensics): the grader's only
     if student is not None:
         env["COLLAPSE_LAB_STUDENT"] = student
     # the base language models cached by the grader's user (lm.cache_dir, without importing lm)
@@ -424,6 +425,11 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     hidden, needed = sealed(hidden, needed, pkg)
     env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
                                                              if solution.needs_lm_base else {}))
+    for chapter in sorted({ex.chapter for ex in solution.exercises}):  # e.g. the capstone writes the student's case
+        prepare = getattr(importlib.import_module(f"collapse_lab.checks.{chapter}"), "prepare", None)
+        if prepare is not None:
+            with variants.grading(student):
+                prepare(sandbox)
     kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed,
                     memory=None if options.memory is None else int(options.memory * 2**20))
     verdicts: list[Verdict] = []
