@@ -116,84 +116,98 @@ def cache_kw(model, rows: int, length: int, beams: int) -> dict:
 def buffered_layer(base, capacity: int, beams: int):
     """A ``DynamicLayer`` (class ``base``) holding at most ``capacity`` positions in one buffer (see :func:`cache_kw`);
     anything else it is asked to do (more positions, another batch, cropping) it does as the library does."""
-    torch = _torch()
+    return _buffered_class(base)(capacity, beams)
 
-    class Buffered(base):
-        def lazy_initialization(self, key_states, value_states):
-            super().lazy_initialization(key_states, value_states)
-            b, h, _, d = key_states.shape
-            self.buf = {n: torch.empty(b, h, capacity, d, dtype=t.dtype, device=t.device)
-                        for n, t in (("keys", key_states), ("values", value_states))}
-            self.shape, self.pending, self.same, self.buffered = (b, h, d), None, 0, True
 
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            old = self.get_seq_length()
-            n = old + key_states.shape[-2]
-            b, h, _, d = key_states.shape
-            if self.buffered and (n > capacity or (b, h, d) != self.shape):
-                self._leave()
-            if not self.buffered:
-                self._reorder_copy()
-                return super().update(key_states, value_states, *args, **kwargs)
-            self._reorder_in_place(old)
-            for name, new in (("keys", key_states), ("values", value_states)):
-                self.buf[name][:, :, old:n].copy_(new)
-                setattr(self, name, self.buf[name][:, :, :n])
-            if old == 0:
-                if beams > 1 and b % beams == 0 and all(grouped_equal(t, beams) for t in (key_states, value_states)):
-                    self.same = n  # the prompt: equal in each group of `beams` rows
-                # the library hands the prompt's attention contiguous copies: so does this
-                return key_states.contiguous(), value_states.contiguous()
-            return self.keys, self.values
+@functools.lru_cache(maxsize=None)
+def _buffered_class(base) -> type:
+    """:class:`_Buffered` over the library's layer class ``base`` (imported only when a cache is built)."""
+    return type("Buffered", (_Buffered, base), {})
 
-        def reorder_cache(self, beam_idx):
-            if self.get_seq_length() > 0:
-                idx = beam_idx.to(self.keys.device)
-                self.pending = idx if self.pending is None else self.pending[idx]
 
-        def _reorder_in_place(self, old):
-            p, self.pending = self.pending, None
-            if p is None or old == 0:
-                return
-            rows = torch.arange(len(p), device=p.device)
-            lo = self.same if self.same and bool((p // beams == rows // beams).all()) else 0
-            self.same = lo  # a reorder across groups (never made by beam search) ends the shared prompt
-            moved = (p != rows).nonzero()[:, 0]
-            if lo >= old or len(moved) == 0:
-                return
-            for buf in self.buf.values():
-                part = buf[:, :, lo:old]
-                part.index_copy_(0, moved, part.index_select(0, p[moved]))
+class _Buffered:
+    """What :func:`buffered_layer` adds to the library's ``DynamicLayer``: one buffer per call for keys and values
+    (``capacity`` positions), the beams' reordering deferred to the next write and done in place (``beams`` rows
+    per prompt share the prompt's positions)."""
 
-        def _reorder_copy(self):
-            if self.pending is not None:
-                self.keys = self.keys.index_select(0, self.pending)
-                self.values = self.values.index_select(0, self.pending)
-                self.pending = None
+    def __init__(self, capacity: int, beams: int):
+        super().__init__()
+        self.capacity, self.beams = capacity, beams
 
-        def _leave(self):  # from now on, the library's way
+    def lazy_initialization(self, key_states, value_states):
+        super().lazy_initialization(key_states, value_states)
+        b, h, _, d = key_states.shape
+        self.buf = {n: _torch().empty(b, h, self.capacity, d, dtype=t.dtype, device=t.device)
+                    for n, t in (("keys", key_states), ("values", value_states))}
+        self.shape, self.pending, self.same, self.buffered = (b, h, d), None, 0, True
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        old = self.get_seq_length()
+        n = old + key_states.shape[-2]
+        b, h, _, d = key_states.shape
+        if self.buffered and (n > self.capacity or (b, h, d) != self.shape):
+            self._leave()
+        if not self.buffered:
             self._reorder_copy()
-            self.keys, self.values, self.buffered = self.keys.contiguous(), self.values.contiguous(), False
+            return super().update(key_states, value_states, *args, **kwargs)
+        self._reorder_in_place(old)
+        for name, new in (("keys", key_states), ("values", value_states)):
+            self.buf[name][:, :, old:n].copy_(new)
+            setattr(self, name, self.buf[name][:, :, :n])
+        if old == 0:
+            k = self.beams
+            if k > 1 and b % k == 0 and all(grouped_equal(t, k) for t in (key_states, value_states)):
+                self.same = n  # the prompt: equal in each group of `beams` rows
+            # the library hands the prompt's attention contiguous copies: so does this
+            return key_states.contiguous(), value_states.contiguous()
+        return self.keys, self.values
 
-        # what else reads or reshapes the rows sees them in their current order
-        def crop(self, tokens_to_remove):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().crop(tokens_to_remove)
+    def reorder_cache(self, beam_idx):
+        if self.get_seq_length() > 0:
+            idx = beam_idx.to(self.keys.device)
+            self.pending = idx if self.pending is None else self.pending[idx]
 
-        def batch_repeat_interleave(self, repeats):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().batch_repeat_interleave(repeats)
+    def _reorder_in_place(self, old):
+        p, self.pending = self.pending, None
+        if p is None or old == 0:
+            return
+        rows = _torch().arange(len(p), device=p.device)
+        lo = self.same if self.same and bool((p // self.beams == rows // self.beams).all()) else 0
+        self.same = lo  # a reorder across groups (never made by beam search) ends the shared prompt
+        moved = (p != rows).nonzero()[:, 0]
+        if lo >= old or len(moved) == 0:
+            return
+        for buf in self.buf.values():
+            part = buf[:, :, lo:old]
+            part.index_copy_(0, moved, part.index_select(0, p[moved]))
 
-        def batch_select_indices(self, indices):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().batch_select_indices(indices)
+    def _reorder_copy(self):
+        if self.pending is not None:
+            self.keys = self.keys.index_select(0, self.pending)
+            self.values = self.values.index_select(0, self.pending)
+            self.pending = None
 
-    return Buffered()
+    def _leave(self):  # from now on, the library's way
+        self._reorder_copy()
+        self.keys, self.values, self.buffered = self.keys.contiguous(), self.values.contiguous(), False
+
+    # what else reads or reshapes the rows sees them in their current order
+    def crop(self, tokens_to_remove):
+        if self.is_initialized and self.buffered:
+            self._leave()
+        super().crop(tokens_to_remove)
+
+    def batch_repeat_interleave(self, repeats):
+        if self.is_initialized and self.buffered:
+            self._leave()
+        super().batch_repeat_interleave(repeats)
+
+    def batch_select_indices(self, indices):
+        if self.is_initialized and self.buffered:
+            self._leave()
+        super().batch_select_indices(indices)
 
 
 @contextmanager
