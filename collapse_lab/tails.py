@@ -396,12 +396,7 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
     if not isinstance(model, str) or model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}; got {model!r:.60}")
     M, generations, chains = _int("M", M, 2), _int("generations", generations, 1), _int("chains", chains, 1)
-    if at is not None:
-        if isinstance(at, (str, bytes)) or not hasattr(at, "__iter__") or getattr(at, "ndim", 1) != 1:
-            raise validate.ArgumentError(f"at must be a list of fits n in 1..generations; got {at!r:.60}")
-        at = [_int("at[i]", g, 1, generations) for g in at]
-        if not at:
-            raise ValueError("at must list at least one fit n in 1..generations")
+    at = None if at is None else _fits_at(at, generations)
     # the fractions kept, plus a few (block, M) arrays per thread at work
     validate.fits_memory("tail_chains", 8 * (float(len(at) if at else generations + 1) * chains
                                              + 6 * float(M) * min(chains, CHAIN_BLOCK * workers())))
@@ -427,9 +422,24 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
         return out, m
 
     try:
-        parts = in_threads(run, *zip(*parts))
+        return _joined(in_threads(run, *zip(*parts)))
     finally:
         bar.close()
+
+
+def _fits_at(at, generations: int) -> list:
+    """:func:`tail_chains`'s ``at`` checked: a non-empty list of fits n in 1..``generations``."""
+    if isinstance(at, (str, bytes)) or not hasattr(at, "__iter__") or getattr(at, "ndim", 1) != 1:
+        raise validate.ArgumentError(f"at must be a list of fits n in 1..generations; got {at!r:.60}")
+    at = [_int("at[i]", g, 1, generations) for g in at]
+    if not at:
+        raise ValueError("at must list at least one fit n in 1..generations")
+    return at
+
+
+def _joined(parts):
+    """The blocks' ``(fraction (rows, block), model (centres, widths))`` of :func:`tail_chains` as one result,
+    the blocks' chains side by side in their order."""
     if len(parts) == 1:
         return parts[0]
     return (np.concatenate([p[0] for p in parts], axis=1),

@@ -92,48 +92,92 @@ def test_save_load_gives_identical_logits(tmp_path):
         lm.load(5)
 
 
-def test_generate_writes_what_the_library_cache_writes(tmp_path, monkeypatch):
-    """lm.generate's own key/value cache (and its single pass over each prompt) only saves time: beam search with
-    and without the repetition penalty, and sampling, write the same tokens as with the library's default cache."""
-    from collapse_lab.lm import generation
+def _peaked(model):
+    """``model`` with weights scaled up, so its next-token distributions are peaked and beam search's beams overtake
+    one another (at the default scale a random model's beams never reorder, and a wrong reorder would pass)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for w in model.parameters():
+            w.normal_(0, 0.5)
+    return model
 
-    model, tok = tiny_opt(tmp_path)
+
+RUNS = [dict(), dict(repetition_penalty=1.0), dict(decoding="sample", seed=4), dict(beams=3, batch=2)]
+
+
+def test_fast_and_plain_generation_write_the_same_tokens(tmp_path, monkeypatch):
+    """lm.generate's fast path (lm.kvcache: its own key/value cache and one pass over each prompt) only saves time:
+    beam search with and without the repetition penalty, other beam counts and batches, and sampling write the same
+    tokens as the library's own path (fast=False), with the same arguments in every forward pass."""
+    from collapse_lab.lm import kvcache
+
+    model = _peaked(tiny_opt(tmp_path)[0])
+    tok = lm.load(tmp_path)[1]
     x = torch.as_tensor(lm.blocks(lm.encode(tok, TEXT), 16)[:5])
-    runs = [dict(), dict(repetition_penalty=1.0), dict(decoding="sample", seed=4), dict(beams=3, batch=2)]
-    args = {True: set(), False: set()}  # the arguments of every forward pass: the same in both ways
-    hook = model.register_forward_hook(lambda m, a, kw, out: args[own].add(tuple(sorted(kw))), with_kwargs=True)
-    own = True
-    ours = [lm.generate(model, x, new=12, **kw) for kw in runs]
+    assert kvcache.agrees()  # the run-time guard (its own calls of the cache are not counted below)
+    used = []  # the fast path really ran: its cache was handed to generate
+    real_cache_kw = kvcache.cache_kw
+    monkeypatch.setattr(kvcache, "cache_kw", lambda *a: used.append(real_cache_kw(*a)) or used[-1])
+    args = {True: set(), False: set()}  # the arguments of every forward pass: the same both ways
+    first = {True: [], False: []}  # rows of each call's first pass: one per prompt on the fast path
+    fast = True
+
+    def rows(m, a, out):  # the token embedding sees what the model computes: the prompts' pass has > 1 position
+        if a[0].shape[1] > 1:
+            first[fast].append(a[0].shape[0])
+    handles = [model.register_forward_hook(lambda m, a, kw, out: args[fast].add(tuple(sorted(kw))), with_kwargs=True),
+               model.get_input_embeddings().register_forward_hook(rows)]
+    ours = [lm.generate(model, x, new=12, **kw) for kw in RUNS]
     assert "forward" not in vars(model), "generate must leave the model's forward as it was"
-    monkeypatch.setattr(generation, "CACHE_BYTES", 0)  # nothing fits: the library's cache, one pass per beam
-    assert generation._cache_kw(model, 25, 28, 5) == {}
-    own = False
-    for kw, o in zip(runs, ours):
-        assert torch.equal(o, lm.generate(model, x, new=12, **kw)), kw
-    hook.remove()
+    assert len(used) == 6 and all(used), "the fast path must use its own cache in every batch"
+    fast = False
+    plain = [lm.generate(model, x, new=12, fast=False, **kw) for kw in RUNS]
+    for h in handles:
+        h.remove()
+    assert len(used) == 6, "fast=False must not touch the fast path's cache"
+    for kw, o, p in zip(RUNS, ours, plain):
+        assert torch.equal(o, p), kw
     assert args[True] == args[False]
+    # beam search's first pass: the fast path runs each prompt once, the library once per beam
+    assert first[True] == [5, 5, 5, 2, 2, 1] and first[False] == [25, 25, 5, 6, 6, 3]
+    # the comparison has power: a fast path that forgot beam search's reordering writes other tokens here
+    real_layer = kvcache.buffered_layer
+
+    def forgetful(base, capacity, beams):
+        layer = real_layer(base, capacity, beams)
+        layer.reorder_cache = lambda beam_idx: None
+        return layer
+    monkeypatch.setattr(kvcache, "buffered_layer", forgetful)
+    assert not torch.equal(lm.generate(model, x, new=12), plain[0])
 
 
-def test_own_cache_is_used_only_where_it_writes_the_librarys_tokens(monkeypatch):
-    """generate's own cache is checked once per process against the library's; a cache that wrote other tokens
-    (here: one that forgets beam search's reordering) fails the check, and generate keeps to the library's path."""
-    from collapse_lab.lm import generation
+def test_fast_path_is_used_only_where_it_writes_the_librarys_tokens(monkeypatch):
+    """The run-time guard (transformers releases change the cache classes the fast path reaches into): checked once
+    per process; a cache that wrote other tokens (here: one that forgets beam search's reordering) fails it, and
+    generate keeps to the library's path. Buffers past CACHE_BYTES also take the library's cache."""
+    from collapse_lab.lm import kvcache
 
-    generation._own_cache_agrees.cache_clear()
-    assert generation._own_cache_agrees()
-    real = generation._buffered_layer
+    kvcache.agrees.cache_clear()
+    assert kvcache.agrees()
+    real = kvcache.buffered_layer
 
     def forgetful(base, capacity, beams):
         layer = real(base, capacity, beams)
         layer.reorder_cache = lambda beam_idx: None
         return layer
 
-    monkeypatch.setattr(generation, "_buffered_layer", forgetful)
-    generation._own_cache_agrees.cache_clear()
+    monkeypatch.setattr(kvcache, "buffered_layer", forgetful)
+    kvcache.agrees.cache_clear()
     try:
-        assert not generation._own_cache_agrees()
+        assert not kvcache.agrees()
     finally:
-        generation._own_cache_agrees.cache_clear()
+        kvcache.agrees.cache_clear()
+    from transformers import OPTForCausalLM
+
+    model = OPTForCausalLM(lm.config(dict(layers=1, width=32, heads=2, vocab=300)))
+    assert kvcache.cache_kw(model, 25, 28, 5)
+    monkeypatch.setattr(kvcache, "CACHE_BYTES", 0)  # nothing fits: the library's cache, one pass per beam
+    assert kvcache.cache_kw(model, 25, 28, 5) == {}
 
 
 def test_losses_perplexity_and_continuations(tmp_path):

@@ -46,7 +46,7 @@ def _ref_grads(f, args, wrt):
     return out, torch.autograd.grad(out, [leaves[i] for i in wrt])
 
 
-@exercise("ch3", refs=("vae.loss",))
+@exercise("ch3", refs=("vae.model.loss",))
 def vae_loss(fn) -> None:
     """``fn(x, recon, mu, logvar)`` -> the summed binary cross-entropy plus KL(N(mu, sigma^2) || N(0, I)) of a batch,
     a scalar tensor that gradients flow through (the next cell calls ``.backward()`` on it)."""
@@ -98,7 +98,7 @@ def vae_loss(fn) -> None:
     passed("vae_loss: summed BCE + KL as a scalar tensor with the right gradients, on 5 batches (KL = 0 included)")
 
 
-@exercise("ch3", refs=("vae.reparameterise",))
+@exercise("ch3", refs=("vae.model.reparameterise",))
 def reparameterise(fn) -> None:
     """``fn(mu, logvar, eps)`` -> ``mu + exp(logvar / 2) * eps``, a torch tensor of the same shape."""
     g = torch.Generator().manual_seed(5)
@@ -137,7 +137,7 @@ def reparameterise(fn) -> None:
     passed("reparameterise: z = mu + exp(logvar/2) * eps on 3 shapes, and gradients reach mu and logvar")
 
 
-@exercise("ch3", refs=("vae.latent_spread", "vae.spread"))
+@exercise("ch3", refs=("vae.measures.latent_spread", "vae.measures.spread"))
 def latent_spread(fn) -> None:
     """``fn(mu)`` -> the population standard deviation of latent means ``mu`` (n, d) over images, averaged over d."""
     from ..vae import spread
@@ -168,7 +168,7 @@ def latent_spread(fn) -> None:
     passed("latent_spread: mean over dimensions of the std over images, on 4 sets of latent means")
 
 
-@exercise("ch3", refs=("vae.class_entropy", "metrics.label_entropy", "metrics.entropy"))
+@exercise("ch3", refs=("vae.measures.class_entropy", "metrics.label_entropy", "metrics.entropy"))
 def class_entropy(fn) -> None:
     """``fn(labels, n_classes)`` -> entropy in bits of the histogram of integer ``labels`` in [0, n_classes)."""
     rng = np.random.default_rng(2)

@@ -61,9 +61,7 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     _options(init, keep, full)
     real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
-    ms = metrics(ref, test)
-    if not full:
-        ms = {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
+    ms = _metrics(ref, test, full)
     with one_thread():
         h = loop.run(family(k, init, n_init), real, generations, policy=policy, metrics=ms,
                      seed=np.random.default_rng([seed, 2]), keep=keep, desc=f"gmm k={k} seed {seed}")
@@ -155,24 +153,9 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     The chains are split into :func:`~collapse_lab.runtime.workers` groups advanced on parallel threads (a chain's
     numbers do not depend on its group). Returns nothing.
     """
-    if not (isinstance(init, str) and init in ("kmeans", "warm")):
-        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r:.60}")
-    _int("generations", generations, 0)
-    for name, f in (("callback", callback), ("measure", measure)):
-        if f is not None and not callable(f):
-            raise validate.ArgumentError(f"{name} must be a function or None; got {type(f).__name__}")
-    if not isinstance(reals, (list, tuple, np.ndarray)) or len(reals) == 0:
-        raise validate.ArgumentError(f"reals must be a non-empty list of (n, d) data sets; got {reals!r:.60}")
-    reals = [validate.array(f"reals[{i}]", r, ndim=2) for i, r in enumerate(reals)]
-    if len({r.shape for r in reals}) != 1:
-        raise validate.ArgumentError(f"reals must be data sets of one shape (n, d); got shapes "
-                                     f"{sorted({r.shape for r in reals})}")
-    seeds = _seeds(seeds)
-    if len(seeds) != len(reals):
-        raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(reals)}); got "
-                                     f"{len(seeds)}")
+    reals, seeds = _lockstep_inputs(reals, seeds, generations, init, callback, measure)
     pol = loop.policy(policy)
-    n, d = reals[0].shape
+    n = reals[0].shape[0]
     rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
     builders = [loop.Builder(pol, r.copy()) for r in reals]
     groups = [g for g in np.array_split(np.arange(len(reals)), min(workers(), len(reals))) if g.size]
@@ -189,26 +172,8 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
                                  f"generation {g}; run experiment() once per seed instead")
             x = np.stack([builders[i].train for i in active])
             states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
-            if init == "warm" and g > 0:
-                prev = [models[i] for i in active]
-                start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
-                         np.stack([m.covs for m in prev]) + 1e-6 * np.eye(d))
-                f = em.fit(x, k, states, init="warm", start=start)
-            else:
-                f = em.fit(x, k, states)
-            values = None if measure is None else measure(f)
-            keep = []
-            for j, i in enumerate(active):
-                models[i] = Mixture(*f.chain(j))
-                if callback is None:
-                    stop = False
-                elif measure is None:
-                    stop = callback(g, i, models[i], x[j])
-                else:
-                    stop = callback(g, i, models[i], x[j], values[j])
-                if not stop:
-                    keep.append(i)
-            active = keep
+            f = _batched_fit(x, k, states, [models[i] for i in active] if init == "warm" and g > 0 else None)
+            active = _report(g, active, f, x, models, callback, measure)
             if g < generations:
                 for i in active:
                     builders[i](sample(models[i], pol.n_synthetic(n), rngs[i]), rngs[i])
@@ -218,6 +183,57 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
         in_threads(run, groups)
     finally:
         bar.close()
+
+
+def _lockstep_inputs(reals, seeds, generations, init, callback, measure):
+    """:func:`lockstep`'s arguments checked: ``(reals, seeds)`` as lists of (n, d) arrays of one shape and ints."""
+    if not (isinstance(init, str) and init in ("kmeans", "warm")):
+        raise ValueError(f"init must be 'kmeans' or 'warm' for chains in lockstep; got {init!r:.60}")
+    _int("generations", generations, 0)
+    for name, f in (("callback", callback), ("measure", measure)):
+        if f is not None and not callable(f):
+            raise validate.ArgumentError(f"{name} must be a function or None; got {type(f).__name__}")
+    if not isinstance(reals, (list, tuple, np.ndarray)) or len(reals) == 0:
+        raise validate.ArgumentError(f"reals must be a non-empty list of (n, d) data sets; got {reals!r:.60}")
+    reals = [validate.array(f"reals[{i}]", r, ndim=2) for i, r in enumerate(reals)]
+    if len({r.shape for r in reals}) != 1:
+        raise validate.ArgumentError(f"reals must be data sets of one shape (n, d); got shapes "
+                                     f"{sorted({r.shape for r in reals})}")
+    seeds = _seeds(seeds)
+    if len(seeds) != len(reals):
+        raise validate.ArgumentError(f"seeds must hold one seed per data set of reals ({len(reals)}); got "
+                                     f"{len(seeds)}")
+    return reals, seeds
+
+
+def _batched_fit(x, k: int, states, prev=None):
+    """One batched EM fit (:func:`collapse_lab.em.fit`) of the training sets ``x`` (chains, n, d) with ``k``
+    components and one random state per chain: k-means starts, or with ``prev`` (each chain's previous
+    :class:`Mixture`) warm starts from those fits."""
+    if prev is None:
+        return em.fit(x, k, states)
+    start = (np.stack([m.weights for m in prev]), np.stack([m.means for m in prev]),
+             np.stack([m.covs for m in prev]) + 1e-6 * np.eye(x.shape[2]))
+    return em.fit(x, k, states, init="warm", start=start)
+
+
+def _report(g: int, active: list, f, x, models: dict, callback, measure) -> list:
+    """The batch ``f`` of generation ``g``'s fits of the chains ``active`` (on training sets ``x``) stored in
+    ``models`` as :class:`Mixture` and handed to ``callback`` (with ``measure(f)``'s value when given); returns the
+    chains still running (those whose callback did not return True)."""
+    values = None if measure is None else measure(f)
+    keep = []
+    for j, i in enumerate(active):
+        models[i] = Mixture(*f.chain(j))
+        if callback is None:
+            stop = False
+        elif measure is None:
+            stop = callback(g, i, models[i], x[j])
+        else:
+            stop = callback(g, i, models[i], x[j], values[j])
+        if not stop:
+            keep.append(i)
+    return keep
 
 
 def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING,
@@ -243,14 +259,11 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
                                      "keeps none); got None")
     pol = loop.policy(policy)
     pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
+    meta = {"policy": repr(pol), "n": int(n), "generations": generations, "family": f"gmm k={k} {init}"}
     hs = []
-    for sd, (real, test) in zip(seeds, pairs):
-        ms = metrics(ref, test)
-        if not full:
-            ms = {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
-        hs.append(loop.History(meta={"policy": repr(pol), "n": int(n), "generations": generations,
-                                     "family": f"gmm k={k} {init}"}))
-        hs[-1].meta["_metrics"] = ms
+    for _, test in pairs:
+        hs.append(loop.History(meta=dict(meta)))
+        hs[-1].meta["_metrics"] = _metrics(ref, test, full)
     keep = {int(g) for g in keep}
     clocks: dict = {}  # per thread (a group of chains): start of the generation, its number, chains in it
 
@@ -261,13 +274,7 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
         clock[3].add(i)
         clock[2] = len(clock[3])
         h = hs[i]
-        row = {"generation": g, "n_train": len(train)}
-        for name, f in h.meta["_metrics"].items():
-            v = dict(enumerate(mass)) if name == "mass" else f(model, train)
-            if isinstance(v, dict):
-                row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
-            else:
-                row[name] = float(v)
+        row = _row(h.meta["_metrics"], g, model, train, mass)
         row["seconds"] = (time.perf_counter() - clock[0]) / max(1, clock[2])
         h.append(row)
         if g in keep:
@@ -282,6 +289,26 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
         del h.meta["_metrics"]
         _annotate(h, ref, test)
     return hs
+
+
+def _metrics(ref, test, full: bool) -> dict:
+    """The chain's ``loop.run`` metrics against ``ref`` and the held-out ``test`` points: all of
+    :func:`~collapse_lab.gmm.measures.metrics`, or without ``full`` only distance, variance and mode masses."""
+    ms = metrics(ref, test)
+    return ms if full else {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
+
+
+def _row(ms: dict, g: int, model, train, mass) -> dict:
+    """One generation's history row: the metrics ``ms`` of the fit ``model`` on ``train`` (dict-valued ones
+    spread over ``name_key`` columns), the mode masses ``mass`` (k,) taken from the batched measurement."""
+    row = {"generation": g, "n_train": len(train)}
+    for name, f in ms.items():
+        v = dict(enumerate(mass)) if name == "mass" else f(model, train)
+        if isinstance(v, dict):
+            row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
+        else:
+            row[name] = float(v)
+    return row
 
 
 def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> list[dict]:

@@ -21,6 +21,7 @@ The chapter's code, one concept per file; every public name is reached as ``lm.N
 - ``training``     training on blocks: pretraining the base and fine-tuning every generation
 - ``scoring``      token losses and perplexities under a model; diversity and repetition of text
 - ``generation``   exactly 64 new tokens after each prompt, by beam search or sampling
+- ``kvcache``      the generator's fast path: a key/value cache that copies less (same tokens, less time)
 - ``chains``       the generational chain, a branch of it with another decoding, the experiment of chapter 5
 - ``comparisons``  the repetition penalty's effect, several models continuing the same prompts
 - ``figures``      the chapter's plots

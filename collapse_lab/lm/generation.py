@@ -1,12 +1,10 @@
 """Text a model writes: exactly 64 new tokens after each prompt, by beam search or ancestral sampling."""
 from __future__ import annotations
 
-import functools
-from contextlib import contextmanager
-
 from .. import lm
 from ..runtime import progress
-from ..validate import integer as _int, number as _num
+from ..validate import flag as _flag, integer as _int, number as _num
+from . import kvcache
 from .devices import _accelerator, _autocast, _model_for, _torch, threads
 from .protocol import BEAMS, BLOCK, DECODINGS, REPETITION_PENALTY
 from .text import _blocks_tensor
@@ -28,7 +26,7 @@ def continuations(outputs, prompts, new: int = BLOCK):
 @threads()
 def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams: int = BEAMS,
              repetition_penalty: float = REPETITION_PENALTY, batch: int | None = 128, seed: int = 0,
-             desc: str = "writing"):
+             desc: str = "writing", fast: bool = True):
     """Exactly ``new`` tokens after each prompt of ``prompts`` (n, L): shape (n, new), int64.
 
     ``decoding='beam'``: ``beams``-way beam search (deterministic); ``'sample'``: ancestral sampling from the
@@ -36,6 +34,9 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     the score (logit) of every token already in the prompt or the continuation: a positive score is divided by it, a
     negative one multiplied (Keskar et al. 2019, as in ``transformers``), so the token always becomes less likely.
     End-of-sequence is suppressed until ``new`` tokens are written, so every continuation is a full block.
+
+    ``fast``: write through the course's key/value cache (:mod:`collapse_lab.lm.kvcache`, CPU only, where this
+    machine's transformers passes its check); False: the library's own ``generate`` path. The tokens are the same.
     """
     torch = _torch()
     p = _blocks_tensor(prompts, "prompts")
@@ -43,9 +44,12 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
     if not isinstance(decoding, str) or decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {DECODINGS}; got {decoding!r}")
     repetition_penalty = _num("repetition_penalty", repetition_penalty, 1.0)
+    fast = _flag("fast", fast)
     seed = _int("seed", seed, 0, 2**43)  # each batch seeds torch with seed * 1_000_003 + i, a 64-bit int
     dev = _model_for(model, p, "prompts")
     batch = lm.gen_batch(model, batch, beams=beams if decoding == "beam" else 1, new=new, prompt=p.shape[1])
+    # the fast path only where this machine's transformers writes the same tokens through it (checked once)
+    write = kvcache.write if fast and kvcache.agrees() else kvcache.plain
     cfg = model.config
     kw = dict(max_new_tokens=new, min_new_tokens=new, repetition_penalty=repetition_penalty,
               pad_token_id=cfg.pad_token_id, eos_token_id=cfg.eos_token_id, bos_token_id=cfg.bos_token_id)
@@ -65,7 +69,7 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
             torch.manual_seed(seed * 1_000_003 + i)
             pb = p[idx[i:i + batch]].to(dev)
             with _autocast(dev):
-                o = _write(model, pb, new, kw, own=_own_cache_agrees())
+                o = write(model, pb, kw)
             out.append(lm.continuations(o.cpu(), pb.cpu(), new))
     c = torch.cat(out) if out else torch.empty(0, new, dtype=torch.long)
     if acc is not None:
@@ -76,220 +80,3 @@ def generate(model, prompts, *, new: int = BLOCK, decoding: str = "beam", beams:
         for ii, cc in parts:
             c[ii] = cc
     return c
-
-
-def _write(model, prompts, new: int, kw: dict, own: bool):
-    """``model.generate`` on the prompts (b, L) with the keyword arguments ``kw``; with ``own``, through this module's
-    key/value cache and single pass over each prompt (:func:`_cache_kw`, :func:`_prompt_once`) when they apply."""
-    torch = _torch()
-    k = kw["num_beams"]
-    cache = _cache_kw(model, len(prompts) * k, prompts.shape[1] + new, k) if own else {}
-    with _prompt_once(model, k if cache else 1):
-        return model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), **cache, **kw)
-
-
-@functools.lru_cache(maxsize=1)
-def _own_cache_agrees() -> bool:
-    """Whether this machine's transformers and torch write the same tokens through this module's cache as through
-    the library's own: checked once per process on a tiny random OPT (beam search with and without the repetition
-    penalty, and sampling). The cache reaches into the library's cache classes, which change between releases; on a
-    release where it would write anything else, or fail, ``generate`` keeps to the library's path."""
-    torch = _torch()
-    try:
-        from transformers import OPTConfig, OPTForCausalLM
-
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(0)
-            # weights large enough for peaked next-token distributions, so the beams overtake one another (at
-            # the library's default scale a random model's beams never reorder, and a wrong reorder would pass)
-            cfg = OPTConfig(vocab_size=256, hidden_size=16, ffn_dim=32, num_hidden_layers=2, num_attention_heads=2,
-                            max_position_embeddings=64, word_embed_proj_dim=16, init_std=0.5, pad_token_id=1,
-                            bos_token_id=2, eos_token_id=2)
-            model = OPTForCausalLM(cfg).eval()
-            prompts = torch.randint(3, 256, (4, 8))
-            base = dict(max_new_tokens=16, min_new_tokens=16, pad_token_id=1, eos_token_id=2, bos_token_id=2)
-            runs = [dict(do_sample=False, num_beams=3, early_stopping=True, length_penalty=1.0, repetition_penalty=pen)
-                    for pen in (REPETITION_PENALTY, 1.0)]
-            runs.append(dict(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0))
-            for run in runs:
-                outs = []
-                for own in (True, False):
-                    torch.manual_seed(1)
-                    outs.append(_write(model, prompts, 16, {**base, **run}, own))
-                if not torch.equal(*outs):
-                    return False
-        return True
-    except Exception:  # noqa: BLE001  any failure of the check: the library's path, which needs none of this
-        return False
-
-
-#: the most memory (bytes) the key/value buffers of one ``generate`` call may take; larger calls use the library's
-#: own cache (same tokens, more copying)
-CACHE_BYTES = 1 << 30
-
-
-def _cache_kw(model, rows: int, length: int, beams: int) -> dict:
-    """``generate``'s ``cache=`` argument: a key/value cache that copies less, when it fits, else nothing (the
-    library's default cache).
-
-    The library's cache grows by concatenation, so every new token copies the whole cache into a fresh tensor,
-    and beam search then copies it once more to reorder the beams. This one writes each token into a buffer
-    allocated once per call (``rows`` x ``length`` positions) and hands the attention a view of its filled part.
-    The beams' reordering is deferred to the next write and moves only the rows whose beam changed, and only
-    their generated positions: beam search keeps each prompt's ``beams`` rows together, and their prompt
-    positions are equal (checked once, after the prompt). The attention reads the same numbers (its CPU kernel
-    gives bit-identical results on the view), so the generated tokens are unchanged; it only saves time. CPU
-    only, like the check.
-    """
-    c = model.config
-    layers, heads = getattr(c, "num_hidden_layers", None), getattr(c, "num_attention_heads", None)
-    width = getattr(c, "hidden_size", None)
-    if next(model.parameters()).device.type != "cpu" or not all(isinstance(v, int) for v in (layers, heads, width)):
-        return {}
-    dtype = next(model.parameters()).dtype
-    if 2 * layers * rows * length * width * dtype.itemsize > CACHE_BYTES:  # keys and values
-        return {}
-    try:
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-    except ImportError:  # an older or newer layout of the library: its own cache
-        return {}
-    cache = DynamicCache(config=c)
-    if len(cache.layers) != layers or any(type(x) is not DynamicLayer for x in cache.layers):
-        return {}
-    cache.layers = [_buffered_layer(DynamicLayer, length, beams) for _ in range(layers)]
-    return {"cache": cache}
-
-
-def _buffered_layer(base, capacity: int, beams: int):
-    """A ``DynamicLayer`` (class ``base``) holding at most ``capacity`` positions in one buffer (see _cache_kw);
-    anything else it is asked to do (more positions, another batch, cropping) it does as the library does."""
-    torch = _torch()
-
-    class Buffered(base):
-        def lazy_initialization(self, key_states, value_states):
-            super().lazy_initialization(key_states, value_states)
-            b, h, _, d = key_states.shape
-            self.buf = {n: torch.empty(b, h, capacity, d, dtype=t.dtype, device=t.device)
-                        for n, t in (("keys", key_states), ("values", value_states))}
-            self.shape, self.pending, self.same, self.buffered = (b, h, d), None, 0, True
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            old = self.get_seq_length()
-            n = old + key_states.shape[-2]
-            b, h, _, d = key_states.shape
-            if self.buffered and (n > capacity or (b, h, d) != self.shape):
-                self._leave()
-            if not self.buffered:
-                self._reorder_copy()
-                return super().update(key_states, value_states, *args, **kwargs)
-            self._reorder_in_place(old)
-            for name, new in (("keys", key_states), ("values", value_states)):
-                self.buf[name][:, :, old:n].copy_(new)
-                setattr(self, name, self.buf[name][:, :, :n])
-            if old == 0:
-                if beams > 1 and b % beams == 0 and all(_grouped_equal(t, beams) for t in (key_states, value_states)):
-                    self.same = n  # the prompt: equal in each group of `beams` rows
-                # the library hands the prompt's attention contiguous copies: so does this
-                return key_states.contiguous(), value_states.contiguous()
-            return self.keys, self.values
-
-        def reorder_cache(self, beam_idx):
-            if self.get_seq_length() > 0:
-                idx = beam_idx.to(self.keys.device)
-                self.pending = idx if self.pending is None else self.pending[idx]
-
-        def _reorder_in_place(self, old):
-            p, self.pending = self.pending, None
-            if p is None or old == 0:
-                return
-            rows = torch.arange(len(p), device=p.device)
-            lo = self.same if self.same and bool((p // beams == rows // beams).all()) else 0
-            self.same = lo  # a reorder across groups (never made by beam search) ends the shared prompt
-            moved = (p != rows).nonzero()[:, 0]
-            if lo >= old or len(moved) == 0:
-                return
-            for buf in self.buf.values():
-                part = buf[:, :, lo:old]
-                part.index_copy_(0, moved, part.index_select(0, p[moved]))
-
-        def _reorder_copy(self):
-            if self.pending is not None:
-                self.keys = self.keys.index_select(0, self.pending)
-                self.values = self.values.index_select(0, self.pending)
-                self.pending = None
-
-        def _leave(self):  # from now on, the library's way
-            self._reorder_copy()
-            self.keys, self.values, self.buffered = self.keys.contiguous(), self.values.contiguous(), False
-
-        # what else reads or reshapes the rows sees them in their current order
-        def crop(self, tokens_to_remove):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().crop(tokens_to_remove)
-
-        def batch_repeat_interleave(self, repeats):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().batch_repeat_interleave(repeats)
-
-        def batch_select_indices(self, indices):
-            if self.is_initialized and self.buffered:
-                self._leave()
-            super().batch_select_indices(indices)
-
-    return Buffered()
-
-
-@contextmanager
-def _prompt_once(model, k: int):
-    """Inside the block, the first forward pass of ``model`` (``generate``'s pass over the prompts) runs once per
-    prompt instead of once per beam when its rows come in equal groups of ``k`` (beam search copies each prompt
-    ``k`` times first), and hands back the results repeated ``k`` times.
-
-    The rows of a forward pass are computed independently, so each row's numbers are the ones the copies would get
-    (checked bit for bit on this course's models), in a ``k``-th of the time. Only with the buffered cache
-    (:func:`_cache_kw`: CPU), and only when ``forward`` is the class's own.
-    """
-    if k <= 1 or "forward" in vars(model):
-        yield
-        return
-    torch = _torch()
-    from transformers.cache_utils import Cache, DynamicCache
-
-    def first(*args, **kw):
-        del model.forward  # only the prompts' pass
-        ids, cache = kw.get("input_ids"), kw.get("cache")
-        b = 0 if ids is None else ids.shape[0]
-        if (args or ids is None or not isinstance(cache, Cache) or cache.get_seq_length() or b % k
-                or kw.get("inputs_embeds") is not None):
-            return model(*args, **kw)
-        small = {}
-        for name, v in kw.items():
-            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b:
-                if not _grouped_equal(v, k):
-                    return model(*args, **kw)
-                v = v[::k]
-            small[name] = v
-        small["cache"] = DynamicCache(config=model.config)
-        out = model(**small)
-        for i, layer in enumerate(small["cache"].layers):
-            cache.update(layer.keys.repeat_interleave(k, 0), layer.values.repeat_interleave(k, 0), i)
-        out.logits, out.cache = out.logits.repeat_interleave(k, 0), cache
-        return out
-
-    # the library reads forward's signature (e.g. to compute only the last position's logits): keep the class's
-    model.forward = functools.wraps(model.forward)(first)
-    try:
-        yield
-    finally:
-        if "forward" in vars(model):  # generate never ran a forward pass
-            del model.forward
-
-
-def _grouped_equal(t, k: int) -> bool:
-    """Whether the rows of ``t`` (b, ...) are equal in each consecutive group of ``k``."""
-    g = t.unflatten(0, (t.shape[0] // k, k))
-    return bool(_torch().equal(g, g[:, :1].expand_as(g)))
