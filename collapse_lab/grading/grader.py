@@ -44,11 +44,6 @@ def _text(name: str, value) -> None:
         raise ArgumentError(f"{name} must be a str; got {value!r:.60} ({type(value).__name__})")
 
 
-def _flag(name: str, value) -> None:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-
-
 def _list_of(name: str, value, cls) -> None:
     if not (isinstance(value, list) and all(isinstance(v, cls) for v in value)):
         raise ArgumentError(f"{name} must be a list of {cls.__name__}; got {value!r:.60} ({type(value).__name__})")
@@ -63,7 +58,7 @@ class Solution:
     def __post_init__(self):
         self.path = validate.path("path", self.path, kind="file")
         _list_of("exercises", self.exercises, Exercise)
-        _flag("needs_lm_base", self.needs_lm_base)
+        validate.flag("needs_lm_base", self.needs_lm_base)
 
     @property
     def max_points(self) -> float:
@@ -81,7 +76,7 @@ class Verdict:
 
     def __post_init__(self):
         _text("exercise", self.exercise)
-        _flag("passed", self.passed)
+        validate.flag("passed", self.passed)
         self.points = validate.number("points", self.points, lo=0)
         self.max_points = validate.number("max_points", self.max_points, lo=0)
         _text("message", self.message)
@@ -395,6 +390,26 @@ def _syntax_error(i: int, content: dict) -> str:
     return f"cell {i + 1}{', line ' + m.group(1) if m else ''}: {msg}"
 
 
+def run_list(nb, solution: Solution) -> tuple[list[str], list]:
+    """The cells the grader runs for the learner's notebook ``nb``: its code cells in order, each check cell of an
+    exercise of ``solution`` followed once by :func:`keep_answer`; and for each, its index in ``nb`` (None for the
+    grader's own cells)."""
+    _cells("nb", nb)
+    wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
+    cells, origin, kept = [], [], set()
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        cells.append(cell.source)
+        origin.append(i)
+        for key in checks_in(cell.source):
+            if key in wanted and key not in kept:
+                cells.append(keep_answer(wanted[key]))
+                origin.append(None)
+                kept.add(key)
+    return cells, origin
+
+
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
                    needed=(), student: str | None = None) -> tuple[list[Verdict], str]:
     """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
@@ -430,21 +445,14 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     reason = out_of_memory = ""
     try:
         kernel.start()
-        syntax = []
-        wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
-        kept: set[str] = set()
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not cell.source.strip():
-                continue
-            content = kernel.run_cell(cell.source, options.timeout, deadline)
-            if content.get("status") == "error" and content.get("ename") in SYNTAX:
-                syntax.append(_syntax_error(i, content))
-            if content.get("ename") == "MemoryError" and not out_of_memory:  # hit the kernel's memory cap
-                out_of_memory = f"cell {i + 1} ran out of memory (the cap is {options.memory:g} MiB per kernel)"
-            for key in checks_in(cell.source):
-                if key in wanted and wanted[key].name not in kept:
-                    kernel.run_cell(keep_answer(wanted[key]), options.timeout, deadline)
-                    kept.add(wanted[key].name)
+        cells, origin = run_list(nb, solution)
+        replies = kernel.run(cells, options.timeout, deadline)
+        syntax = [_syntax_error(i, r) for i, r in zip(origin, replies)
+                  if i is not None and r.get("status") == "error" and r.get("ename") in SYNTAX]
+        hog = next((i for i, r in zip(origin, replies) if i is not None and r.get("ename") == "MemoryError"), None)
+        if hog is not None:  # hit the kernel's memory cap
+            out_of_memory = f"cell {hog + 1} ran out of memory (the cap is {options.memory:g} MiB per kernel)"
+        kept = {ex.name for ex in solution.exercises if keep_answer(ex) in cells}
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
@@ -475,5 +483,11 @@ def student_of(path: Path) -> str:
     return identify(path).student
 
 
-# grade_batch lives in .batch (it imports this module); re-exported here for the callers of grader.grade_batch
-from .batch import default_solutions, grade_batch  # noqa: E402,F401
+def __getattr__(name):
+    # grade_batch lives in .batch (it imports this module): found here on first use, for the callers of
+    # grader.grade_batch, so that either module can be imported first (a worker process unpickles .batch's job)
+    if name in ("default_solutions", "grade_batch"):
+        from . import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

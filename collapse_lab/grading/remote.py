@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..validate import ArgumentError, integer, number
+from ..validate import ArgumentError, flag, integer, number
 from . import wire
 
 
@@ -56,12 +56,6 @@ def _str(name: str, value, empty: bool = True) -> str:
     return value
 
 
-def _flag(name: str, value) -> bool:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-    return value
-
-
 def _deadline(name: str, value) -> float:
     """A time.monotonic() reading, or +inf (no deadline)."""
     if isinstance(value, (float, np.floating)) and value == float("inf"):
@@ -80,7 +74,7 @@ def remote_exception(name: str, message: str, is_exception: bool) -> BaseExcepti
     """A local exception standing for the learner's: a builtin exception type of that name, else a
     :class:`RemoteError` subclass named like the remote type (never the checks' own ``CheckFailed``). ``name``,
     ``message``: str, as the kernel sent them; ``is_exception``: whether the remote one was an ``Exception``."""
-    _str("name", name), _str("message", message), _flag("is_exception", is_exception)
+    _str("name", name), _str("message", message), flag("is_exception", is_exception)
     name = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,80}", name or "") else "Error"
     cls = getattr(builtins, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)) or not is_exception:
@@ -151,8 +145,6 @@ class Channel:
 
 class Remote:
     """Common part of the proxies: a handle to an object kept in the kernel."""
-
-    __collapse_lab_remote__ = True
 
     def __init__(self, channel: Channel, hid: int, name: str):
         _needs("channel", channel, "a Channel", "request")
@@ -261,8 +253,6 @@ class RemoteClass(type):
     """Metaclass of a learner's class seen by the grader: ``isinstance(proxy, type)`` holds, ``proxy(...)``
     instantiates in the kernel, attribute access is forwarded."""
 
-    __collapse_lab_remote__ = True
-
     def __call__(cls, *args, **kwargs):
         return cls._r._invoke(*args, **kwargs)
 
@@ -280,7 +270,7 @@ def proxy(channel: Channel, hid: int, kind: str, name: str, is_callable: bool):
     'object', called ``name``."""
     if not isinstance(kind, str) or kind not in ("class", "function", "object"):
         raise ArgumentError(f"kind must be 'class', 'function' or 'object'; got {kind!r:.60}")
-    _str("name", name), _flag("is_callable", is_callable)
+    _str("name", name), flag("is_callable", is_callable)
     if kind == "class":
         r = RemoteFunction(channel, hid, name)
         return RemoteClass(name if name.isidentifier() else "LearnerClass", (), {"_r": r, "__module__": "learner"})

@@ -1,6 +1,8 @@
 """The kernel side of grading: serve the grader's requests on a Unix socket, inside the learner's kernel.
 
-The grader sends this file's source (with :mod:`.wire`'s) as one cell, after the learner's notebook ran. It connects
+The grader starts it with one execute request after the learner's notebook ran: the kernel imports this module
+from the package it sees (in a graded run the keyless copy, read-only; :mod:`.keyless`), so nothing of the course's
+reference code comes with it. It connects
 to the grader, then evaluates expressions in the learner's namespace, calls the learner's functions on the grader's
 plain data, and sends back plain data. Nothing here is trusted by the grader: the learner's code may have changed
 anything in this process, so every reply is checked in the grader's process.
@@ -13,7 +15,8 @@ import time
 
 import numpy as np
 
-from .wire import MAX_BYTES, ArgumentError, Decoder, Encoder, dumps, generator, recv, unix_socket  # GRADER-STRIP
+from ..validate import ArgumentError, is_tensor
+from .wire import MAX_BYTES, Decoder, Encoder, dumps, generator, recv, unix_socket
 
 
 def _global_rng():
@@ -31,11 +34,6 @@ def _global_rng():
     if torch is not None and hasattr(torch, "get_rng_state"):
         out.append(bytes(torch.get_rng_state().numpy().tobytes()))
     return out
-
-
-def _is_tensor(x):
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _request(name: str, req, *keys: str) -> dict:
@@ -129,9 +127,9 @@ class Server:
         dec = Decoder(self.hook, gens=gens)
         args, kw = dec(req["args"]), dec(req["kw"])
         slots = dec.slots
-        before = [s.copy() if isinstance(s, np.ndarray) else s.detach().clone() if _is_tensor(s) else None
+        before = [s.copy() if isinstance(s, np.ndarray) else s.detach().clone() if is_tensor(s) else None
                   for s in slots]
-        leaves = [s for s in slots if _is_tensor(s) and s.requires_grad]
+        leaves = [s for s in slots if is_tensor(s) and s.requires_grad]
         # lists passed as arguments: what a call did to them (sort, append, pop, item assignment) goes back
         lists = [(i, x, list(x)) for i, x in [*enumerate(args), *kw.items()] if type(x) is list]
         rng0 = _global_rng()
@@ -144,11 +142,11 @@ class Server:
             if isinstance(s, np.ndarray):
                 if s.shape != b.shape or not np.array_equal(s, b, equal_nan=s.dtype.kind in "fc"):
                     back.append([i, Encoder()(s)])
-            elif _is_tensor(s):
+            elif is_tensor(s):
                 if s.shape != b.shape or not bool((s.detach() == b).all()):
                     back.append([i, Encoder.tensor(s.detach())])
         grads = None
-        if leaves and _is_tensor(result) and result.requires_grad and result.numel() == 1:
+        if leaves and is_tensor(result) and result.requires_grad and result.numel() == 1:
             import torch
 
             got = torch.autograd.grad(result.reshape(()), leaves, allow_unused=True)

@@ -1,6 +1,6 @@
 """Plain data between the grader and a learner's kernel: JSON with tagged numpy/torch values, decoded safely.
 
-Both ends use this module: the grader imports it, and sends its source to the kernel (see :mod:`.shim`). Decoding
+Both ends import this module: the grader, and the kernel's :mod:`.shim` (from the package the kernel sees). Decoding
 runs no code of the sender: JSON, base64, a whitelist of numeric dtypes and random bit generators, and limits on the
 bytes and array elements of one message. What may travel: None, bool, int, float, str, lists, tuples, dicts,
 numpy arrays and scalars (bool/int/uint/float/complex), torch tensors (their dtype and ``requires_grad``), numpy
@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from ..validate import ArgumentError  # GRADER-STRIP (the kernel's copy defines its own: see kernel.SHIM)
+from ..validate import ArgumentError, flag, is_tensor
 
 MAX_BYTES = 256 * 2**20  # one message, as sent
 MAX_ELEMENTS = 50_000_000  # array elements in one message
@@ -32,13 +32,7 @@ class WireError(ValueError):
     """A message that is not plain data, too big, or malformed."""
 
 
-# -- bad input: plain checks, as this module also runs in the learner's kernel without collapse_lab ----------------
-
-
-def _flag(name: str, value) -> bool:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-    return value
+# -- bad input --------------------------------------------------------------------------------------------------
 
 
 def _int(name: str, value, lo: int, hi: int | None = None) -> int:
@@ -73,7 +67,7 @@ def unix_socket(path: str, connect: bool):
     """
     if not isinstance(path, str) or not path:
         raise ArgumentError(f"path must be a non-empty str (a Unix socket's path); got {path!r:.60}")
-    _flag("connect", connect)
+    flag("connect", connect)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     op = sock.connect if connect else sock.bind
     try:
@@ -98,18 +92,13 @@ def _dtype_code(dt: np.dtype) -> str:
     return code
 
 
-def _is_tensor(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
 class Encoder:
     """Encode a value; arrays, tensors and Generators met are listed in ``slots`` (in order) so the other side can
     say which it changed. ``other(x)`` encodes anything else (or raises)."""
 
     def __init__(self, other=None, gens_aside: bool = False):
         self.other = _optional_callable("other", other)
-        _flag("gens_aside", gens_aside)
+        flag("gens_aside", gens_aside)
         self.slots: list = []
         self._seen: dict[int, int] = {}
         self.gens_aside = gens_aside  # Generators as {"$g": k}, their states in ``gens`` (a call's arguments)
@@ -158,7 +147,7 @@ class Encoder:
                 self.gens.append(state)
                 return {"$g": len(self.gens) - 1}
             return {"$g": state}
-        if _is_tensor(x):
+        if is_tensor(x):
             same = self._slot(x)
             if same:
                 return same
@@ -171,7 +160,7 @@ class Encoder:
     @staticmethod
     def tensor(x) -> dict:
         """A torch tensor ``x`` as a tagged value (its dtype, shape, data and ``requires_grad``)."""
-        if not _is_tensor(x):
+        if not is_tensor(x):
             raise ArgumentError(f"x must be a torch tensor; got {x!r:.60} ({type(x).__name__})")
         import torch
 
