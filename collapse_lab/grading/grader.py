@@ -53,7 +53,7 @@ def _list_of(name: str, value, cls) -> None:
 class Solution:
     path: Path
     exercises: list[Exercise]
-    needs_lm_base: bool = False  # its notebook loads the language model's cached base (lm.load_base)
+    needs_lm_base: bool = False  # its metadata says its kernel needs the language model's cached base (NEEDS)
 
     def __post_init__(self):
         self.path = validate.path("path", self.path, kind="file")
@@ -178,15 +178,34 @@ def _exercise(name: str, ex) -> None:
                             f"{ex!r:.80} ({type(ex).__name__})")
 
 
+#: what a chapter's kernel may need beyond the package, named in its solution notebook's metadata
+#: ``{"collapse_lab": {"needs": [...]}}`` (carried into exercises/ by the exercise builder)
+NEEDS = {"lm-base": "the language model's cached base (lm.load_base), which graded kernels see read-only"}
+
+
+def needs_of(metadata: dict) -> set[str]:
+    """What a notebook's kernel needs (names in :data:`NEEDS`), from its notebook ``metadata`` (a dict)."""
+    if not isinstance(metadata, dict):
+        raise ArgumentError(f"metadata must be a dict (a notebook's metadata); got {metadata!r:.60}")
+    meta = metadata.get("collapse_lab", {})
+    needs = meta.get("needs", []) if isinstance(meta, dict) else []
+    if not (isinstance(needs, list) and all(isinstance(n, str) and n in NEEDS for n in needs)):
+        raise ValueError(f"metadata collapse_lab.needs must be a list of {sorted(NEEDS)}; got {needs!r:.80}")
+    return set(needs)
+
+
 def load_solution(path) -> Solution:
-    """The exercises of the solution notebook at ``path`` (a file)."""
+    """The exercises of the solution notebook at ``path`` (a file), and what its kernel needs (its metadata's
+    ``collapse_lab.needs``: the solution's, so a submission whose metadata the student stripped still gets it)."""
     path = validate.path("path", path, kind="file", must_exist=True)
-    nb = read_notebook(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    nb = read_notebook(text)
     ex = exercises_of(nb)
     if not ex:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
-    needs = any(c.cell_type == "code" and re.search(r"\b(load_base|ensure_base)\(", c.source) for c in nb.cells)
-    return Solution(path.resolve(), ex, needs)
+    meta = json.loads(text).get("metadata", {})
+    needs = needs_of(meta if isinstance(meta, dict) else {})
+    return Solution(path.resolve(), ex, "lm-base" in needs)
 
 
 def missing_lm_base(profile: str) -> str:
