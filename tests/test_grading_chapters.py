@@ -78,6 +78,40 @@ def test_a_proxied_answer_gets_the_local_verdict(kernel, exercise, kind, label):
     assert there == here
 
 
+def _channel(ns: dict, batching: bool):
+    a, b = socket.socketpair()
+    t = threading.Thread(target=shim.Server(ns).loop, args=(b,), daemon=True)
+    t.start()
+    return remote.Channel(a, timeout=120, deadline=float("inf"), on_timeout=lambda: None, batching=batching), t
+
+
+# checks that call the learner's function many times (Monte Carlo draws with one Generator) and a few that do not
+BATCHED = ("ch1.categorical_step", "ch1.gaussian_step", "ch4.mix_training_set", "ch5.window_policy")
+
+
+@pytest.mark.parametrize("exercise", BATCHED)
+def test_batched_and_plain_proxy_calls_give_the_same_verdicts(exercise):
+    """The fast path (calls asked for ahead, .batching) against the plain one (one call per round trip): the same
+    verdict and hint for the right answer and wrong ones; fewer round trips where the check repeats a call."""
+    check = answers._check(exercise)
+    fns = [*answers.RIGHT[exercise].values(), *list(answers.WRONG[exercise].values())[:2]]
+    got, trips = {}, {}
+    for batching in (True, False):
+        ns = {}
+        channel, thread = _channel(ns, batching)
+        got[batching] = []
+        for fn in fns:
+            ns["answer"] = fn
+            got[batching].append(_verdict(check, remote.evaluate(channel, "answer")))
+        trips[batching] = channel.calls
+        wire.send(channel.sock, {"op": "bye"})
+        thread.join(5)
+    assert got[True] == got[False] and got[True][0] == (True, "")
+    assert trips[True] <= trips[False]
+    if exercise == "ch1.categorical_step":
+        assert trips[True] < trips[False] / 5, trips
+
+
 def test_hints_wrapped_over_lines_are_joined():
     text = ("f(1)\n  expected: 2\n  got:      3\n  hint: a long hint that the check wrapped\n        over two lines"
             "\n  more help: checks.ch1.hint('f')")

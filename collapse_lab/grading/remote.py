@@ -20,6 +20,7 @@ import numpy as np
 
 from ..validate import ArgumentError, flag, integer, number
 from . import wire
+from .batching import Ahead
 
 
 class KernelGone(BaseException):
@@ -90,12 +91,13 @@ def remote_exception(name: str, message: str, is_exception: bool) -> BaseExcepti
 class Channel:
     """The grader's end of the socket to the kernel's shim, with the time limits of one submission."""
 
-    def __init__(self, sock: socket.socket, timeout: float, deadline: float, on_timeout):
+    def __init__(self, sock: socket.socket, timeout: float, deadline: float, on_timeout, batching: bool = True):
         self.sock = _needs("sock", sock, "a connected socket", "sendall", "recv", "settimeout")
         self.timeout = _seconds("timeout", timeout)  # seconds per call, as for a cell
         self.deadline = _deadline("deadline", deadline)  # time.monotonic() at which the notebook's time runs out
         # interrupts the kernel; returns False when it could not
         self.on_timeout = _needs("on_timeout", on_timeout, "a function", "__call__")
+        self.batching = flag("batching", batching)  # repeated calls asked for ahead (.batching); False: one by one
         self.calls = 0
 
     def request(self, msg: dict, decoder: wire.Decoder | None):
@@ -154,7 +156,7 @@ class Remote:
         object.__setattr__(self, "__name__", name)
         object.__setattr__(self, "__qualname__", name)
         object.__setattr__(self, "_facts", {"global_rng_changed": False})
-        object.__setattr__(self, "_st", {"cache": [], "next": None, "repeat": 1})
+        object.__setattr__(self, "_ahead", Ahead(getattr(channel, "batching", True)))
 
     def __collapse_lab_call_facts__(self) -> dict:
         """What :func:`collapse_lab.checks.core.last_call` reports after a call of this proxy."""
@@ -198,23 +200,18 @@ class Remote:
     def _invoke(self, *args, **kwargs):
         enc = wire.Encoder(_reference, gens_aside=True)
         a, k = enc(list(args)), enc(dict(kwargs))
-        key = wire.dumps([a, k])
-        st = self._st
-        if st["cache"] and st["cache"][0][0] == key and st["cache"][0][1] == enc.gens:
-            reply = st["cache"].pop(0)[2]  # computed ahead, on exactly these arguments and Generator states
-        else:
-            # the same call again, with the Generators where the last call left them: ask for a few at once
-            again = st["next"] is not None and st["next"] == (key, enc.gens)
-            st["repeat"] = min(st["repeat"] * 2, 512) if again else 1
-            msg = {"op": "call", "h": self._hid, "args": a, "kw": k, "gens": enc.gens, "repeat": st["repeat"]}
+        key = wire.dumps([a, k]).decode()
+        ahead = self._ahead
+        reply = ahead.take(key, enc.gens)  # computed ahead (.batching), on exactly these arguments and states
+        if reply is None:
+            msg = {"op": "call", "h": self._hid, "args": a, "kw": k, "gens": enc.gens,
+                   "repeat": ahead.how_many(key, enc.gens)}
             got = self._channel.request(msg, None)
             batch = got.get("batch") if "err" not in got else [got]
             if not (isinstance(batch, list) and batch and all(isinstance(r, dict) for r in batch)):
                 raise remote_exception("RemoteError", "malformed reply", True)
-            reply, st["cache"] = batch[0], []
-            for prev, r in zip(batch, batch[1:]):
-                st["cache"].append((key, prev.get("gens"), r))
-        st["next"] = None
+            reply = ahead.keep(key, batch)
+        ahead.done(None)
         value, dec = self._result(reply, enc.slots)
         _sync_back(reply.get("back"), enc.slots, dec)
         _lists_back(reply.get("lists"), args, kwargs, dec)
@@ -224,7 +221,7 @@ class Remote:
             raise RemoteError("malformed reply: Generator states")
         for g, state in zip(gens, states):
             _set_state(g, state)
-        st["next"] = (key, states)
+        ahead.done(key, states)
         self._facts["global_rng_changed"] = reply.get("rng") is True
         return _with_grads(value, reply.get("grads"), enc.slots, dec)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 
 import numpy as np
 
 from ..validate import ArgumentError, is_tensor
-from .wire import MAX_BYTES, Decoder, Encoder, dumps, generator, recv, unix_socket
+from .batching import run_ahead
+from .wire import MAX_BYTES, Decoder, Encoder, dumps, error_reply, generator, recv, unix_socket
 
 
 def _global_rng():
@@ -95,7 +95,7 @@ class Server:
 
     def call(self, req):
         """Call a learner's function ``repeat`` times on the same arguments (decoded afresh each time; the
-        Generators shared, so they advance as in repeated calls); stop early after an error or 0.25 s."""
+        Generators shared, so they advance as in repeated calls): :func:`.batching.run_ahead`."""
         fn = self._handle_of("req['h']", _request("req", req, "h", "args", "kw").get("h"))
         states, repeat = req.get("gens", []), req.get("repeat", 1)
         if type(states) is not list:
@@ -104,16 +104,7 @@ class Server:
             raise ArgumentError(f"req['repeat'] must be an int; got {repeat!r:.60}")
         sub = Decoder()
         gens = [generator(sub(st)) for st in states]
-        replies, t0 = [], time.monotonic()
-        for j in range(max(1, min(repeat, 1024))):
-            if j and time.monotonic() - t0 > 0.25:
-                break
-            try:
-                replies.append(self.call_once(fn, req, gens))
-            except BaseException as e:  # noqa: BLE001 - the learner's error goes back as data
-                replies.append({"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]})
-                break
-        return {"batch": replies}
+        return {"batch": run_ahead(lambda: self.call_once(fn, req, gens), repeat, error_reply)}
 
     def call_once(self, fn, req, gens):
         """One call of ``fn`` on the arguments of ``req`` (``req['args']``, ``req['kw']``: encoded), with the
@@ -189,7 +180,7 @@ class Server:
                 try:
                     reply = self.answer(req)
                 except BaseException as e:  # noqa: BLE001 - the learner's error goes back as data
-                    reply = {"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]}
+                    reply = error_reply(e)
                 data = dumps(reply)
                 if len(data) > MAX_BYTES:
                     data = dumps({"err": ["ValueError", f"the result is larger than {MAX_BYTES >> 20} MB", True]})

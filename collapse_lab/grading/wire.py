@@ -323,6 +323,12 @@ def generator(state) -> np.random.Generator:
     return np.random.Generator(bg)
 
 
+def error_reply(e: BaseException) -> dict:
+    """The reply standing for the exception ``e`` raised by the learner's code: its type's name, message and whether
+    it is an ``Exception`` (the grader maps it to a local type, :func:`.remote.remote_exception`)."""
+    return {"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]}
+
+
 def dumps(msg) -> bytes:
     """``msg`` (JSON data: what :class:`Encoder` made) as compact JSON bytes."""
     try:
