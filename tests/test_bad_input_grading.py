@@ -1,5 +1,6 @@
 """Bad input to the grading package: a ValueError/TypeError at the door that names the argument."""
 import math
+import os
 import socket
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ CASES = [
                                                          kept=1)), "kept"),
     ("kernel_env-nan", lambda f: (grader.kernel_env, dict(profile=NAN)), "profile"),
     ("kernel_env-unknown", lambda f: (grader.kernel_env, dict(profile="abc")), "profile"),
+    ("kernel_env-threads", lambda f: (grader.kernel_env, dict(profile="quick", threads=0)), "threads"),
     ("missing_lm_base", lambda f: (grader.missing_lm_base, dict(profile=3.5)), "profile"),
     ("check_writable-folder", lambda f: (gradebook.check_writable, dict(path=f["tmp"] / "no" / "x.csv")), "path"),
     ("student_of", lambda f: (grader.student_of, dict(path=None)), "path"),
@@ -208,6 +210,7 @@ def test_valid_input_still_works(fx, tmp_path):
     assert remote.remote_exception("KeyError", "k", True).__class__ is KeyError
     assert remote.Channel(fx["sock"], 30, INF, lambda: None).timeout == 30
     assert grader.kernel_env("quick")["COLLAPSE_LAB_PROFILE"] == "quick"
+    assert grader.kernel_env("quick", threads=3)["MKL_NUM_THREADS"] == os.environ.get("MKL_NUM_THREADS", "3")
     assert [e.name for e in grading.exercises_of(fx["nb"])][0] == "categorical_step"
     assert grader.points_of(fx["cell"]) == 1.0
     assert grader.checks_in("checks.ch1.categorical_step(categorical_step)") == [("ch1", "categorical_step")]

@@ -347,16 +347,25 @@ class Options:
             self.jobs = validate.integer("jobs", self.jobs, lo=1, hi=1024)
 
 
-def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None) -> dict:
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None,
+               threads: int | None = None) -> dict:
     """The kernel's environment: only what it needs, none of the grader's other variables. ``profile``: one of
     :data:`collapse_lab.profiles.PROFILES`; ``package_dir``: the folder holding the keyless ``collapse_lab``
-    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant)."""
+    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant);
+    ``threads``: BLAS/OpenMP threads of the kernel where the grader's environment does not set them (None: the
+    libraries' default)."""
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ArgumentError(f"profile must be one of {PROFILES}; got {profile!r:.60}")
     if student is not None and not isinstance(student, str):
         raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
-                                                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    if threads is not None:
+        threads = validate.integer("threads", threads, lo=1, hi=4096)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", *THREAD_VARS)}
+    for var in THREAD_VARS if threads is not None else ():
+        env.setdefault(var, str(threads))
     env.setdefault("PATH", "/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.update({k: v for k, v in os.environ.items() if k.startswith("COLLAPSE_LAB_")})
@@ -429,14 +438,29 @@ def run_list(nb, solution: Solution) -> tuple[list[str], list]:
     return cells, origin
 
 
+def run_learner_cells(kernel: Kernel, nb, solution: Solution, options: Options, deadline: float):
+    """Run the learner's notebook ``nb`` in the started ``kernel`` (:func:`run_list`); returns (its syntax errors,
+    why it ran out of memory or '', the names of the exercises whose answers were kept)."""
+    cells, origin = run_list(nb, solution)
+    replies = kernel.run(cells, options.timeout, deadline)
+    syntax = [_syntax_error(i, r) for i, r in zip(origin, replies)
+              if i is not None and r.get("status") == "error" and r.get("ename") in SYNTAX]
+    hog = next((i for i, r in zip(origin, replies) if i is not None and r.get("ename") == "MemoryError"), None)
+    # a MemoryError: the notebook hit the kernel's memory cap
+    out_of_memory = "" if hog is None else (f"cell {hog + 1} ran out of memory (the cap is {options.memory:g} MiB "
+                                            "per kernel)")
+    return syntax, out_of_memory, {ex.name for ex in solution.exercises if keep_answer(ex) in cells}
+
+
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
-                   needed=(), student: str | None = None) -> tuple[list[Verdict], str]:
+                   needed=(), student: str | None = None, threads: int | None = None) -> tuple[list[Verdict], str]:
     """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
 
     ``nb``: the learner's notebook (:func:`read_notebook`); ``solution``: its :class:`Solution`; ``checks``: the
     check function of each exercise by (chapter, name) (:func:`check_function`); ``sandbox``: the kernel's folder;
     ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths); ``student``: the
-    submission's student id (its variant; None: the self-study defaults).
+    submission's student id (its variant; None: the self-study defaults); ``threads``: the kernel's BLAS/OpenMP
+    threads (:func:`kernel_env`).
 
     The kernel imports the keyless package (:mod:`.keyless`, made beside ``sandbox``): the reference functions of
     the exercises graded here raise, the checks modules hold no answer, and (sandboxed) no copy of the full package
@@ -456,7 +480,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     refs = [r for ex in solution.exercises for r in getattr(checks[(ex.chapter, ex.name)], "refs", ())]
     pkg = keyless_package(sandbox.parent, refs)
     hidden, needed = sealed(hidden, needed, pkg)
-    env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
+    env = dict(kernel_env(options.profile, pkg, student, threads), **(graded_base(options.profile)
                                                              if solution.needs_lm_base else {}))
     kernel = Kernel(sandbox, env, bwrap_path() if options.sandbox else None, hidden, needed,
                     memory=None if options.memory is None else int(options.memory * 2**20))
@@ -464,14 +488,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     reason = out_of_memory = ""
     try:
         kernel.start()
-        cells, origin = run_list(nb, solution)
-        replies = kernel.run(cells, options.timeout, deadline)
-        syntax = [_syntax_error(i, r) for i, r in zip(origin, replies)
-                  if i is not None and r.get("status") == "error" and r.get("ename") in SYNTAX]
-        hog = next((i for i, r in zip(origin, replies) if i is not None and r.get("ename") == "MemoryError"), None)
-        if hog is not None:  # hit the kernel's memory cap
-            out_of_memory = f"cell {hog + 1} ran out of memory (the cap is {options.memory:g} MiB per kernel)"
-        kept = {ex.name for ex in solution.exercises if keep_answer(ex) in cells}
+        syntax, out_of_memory, kept = run_learner_cells(kernel, nb, solution, options, deadline)
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
