@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -238,7 +239,7 @@ class Kernel:
                 pass
         if self.proc is not None and self.proc.poll() is None:  # not stopped by the manager: the whole group
             try:
-                os.killpg(self.proc.pid, 9)
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
