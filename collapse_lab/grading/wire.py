@@ -112,44 +112,6 @@ class Encoder:
         self.slots.append(x)
         return None
 
-    def _dict(self, body, depth: int) -> dict:
-        out = {}
-        for kv in _list(body):
-            k, v = _list(kv, 2)
-            k = self(k, depth + 1)
-            if not isinstance(k, (str, int, float, bool, tuple, type(None), np.generic)):
-                raise WireError("dict keys must be numbers, strings or tuples")
-            out[k] = self(v, depth + 1)
-        return out
-
-    def _named_tuple(self, body, depth: int) -> tuple:
-        name, values = _list(body, 2)
-        cls = _named_class(name)
-        values = [self(v, depth + 1) for v in _list(values)]
-        if len(values) != len(cls._fields):
-            raise WireError(f"{name} takes {len(cls._fields)} fields; got {len(values)}")
-        return tuple.__new__(cls, values)
-
-    def _generator(self, body, depth: int) -> np.random.Generator:
-        """A Generator sent aside (``body``: its index in ``gens``) or with its state."""
-        if type(body) is int:
-            if self.gens is None or not 0 <= body < len(self.gens):
-                raise WireError("bad Generator reference")
-            return self.gens[body]
-        sub = Decoder(max_elements=self.max_elements - self.elements)
-        return generator(sub(body, depth + 1))
-
-    def _tensor(self, body):
-        name, shape, b64, grad, code = _list(body, 5)
-        if name not in TORCH_DTYPES:
-            raise WireError(f"bad tensor dtype {name!r}")
-        import torch
-
-        tt = torch.from_numpy(self._array(code, shape, b64)).to(getattr(torch, name))
-        if grad is True and tt.is_floating_point():
-            tt.requires_grad_(True)
-        return tt
-
     def __call__(self, x, depth: int = 0):
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
