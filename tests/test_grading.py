@@ -262,6 +262,21 @@ def test_batches_survive_bad_submissions(course):
     assert passed(rows, "good2") == ALL and st["good2"] == "graded"
 
 
+def test_a_function_that_hangs_in_a_check_is_interrupted(course):
+    """A learner's function that never returns when the grader's check calls it: the call is interrupted (by a
+    message to the kernel) after --timeout, that check fails saying so, and the others are graded."""
+    hangs = submit(course, "hangs", solved=ALL)
+    nb = nbformat.read(hangs, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if c.source.startswith("def square"))
+    nb.cells[i].source = "def square(x):\n    while True:\n        pass\n"
+    nbformat.write(nb, hangs)
+    p, rows, wide, _ = grade(course, [hangs], "--timeout", "8", "--notebook-timeout", "120")
+    assert wide["hangs"]["status"] == "graded", wide["hangs"]
+    sq = next(r for r in rows if r["student"] == "hangs" and r["exercise"] == "square")
+    assert sq["passed"] == "False" and "did not return within 8 s" in sq["message"], sq
+    assert passed(rows, "hangs") == ALL - {"square"}
+
+
 def test_usage_errors_and_exit_codes(course, tmp_path):
     good = submit(course, "good3", solved=ALL)
     base = [sys.executable, "-m", "collapse_lab.cli", "check", str(good), "--solutions", str(course / "solutions")]

@@ -140,8 +140,10 @@ class Channel:
         except (TimeoutError, EOFError, OSError, wire.WireError):
             raise KernelGone(f"timed out: a call of the learner's code ran longer than {self.timeout:g} s "
                              "(--timeout) and did not stop when interrupted") from None
-        if isinstance(reply, dict) and "err" in reply:
-            reply["err"] = ["TimedOut", f"did not return within {self.timeout:g} s (--timeout); interrupted", True]
+        batch = reply.get("batch") if isinstance(reply, dict) else None  # a call's replies (.batching)
+        for r in [reply, *(batch if isinstance(batch, list) else [])]:
+            if isinstance(r, dict) and "err" in r:  # the interrupt's KeyboardInterrupt: say what happened
+                r["err"] = ["TimedOut", f"did not return within {self.timeout:g} s (--timeout); interrupted", True]
         return reply
 
 
