@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import collapse_lab.grading as grading
-from collapse_lab.grading import gradebook, grader, kernel, remote, shim, wire
+from collapse_lab.grading import batching, gradebook, grader, kernel, remote, shim, wire
 from collapse_lab.validate import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,9 @@ CASES = [
                                                          on_timeout=abs)), "deadline"),
     ("channel-on_timeout", lambda f: (remote.Channel, dict(sock=f["sock"], timeout=5.0, deadline=INF,
                                                            on_timeout="abc")), "on_timeout"),
+    ("channel-batching", lambda f: (remote.Channel, dict(sock=f["sock"], timeout=5.0, deadline=INF, on_timeout=abs,
+                                                         batching="yes")), "batching"),
+    ("ahead-enabled", lambda f: (batching.Ahead, dict(enabled=None)), "enabled"),
     ("request-msg", lambda f: (f["chan"].request, dict(msg=None, decoder=None)), "msg"),
     ("request-decoder", lambda f: (f["chan"].request, dict(msg={"op": "eval"}, decoder="abc")), "decoder"),
     ("remote-channel", lambda f: (remote.RemoteFunction, dict(channel=None, hid=1, name="f")), "channel"),
