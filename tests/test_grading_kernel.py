@@ -38,6 +38,7 @@ def test_the_whole_run_ends_at_its_deadline(k):
 
 
 def test_a_cell_that_ignores_the_interrupt_ends_the_kernel(k):
-    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass"
+    stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+                "    except KeyboardInterrupt:\n        pass")
     with pytest.raises(remote.KernelGone, match="did not stop when interrupted"):
         k.run([stubborn], timeout=2, deadline=float("inf"))
