@@ -1,18 +1,75 @@
-"""One way to run notebooks: a notebook in its own kernel with its environment passed to the kernel (never set on
-this process), how many to run side by side, and a small scheduler of tasks that wait for others.
+"""One way to run notebooks: nbclient's cell loop with a per-cell and a whole-run time limit, a notebook in its own
+kernel with its environment passed to the kernel (never set on this process), how many to run side by side, and a
+small scheduler of tasks that wait for others.
 
-The course build (:func:`collapse_lab.course.build`) runs on these; nbclient does the cell loop, the timeouts and
-the interrupts.
+The course build (:func:`collapse_lab.course.build`) runs whole notebooks with :func:`run_notebook`; the grader
+(:mod:`collapse_lab.grading.kernel`) runs a learner's cells with the same :class:`Client` in a sandboxed kernel.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
+from queue import Empty
 
 import nbformat
+from nbclient import NotebookClient
+from nbclient.util import ensure_async
+from traitlets import Bool, Float
 
 from . import validate
 from .profiles import active_profile
+
+
+class RunOutOfTime(TimeoutError):
+    """The whole run's time (:attr:`Client.deadline`) ran out during a cell."""
+
+
+class CellStuck(TimeoutError):
+    """A cell ran past its time limit and did not stop within :attr:`Client.grace` seconds of the interrupt."""
+
+
+class Client(NotebookClient):
+    """nbclient's :class:`~nbclient.NotebookClient` with a time limit on the whole run beside the one per cell.
+
+    ``cell_timeout``: seconds a cell may run (inf: no limit); ``deadline``: the ``time.monotonic()`` at which the
+    whole run's time is up (inf: never), so a cell gets ``min(cell_timeout, time left)``. With
+    ``interrupt_on_timeout``, a cell past its limit is interrupted and must stop within ``grace`` seconds (else
+    :class:`CellStuck`). The run's end raises :class:`RunOutOfTime`.
+    ``keep_outputs=False`` drops the outputs as they arrive (a grader does not read them, and a flood of output
+    cannot fill its memory)."""
+
+    cell_timeout = Float(math.inf, help="seconds one cell may run (inf: no limit)")
+    deadline = Float(math.inf, help="time.monotonic() at which the whole run's time is up (inf: never)")
+    grace = Float(5.0, help="seconds a cell gets to stop after an interrupt")
+    keep_outputs = Bool(True, help="keep the cells' outputs in the notebook")
+
+    def __init__(self, nb, km=None, **kw):
+        super().__init__(nb, km=km, **kw)
+        self.timeout_func = self._time_left
+
+    def _time_left(self, cell) -> float | None:
+        limit = min(self.cell_timeout, self.deadline - time.monotonic())
+        return None if limit == math.inf else max(limit, 0.01)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        if time.monotonic() >= self.deadline - 0.01:
+            raise RunOutOfTime("the run's time ran out during a cell")
+        if not self.interrupt_on_timeout:
+            return await super()._async_handle_timeout(timeout, cell)
+        await ensure_async(self.km.interrupt_kernel())
+        stop = time.monotonic() + self.grace
+        while (left := stop - time.monotonic()) > 0:  # the interrupted cell's own reply
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                break
+            if msg.get("msg_type") == "execute_reply":
+                return msg
+        raise CellStuck(f"a cell ran longer than {timeout:g} s and did not stop when interrupted")
+
+    def output(self, outs, msg, display_id, cell_index):
+        return super().output(outs, msg, display_id, cell_index) if self.keep_outputs else None
 
 
 def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600, allow_errors: bool = False,
@@ -21,15 +78,13 @@ def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600,
     kernel's environment (this process's own environment is never changed, so notebooks can run side by side in
     threads); return the seconds it took. ``usage``: a dict that receives ``cpu``, the CPU seconds of the kernel
     and the processes it started (read after each cell, so a failing notebook still reports them)."""
-    from nbclient import NotebookClient
-
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise validate.ArgumentError(f"env must be a dict of str -> str (variables for the kernel); got {env!r:.80}")
     # interrupt a cell that runs too long instead of giving up on the notebook (matters when grading);
     # the kernel's log level keeps its 'TCP without encryption' warning (local loopback only) off the console
-    client = NotebookClient(nb, timeout=timeout, allow_errors=allow_errors, interrupt_on_timeout=allow_errors,
-                            kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                            resources={"metadata": {"path": str(cwd)}})
+    client = Client(nb, cell_timeout=timeout, allow_errors=allow_errors, interrupt_on_timeout=allow_errors,
+                    kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    resources={"metadata": {"path": str(cwd)}})
     if usage is not None:
         client.on_cell_executed = lambda **_: usage.update(cpu=_kernel_cpu(client.km, usage.get("cpu", 0.0)))
     t0 = time.perf_counter()

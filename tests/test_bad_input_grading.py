@@ -1,5 +1,6 @@
 """Bad input to the grading package: a ValueError/TypeError at the door that names the argument."""
 import math
+import os
 import socket
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import collapse_lab.grading as grading
-from collapse_lab.grading import gradebook, grader, kernel, remote, shim, wire
+from collapse_lab.grading import batching, gradebook, grader, kernel, remote, shim, wire
 from collapse_lab.validate import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,9 @@ CASES = [
                                                          on_timeout=abs)), "deadline"),
     ("channel-on_timeout", lambda f: (remote.Channel, dict(sock=f["sock"], timeout=5.0, deadline=INF,
                                                            on_timeout="abc")), "on_timeout"),
+    ("channel-batching", lambda f: (remote.Channel, dict(sock=f["sock"], timeout=5.0, deadline=INF, on_timeout=abs,
+                                                         batching="yes")), "batching"),
+    ("ahead-enabled", lambda f: (batching.Ahead, dict(enabled=None)), "enabled"),
     ("request-msg", lambda f: (f["chan"].request, dict(msg=None, decoder=None)), "msg"),
     ("request-decoder", lambda f: (f["chan"].request, dict(msg={"op": "eval"}, decoder="abc")), "decoder"),
     ("remote-channel", lambda f: (remote.RemoteFunction, dict(channel=None, hid=1, name="f")), "channel"),
@@ -112,8 +116,8 @@ CASES = [
     ("kernel-startup_timeout", lambda f: (kernel.Kernel, dict(sandbox=f["tmp"], env={}, startup_timeout=NAN)),
      "startup_timeout"),
     ("kernel-command", lambda f: (kernel.Kernel(f["tmp"], {}).command, dict(connection_file=0)), "connection_file"),
-    ("kernel-run_cell", lambda f: (kernel.Kernel(f["tmp"], {}).run_cell, dict(source=None, timeout=1, deadline=INF)),
-     "source"),
+    ("kernel-run", lambda f: (kernel.Kernel(f["tmp"], {}).run, dict(sources=None, timeout=1, deadline=INF)),
+     "sources"),
     ("kernel-close_channel", lambda f: (kernel.Kernel(f["tmp"], {}).close_channel, dict(channel=None)), "channel"),
     ("probe_bwrap", lambda f: (kernel.probe_bwrap, dict(bwrap=None)), "bwrap"),
     # grader
@@ -139,6 +143,7 @@ CASES = [
                                                          kept=1)), "kept"),
     ("kernel_env-nan", lambda f: (grader.kernel_env, dict(profile=NAN)), "profile"),
     ("kernel_env-unknown", lambda f: (grader.kernel_env, dict(profile="abc")), "profile"),
+    ("kernel_env-threads", lambda f: (grader.kernel_env, dict(profile="quick", threads=0)), "threads"),
     ("missing_lm_base", lambda f: (grader.missing_lm_base, dict(profile=3.5)), "profile"),
     ("check_writable-folder", lambda f: (gradebook.check_writable, dict(path=f["tmp"] / "no" / "x.csv")), "path"),
     ("student_of", lambda f: (grader.student_of, dict(path=None)), "path"),
@@ -190,13 +195,11 @@ def test_bad_input_names_the_argument(fx, make, arg):
 
 
 def test_argument_errors_are_the_courses():
-    """The door's errors are ArgumentErrors (both TypeError and ValueError), also in the kernel's copy of the shim."""
+    """The door's errors are ArgumentErrors (both TypeError and ValueError), also on the kernel's side (the shim)."""
     with pytest.raises(ArgumentError, match="data"):
         wire.loads(None)
-    ns = {"__name__": "shim"}
-    exec(compile(kernel.SHIM, "<shim>", "exec"), ns)
-    with pytest.raises(ns["ArgumentError"], match="user_ns") as info:
-        ns["Server"](None)
+    with pytest.raises(ArgumentError, match="user_ns") as info:
+        shim.Server(None)
     assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
 
 
@@ -208,6 +211,7 @@ def test_valid_input_still_works(fx, tmp_path):
     assert remote.remote_exception("KeyError", "k", True).__class__ is KeyError
     assert remote.Channel(fx["sock"], 30, INF, lambda: None).timeout == 30
     assert grader.kernel_env("quick")["COLLAPSE_LAB_PROFILE"] == "quick"
+    assert grader.kernel_env("quick", threads=3)["MKL_NUM_THREADS"] == os.environ.get("MKL_NUM_THREADS", "3")
     assert [e.name for e in grading.exercises_of(fx["nb"])][0] == "categorical_step"
     assert grader.points_of(fx["cell"]) == 1.0
     assert grader.checks_in("checks.ch1.categorical_step(categorical_step)") == [("ch1", "categorical_step")]

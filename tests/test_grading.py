@@ -262,6 +262,21 @@ def test_batches_survive_bad_submissions(course):
     assert passed(rows, "good2") == ALL and st["good2"] == "graded"
 
 
+def test_a_function_that_hangs_in_a_check_is_interrupted(course):
+    """A learner's function that never returns when the grader's check calls it: the call is interrupted (by a
+    message to the kernel) after --timeout, that check fails saying so, and the others are graded."""
+    hangs = submit(course, "hangs", solved=ALL)
+    nb = nbformat.read(hangs, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if c.source.startswith("def square"))
+    nb.cells[i].source = "def square(x):\n    while True:\n        pass\n"
+    nbformat.write(nb, hangs)
+    p, rows, wide, _ = grade(course, [hangs], "--timeout", "8", "--notebook-timeout", "120")
+    assert wide["hangs"]["status"] == "graded", wide["hangs"]
+    sq = next(r for r in rows if r["student"] == "hangs" and r["exercise"] == "square")
+    assert sq["passed"] == "False" and "did not return within 8 s" in sq["message"], sq
+    assert passed(rows, "hangs") == ALL - {"square"}
+
+
 def test_usage_errors_and_exit_codes(course, tmp_path):
     good = submit(course, "good3", solved=ALL)
     base = [sys.executable, "-m", "collapse_lab.cli", "check", str(good), "--solutions", str(course / "solutions")]
@@ -274,3 +289,38 @@ def test_usage_errors_and_exit_codes(course, tmp_path):
     half = submit(course, "half3", solved=("square",))
     p = subprocess.run(base[:4] + [str(half)] + base[5:], env=env, capture_output=True, text=True, cwd=course)
     assert p.returncode == 1 and "score: 2/6" in p.stdout, p.stdout + p.stderr
+
+
+def test_each_check_runs_once_per_submission_and_never_in_the_kernel(tmp_path):
+    """The grader runs each exercise's check once, in its own process; the learner's own check cell (the keyless
+    edition in a graded kernel) does not call the learner's function, so the check is not run a second time there:
+    the notebook below ends its kernel if its check cell called ``c_factor``."""
+    from collapse_lab.grading import grader
+
+    src = ROOT / "solutions" / "01_sampling_loses_the_tails.ipynb"
+    solution = grader.load_solution(src)
+    c_factor = next(ex for ex in solution.exercises if ex.name == "c_factor")
+    solution = grader.Solution(solution.path, [c_factor])
+    code = ("import numpy as np\nfrom scipy import special\nfrom collapse_lab import checks\ncalls = []\n"
+            "def c_factor(M):\n    calls.append(M)\n"
+            "    return float(np.sqrt(2 / (M - 1)) * np.exp(special.gammaln(M / 2) - special.gammaln((M - 1) / 2)))")
+    nb = grader.read_notebook(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": code, "metadata": {}, "outputs": [], "execution_count": None},
+        {"cell_type": "code", "source": "checks.ch1.c_factor(c_factor)", "metadata": {}, "outputs": [],
+         "execution_count": None},
+        {"cell_type": "code", "source": "if calls:\n    import os\n    os._exit(3)", "metadata": {}, "outputs": [],
+         "execution_count": None}]}))
+    runs = []
+    check = grader.check_function(c_factor)
+
+    def counted(fn):
+        runs.append(1)
+        return check(fn)
+
+    box = tmp_path / "box"
+    box.mkdir()
+    options = grader.Options(profile="quick", sandbox=bwrap_path() is not None, timeout=120, notebook_timeout=300)
+    verdicts, reason = grader.grade_notebook(nb, solution, {("ch1", "c_factor"): counted}, options, box,
+                                             hidden=[], needed=grader.needed_paths(), student="alice")
+    assert reason == "" and [v.passed for v in verdicts] == [True], (reason, verdicts)
+    assert len(runs) == 1

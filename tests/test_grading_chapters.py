@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import socket
 import threading
 from pathlib import Path
@@ -77,6 +78,40 @@ def test_a_proxied_answer_gets_the_local_verdict(kernel, exercise, kind, label):
     assert there == here
 
 
+def _channel(ns: dict, batching: bool):
+    a, b = socket.socketpair()
+    t = threading.Thread(target=shim.Server(ns).loop, args=(b,), daemon=True)
+    t.start()
+    return remote.Channel(a, timeout=120, deadline=float("inf"), on_timeout=lambda: None, batching=batching), t
+
+
+# checks that call the learner's function many times (Monte Carlo draws with one Generator) and a few that do not
+BATCHED = ("ch1.categorical_step", "ch1.gaussian_step", "ch4.mix_training_set", "ch5.window_policy")
+
+
+@pytest.mark.parametrize("exercise", BATCHED)
+def test_batched_and_plain_proxy_calls_give_the_same_verdicts(exercise):
+    """The fast path (calls asked for ahead, .batching) against the plain one (one call per round trip): the same
+    verdict and hint for the right answer and wrong ones; fewer round trips where the check repeats a call."""
+    check = answers._check(exercise)
+    fns = [*answers.RIGHT[exercise].values(), *list(answers.WRONG[exercise].values())[:2]]
+    got, trips = {}, {}
+    for batching in (True, False):
+        ns = {}
+        channel, thread = _channel(ns, batching)
+        got[batching] = []
+        for fn in fns:
+            ns["answer"] = fn
+            got[batching].append(_verdict(check, remote.evaluate(channel, "answer")))
+        trips[batching] = channel.calls
+        wire.send(channel.sock, {"op": "bye"})
+        thread.join(5)
+    assert got[True] == got[False] and got[True][0] == (True, "")
+    assert trips[True] <= trips[False]
+    if exercise == "ch1.categorical_step":
+        assert trips[True] < trips[False] / 5, trips
+
+
 def test_hints_wrapped_over_lines_are_joined():
     text = ("f(1)\n  expected: 2\n  got:      3\n  hint: a long hint that the check wrapped\n        over two lines"
             "\n  more help: checks.ch1.hint('f')")
@@ -92,6 +127,40 @@ def test_missing_language_model_base_is_reported(monkeypatch, tmp_path):
     sol = grader.load_solution(ROOT / "solutions" / "04_language_model_collapse.ipynb")
     assert sol.needs_lm_base
     assert not grader.load_solution(ROOT / "solutions" / "01_sampling_loses_the_tails.ipynb").needs_lm_base
+
+
+def _notebook(path, code: str, meta: dict) -> None:
+    cells = [{"cell_type": "code", "source": code, "metadata": {}, "outputs": [], "execution_count": None},
+             {"cell_type": "code", "source": "checks.ch1.c_factor(c_factor)", "metadata": {}, "outputs": [],
+              "execution_count": None}]
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": cells}))
+
+
+def test_what_a_chapter_needs_is_read_from_its_metadata(tmp_path):
+    """The solution's metadata says whether its kernel needs the language model's base; the code it runs does not."""
+    _notebook(tmp_path / "says.ipynb", "x = 1", {"collapse_lab": {"chapter": "09", "needs": ["lm-base"]}})
+    _notebook(tmp_path / "calls.ipynb", "base, tok = lm.load_base()", {"collapse_lab": {"chapter": "08"}})
+    assert grader.load_solution(tmp_path / "says.ipynb").needs_lm_base
+    assert not grader.load_solution(tmp_path / "calls.ipynb").needs_lm_base
+    _notebook(tmp_path / "typo.ipynb", "x = 1", {"collapse_lab": {"needs": ["lm_base"]}})
+    with pytest.raises(ValueError, match="lm-base"):
+        grader.load_solution(tmp_path / "typo.ipynb")
+    meta = json.loads((ROOT / "exercises" / "04_language_model_collapse.ipynb").read_text())["metadata"]
+    assert meta["collapse_lab"]["needs"] == ["lm-base"]  # carried into exercises/ by the exercise builder
+
+
+def test_a_submission_stripped_of_its_metadata_still_needs_its_chapters_base(monkeypatch, tmp_path):
+    """Matched to its solution by file name, a chapter-4 submission without metadata gets the solution's needs: with
+    no cached base it is an error row saying so (no kernel started)."""
+    monkeypatch.setenv("COLLAPSE_LAB_CACHE", str(tmp_path / "cache"))
+    nb = json.loads((ROOT / "exercises" / "04_language_model_collapse.ipynb").read_text())
+    nb["metadata"] = {}
+    sub = tmp_path / "subs" / "dana" / "04_language_model_collapse.ipynb"
+    sub.parent.mkdir(parents=True)
+    sub.write_text(json.dumps(nb))
+    [s] = grader.grade_batch([sub], options=grader.Options(profile="quick", workdir=tmp_path), log=lambda m: None)
+    assert s.solution is not None and s.solution.needs_lm_base
+    assert s.status == "error" and "not cached" in s.reason, s.reason
 
 
 @pytest.mark.slow

@@ -80,6 +80,23 @@ def test_calls_copy_back_arrays_and_sync_generators(kernel):
     assert draw(rng) == (ref.random(), ref.normal())[1]
 
 
+def test_the_plain_path_gives_the_batched_draws():
+    """A channel without batching: the same draws, one round trip per call."""
+    ns = {}
+    a, b = socket.socketpair()
+    t = threading.Thread(target=shim.Server(ns).loop, args=(b,), daemon=True)
+    t.start()
+    ch = remote.Channel(a, timeout=30, deadline=float("inf"), on_timeout=lambda: None, batching=False)
+    exec("def draw(rng):\n    return rng.normal()\n", ns)
+    draw = remote.evaluate(ch, "draw")
+    rng, ref = np.random.default_rng(9), np.random.default_rng(9)
+    calls = ch.calls
+    assert [draw(rng) for _ in range(50)] == [ref.normal() for _ in range(50)]
+    assert ch.calls - calls == 50
+    wire.send(a, {"op": "bye"})
+    t.join(5)
+
+
 def test_errors_values_classes_and_objects(kernel):
     ns, ch = kernel
     exec("def todo(x):\n    raise NotImplementedError()\n"

@@ -5,6 +5,13 @@ notebook; :mod:`.lms` reads who a submission is from and writes the Canvas and M
 merges the written answers' scores; :mod:`.similarity` reports copied code; :mod:`.gradebook` writes the long and
 wide CSVs and the feedback files.
 """
-from .grader import Options, Solution, Submission, Verdict, exercises_of, grade_batch, load_solution
-
 __all__ = ["Options", "Solution", "Submission", "Verdict", "exercises_of", "grade_batch", "load_solution"]
+
+
+def __getattr__(name):
+    # loaded on first use: a graded kernel imports .shim (and .wire) from this package and nothing else of it
+    if name in __all__:
+        from . import grader
+
+        return getattr(grader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

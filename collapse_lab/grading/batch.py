@@ -28,7 +28,6 @@ from .grader import (MAX_NOTEBOOK_BYTES, PACKAGE, Options, Solution, Submission,
                      grade_notebook, load_solution, missing_lm_base, needed_paths, read_notebook)
 from .kernel import bwrap_path, probe_bwrap
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_solutions() -> Path:
@@ -121,16 +120,10 @@ class Job:
     hidden: list
     needed: list
     student: str | None = None  # the submission's student id: their variant of the parameterised items
+    threads: int | None = None  # BLAS/OpenMP threads of its kernel (None: the grader's environment decides)
 
 
 _CHECKS: dict = {}  # a worker's check functions by (chapter, name), imported once per worker
-
-
-def _init_worker(threads: int) -> None:
-    """A worker's set-up: its kernels get ``threads`` BLAS/OpenMP threads (cores / workers), unless the grader's
-    environment says otherwise; so the kernels at work do not oversubscribe the cores."""
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, str(threads))
 
 
 def grade_job(job: Job) -> tuple[list[Verdict], str, float]:
@@ -148,7 +141,7 @@ def grade_job(job: Job) -> tuple[list[Verdict], str, float]:
         (job.box / job.name).write_text(job.text, encoding="utf-8")
         try:
             verdicts, reason = grade_notebook(read_notebook(job.text), sol, _CHECKS, job.options, job.box,
-                                              job.hidden, job.needed, job.student)
+                                              job.hidden, job.needed, job.student, job.threads)
         except Exception as e:  # noqa: BLE001 - the grader's own failure on this notebook: report, go on
             verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded") for ex in sol.exercises]
             reason = f"grader error: {type(e).__name__}: {e}"
@@ -247,6 +240,40 @@ def _finish(s: Submission, verdicts, reason, seconds) -> None:
         s.status, s.reason = "error", reason
 
 
+def _sandbox_or_warn(options: Options, log) -> bool:
+    """Whether the kernels run in bubblewrap; ValueError when it is installed but cannot make a sandbox here; the
+    warning of an unsandboxed batch logged."""
+    sandbox_on = options.sandbox and bwrap_path() is not None
+    if sandbox_on:
+        err = probe_bwrap(bwrap_path())
+        if err:
+            raise ValueError(f"bubblewrap cannot make a sandbox on this machine ({err}); grade with --unsandboxed "
+                             "only notebooks you trust")
+    if not options.sandbox:
+        log("collapse-lab check: running UNSANDBOXED: a submission can read and change whatever this user can; "
+            "changed package or solution files stop the batch")
+    elif bwrap_path() is None:
+        log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
+            "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
+    return sandbox_on
+
+
+def _without_base(subs, sols: dict, profile: str, log) -> None:
+    """The submissions of a chapter that needs the language model's cached base, when it is not cached: error rows
+    saying what to run first (their kernels could not load it)."""
+    if not any(sol.needs_lm_base for sol in sols.values()):
+        return
+    no_base = missing_lm_base(profile)
+    if not no_base:
+        return
+    log(f"collapse-lab check: {no_base}")
+    for s in subs:
+        if s.status == "graded" and s.solution is not None and s.solution.needs_lm_base:
+            s.status, s.reason = "error", no_base
+            s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded: the language model's base is not "
+                                  "cached (see the submission's error)") for ex in s.solution.exercises]
+
+
 def grade_batch(paths, solutions=None, reference=None, options: Options | None = None, log=print,
                 on_done=None, root=None) -> list[Submission]:
     """Grade every notebook in ``paths``; never raises for a bad submission: each gets a :class:`Submission`
@@ -266,27 +293,8 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
     subs = [Submission(p, p.parent.name or p.stem, p.name) for p in paths]
     # 1. everything the grader trusts, read before any learner code runs
     texts, sols = _read(subs, reference, sols_dir, root)
-    sandbox_on = options.sandbox and bwrap_path() is not None
-    if sandbox_on:
-        err = probe_bwrap(bwrap_path())
-        if err:
-            raise ValueError(f"bubblewrap cannot make a sandbox on this machine ({err}); grade with --unsandboxed "
-                             "only notebooks you trust")
-    if not options.sandbox:
-        log("collapse-lab check: running UNSANDBOXED: a submission can read and change whatever this user can; "
-            "changed package or solution files stop the batch")
-    elif bwrap_path() is None:
-        log("collapse-lab check: bubblewrap (bwrap) not found: running UNSANDBOXED (install the Debian package "
-            "bubblewrap to sandbox the kernels); changed package or solution files stop the batch")
-    if any(sol.needs_lm_base for sol in sols.values()):
-        no_base = missing_lm_base(options.profile)
-        if no_base:
-            log(f"collapse-lab check: {no_base}")
-            for s in subs:
-                if s.status == "graded" and s.solution is not None and s.solution.needs_lm_base:
-                    s.status, s.reason = "error", no_base
-                    s.verdicts = [Verdict(ex.name, False, 0.0, ex.points, "not graded: the language model's base "
-                                          "is not cached (see the submission's error)") for ex in s.solution.exercises]
+    sandbox_on = _sandbox_or_warn(options, log)
+    _without_base(subs, sols, options.profile, log)
     watched = [PACKAGE, sols_dir, *{s.path for s in sols.values()}]
     if not sandbox_on:
         _preimport_package()
@@ -300,8 +308,9 @@ def grade_batch(paths, solutions=None, reference=None, options: Options | None =
         if s.status != "graded" and on_done is not None:
             on_done(s)
 
-    def job(n, s):
-        return Job(texts[id(s)], s.path.name, s.solution, options, box_root / f"s{n}", hidden, needed, s.student)
+    def job(n, s, threads=None):
+        return Job(texts[id(s)], s.path.name, s.solution, options, box_root / f"s{n}", hidden, needed, s.student,
+                   threads)
 
     try:
         jobs = workers(options, sandbox_on, len(todo))
@@ -338,10 +347,10 @@ def _serial(todo, job, before, watched, log, on_done) -> None:
 def _parallel(todo, job, jobs: int, on_done) -> None:
     """Grade ``jobs`` notebooks at once, each in a worker process of its own (a fresh interpreter: nothing of this
     process's threads or state is copied into it)."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # so the kernels at work do not oversubscribe the cores
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(grade_job, job(n, s)): s for n, s in todo}
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(grade_job, job(n, s, threads)): s for n, s in todo}
         try:
             for f in as_completed(futures):
                 s = futures[f]

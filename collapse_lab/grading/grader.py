@@ -44,11 +44,6 @@ def _text(name: str, value) -> None:
         raise ArgumentError(f"{name} must be a str; got {value!r:.60} ({type(value).__name__})")
 
 
-def _flag(name: str, value) -> None:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-
-
 def _list_of(name: str, value, cls) -> None:
     if not (isinstance(value, list) and all(isinstance(v, cls) for v in value)):
         raise ArgumentError(f"{name} must be a list of {cls.__name__}; got {value!r:.60} ({type(value).__name__})")
@@ -58,12 +53,12 @@ def _list_of(name: str, value, cls) -> None:
 class Solution:
     path: Path
     exercises: list[Exercise]
-    needs_lm_base: bool = False  # its notebook loads the language model's cached base (lm.load_base)
+    needs_lm_base: bool = False  # its metadata says its kernel needs the language model's cached base (NEEDS)
 
     def __post_init__(self):
         self.path = validate.path("path", self.path, kind="file")
         _list_of("exercises", self.exercises, Exercise)
-        _flag("needs_lm_base", self.needs_lm_base)
+        validate.flag("needs_lm_base", self.needs_lm_base)
 
     @property
     def max_points(self) -> float:
@@ -81,7 +76,7 @@ class Verdict:
 
     def __post_init__(self):
         _text("exercise", self.exercise)
-        _flag("passed", self.passed)
+        validate.flag("passed", self.passed)
         self.points = validate.number("points", self.points, lo=0)
         self.max_points = validate.number("max_points", self.max_points, lo=0)
         _text("message", self.message)
@@ -183,15 +178,34 @@ def _exercise(name: str, ex) -> None:
                             f"{ex!r:.80} ({type(ex).__name__})")
 
 
+#: what a chapter's kernel may need beyond the package, named in its solution notebook's metadata
+#: ``{"collapse_lab": {"needs": [...]}}`` (carried into exercises/ by the exercise builder)
+NEEDS = {"lm-base": "the language model's cached base (lm.load_base), which graded kernels see read-only"}
+
+
+def needs_of(metadata: dict) -> set[str]:
+    """What a notebook's kernel needs (names in :data:`NEEDS`), from its notebook ``metadata`` (a dict)."""
+    if not isinstance(metadata, dict):
+        raise ArgumentError(f"metadata must be a dict (a notebook's metadata); got {metadata!r:.60}")
+    meta = metadata.get("collapse_lab", {})
+    needs = meta.get("needs", []) if isinstance(meta, dict) else []
+    if not (isinstance(needs, list) and all(isinstance(n, str) and n in NEEDS for n in needs)):
+        raise ValueError(f"metadata collapse_lab.needs must be a list of {sorted(NEEDS)}; got {needs!r:.80}")
+    return set(needs)
+
+
 def load_solution(path) -> Solution:
-    """The exercises of the solution notebook at ``path`` (a file)."""
+    """The exercises of the solution notebook at ``path`` (a file), and what its kernel needs (its metadata's
+    ``collapse_lab.needs``: the solution's, so a submission whose metadata the student stripped still gets it)."""
     path = validate.path("path", path, kind="file", must_exist=True)
-    nb = read_notebook(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    nb = read_notebook(text)
     ex = exercises_of(nb)
     if not ex:
         raise ValueError(f"{path} has no check cells (cells calling checks.chN.<name>(...))")
-    needs = any(c.cell_type == "code" and re.search(r"\b(load_base|ensure_base)\(", c.source) for c in nb.cells)
-    return Solution(path.resolve(), ex, needs)
+    meta = json.loads(text).get("metadata", {})
+    needs = needs_of(meta if isinstance(meta, dict) else {})
+    return Solution(path.resolve(), ex, "lm-base" in needs)
 
 
 def missing_lm_base(profile: str) -> str:
@@ -333,16 +347,25 @@ class Options:
             self.jobs = validate.integer("jobs", self.jobs, lo=1, hi=1024)
 
 
-def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None) -> dict:
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def kernel_env(profile: str, package_dir: Path | None = None, student: str | None = None,
+               threads: int | None = None) -> dict:
     """The kernel's environment: only what it needs, none of the grader's other variables. ``profile``: one of
     :data:`collapse_lab.profiles.PROFILES`; ``package_dir``: the folder holding the keyless ``collapse_lab``
-    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant)."""
+    (:mod:`.keyless`; None: the grader's own package); ``student``: the submission's student id (its variant);
+    ``threads``: BLAS/OpenMP threads of the kernel where the grader's environment does not set them (None: the
+    libraries' default)."""
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ArgumentError(f"profile must be one of {PROFILES}; got {profile!r:.60}")
     if student is not None and not isinstance(student, str):
         raise ArgumentError(f"student must be None or a str (a student id); got {student!r:.60}")
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS",
-                                                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    if threads is not None:
+        threads = validate.integer("threads", threads, lo=1, hi=4096)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", *THREAD_VARS)}
+    for var in THREAD_VARS if threads is not None else ():
+        env.setdefault(var, str(threads))
     env.setdefault("PATH", "/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     env.update({k: v for k, v in os.environ.items() if k.startswith("COLLAPSE_LAB_")})
@@ -396,14 +419,49 @@ def _syntax_error(i: int, content: dict) -> str:
     return f"cell {i + 1}{', line ' + m.group(1) if m else ''}: {msg}"
 
 
+def run_list(nb, solution: Solution) -> tuple[list[str], list]:
+    """The cells the grader runs for the learner's notebook ``nb``: its code cells in order, each check cell of an
+    exercise of ``solution`` followed once by :func:`keep_answer`; and for each, its index in ``nb`` (None for the
+    grader's own cells)."""
+    _cells("nb", nb)
+    wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
+    cells, origin, kept = [], [], set()
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        cells.append(cell.source)
+        origin.append(i)
+        for key in checks_in(cell.source):
+            if key in wanted and key not in kept:
+                cells.append(keep_answer(wanted[key]))
+                origin.append(None)
+                kept.add(key)
+    return cells, origin
+
+
+def run_learner_cells(kernel: Kernel, nb, solution: Solution, options: Options, deadline: float):
+    """Run the learner's notebook ``nb`` in the started ``kernel`` (:func:`run_list`); returns (its syntax errors,
+    why it ran out of memory or '', the names of the exercises whose answers were kept)."""
+    cells, origin = run_list(nb, solution)
+    replies = kernel.run(cells, options.timeout, deadline)
+    syntax = [_syntax_error(i, r) for i, r in zip(origin, replies)
+              if i is not None and r.get("status") == "error" and r.get("ename") in SYNTAX]
+    hog = next((i for i, r in zip(origin, replies) if i is not None and r.get("ename") == "MemoryError"), None)
+    # a MemoryError: the notebook hit the kernel's memory cap
+    out_of_memory = "" if hog is None else (f"cell {hog + 1} ran out of memory (the cap is {options.memory:g} MiB "
+                                            "per kernel)")
+    return syntax, out_of_memory, {ex.name for ex in solution.exercises if keep_answer(ex) in cells}
+
+
 def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandbox: Path, hidden=(),
-                   needed=(), student: str | None = None) -> tuple[list[Verdict], str]:
+                   needed=(), student: str | None = None, threads: int | None = None) -> tuple[list[Verdict], str]:
     """Run ``nb`` in a kernel in ``sandbox`` and grade it; returns (verdicts, error reason or '').
 
     ``nb``: the learner's notebook (:func:`read_notebook`); ``solution``: its :class:`Solution`; ``checks``: the
     check function of each exercise by (chapter, name) (:func:`check_function`); ``sandbox``: the kernel's folder;
     ``hidden``, ``needed``: folders hidden from the kernel, and those it must see (lists of paths); ``student``: the
-    submission's student id (its variant; None: the self-study defaults).
+    submission's student id (its variant; None: the self-study defaults); ``threads``: the kernel's BLAS/OpenMP
+    threads (:func:`kernel_env`).
 
     The kernel imports the keyless package (:mod:`.keyless`, made beside ``sandbox``): the reference functions of
     the exercises graded here raise, the checks modules hold no answer, and (sandboxed) no copy of the full package
@@ -423,7 +481,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     refs = [r for ex in solution.exercises for r in getattr(checks[(ex.chapter, ex.name)], "refs", ())]
     pkg = keyless_package(sandbox.parent, refs)
     hidden, needed = sealed(hidden, needed, pkg)
-    env = dict(kernel_env(options.profile, pkg, student), **(graded_base(options.profile)
+    env = dict(kernel_env(options.profile, pkg, student, threads), **(graded_base(options.profile)
                                                              if solution.needs_lm_base else {}))
     for chapter in sorted({ex.chapter for ex in solution.exercises}):  # e.g. the capstone writes the student's case
         prepare = getattr(importlib.import_module(f"collapse_lab.checks.{chapter}"), "prepare", None)
@@ -436,21 +494,7 @@ def grade_notebook(nb, solution: Solution, checks: dict, options: Options, sandb
     reason = out_of_memory = ""
     try:
         kernel.start()
-        syntax = []
-        wanted = {(ex.chapter, ex.name): ex for ex in solution.exercises}
-        kept: set[str] = set()
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not cell.source.strip():
-                continue
-            content = kernel.run_cell(cell.source, options.timeout, deadline)
-            if content.get("status") == "error" and content.get("ename") in SYNTAX:
-                syntax.append(_syntax_error(i, content))
-            if content.get("ename") == "MemoryError" and not out_of_memory:  # hit the kernel's memory cap
-                out_of_memory = f"cell {i + 1} ran out of memory (the cap is {options.memory:g} MiB per kernel)"
-            for key in checks_in(cell.source):
-                if key in wanted and wanted[key].name not in kept:
-                    kernel.run_cell(keep_answer(wanted[key]), options.timeout, deadline)
-                    kept.add(wanted[key].name)
+        syntax, out_of_memory, kept = run_learner_cells(kernel, nb, solution, options, deadline)
         channel = kernel.open_channel(options.timeout, deadline)
         try:
             for ex in solution.exercises:
@@ -481,5 +525,11 @@ def student_of(path: Path) -> str:
     return identify(path).student
 
 
-# grade_batch lives in .batch (it imports this module); re-exported here for the callers of grader.grade_batch
-from .batch import default_solutions, grade_batch  # noqa: E402,F401
+def __getattr__(name):
+    # grade_batch lives in .batch (it imports this module): found here on first use, for the callers of
+    # grader.grade_batch, so that either module can be imported first (a worker process unpickles .batch's job)
+    if name in ("default_solutions", "grade_batch"):
+        from . import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,14 @@
-"""A learner's kernel in a sandbox folder (inside bubblewrap when available), run cell by cell with time limits."""
+"""A learner's kernel in a sandbox folder (inside bubblewrap when available), run by nbclient with time limits.
+
+The kernel's command is the sandbox line (bubblewrap, ``prlimit`` for the memory cap, ``ipykernel``), given to
+nbclient as a kernelspec made here; interrupts go by message (``interrupt_mode: message``), so the kernel
+interrupts itself and no signal has to reach past bubblewrap. The cells run in :class:`collapse_lab.runner.Client`,
+the course's one notebook runner; the grading RPC (:mod:`.remote` here, :mod:`.shim` in the kernel) then runs over
+a Unix socket, the shim started as one more execute request on nbclient's kernel client.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -17,6 +25,10 @@ from . import remote, wire
 
 BWRAP = "/usr/bin/bwrap"
 GRACE = 5.0  # seconds a kernel gets to stop after an interrupt
+# nbclient's own log lines ('Kernel died...'): the grader reports each failure in the submission's row instead
+_LOG = logging.getLogger(__name__)
+_LOG.addHandler(logging.NullHandler())
+_LOG.propagate = False
 
 
 def bwrap_path() -> str | None:
@@ -37,20 +49,6 @@ def probe_bwrap(bwrap: str) -> str:
     return "" if p.returncode == 0 else (p.stderr.strip() or f"exit code {p.returncode}")
 
 
-def _shim_source() -> str:
-    here = Path(__file__).resolve().parent
-    # the kernel's own ArgumentError (wire.py imports collapse_lab's, on a line stripped here): the kernel's side
-    # imports nothing of collapse_lab, whatever the learner's notebook did to it
-    parts = ["class ArgumentError(TypeError, ValueError):", "    pass", ""]
-    for name in ("wire.py", "shim.py"):
-        lines = (here / name).read_text(encoding="utf-8").splitlines()
-        parts += [ln for ln in lines if "GRADER-STRIP" not in ln and not ln.startswith("from __future__")]
-    return "\n".join(parts)
-
-
-SHIM = _shim_source()  # read once, when the grader starts, before any learner code ran
-
-
 def _under(path: Path, parent: Path) -> bool:
     return path != parent and parent in path.parents
 
@@ -67,6 +65,36 @@ def _matplotlib_cache() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
+
+
+def _manager_class():
+    """nbclient's async kernel manager with the sandbox line as its kernelspec (made on first use: the grader
+    imports jupyter_client only when it starts a kernel)."""
+    global _Manager
+    if _Manager is None:
+        from jupyter_client.kernelspec import KernelSpec
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import Any, List, Unicode
+
+        class SandboxManager(AsyncKernelManager):
+            """A kernel manager whose kernel command is ``argv`` (``{connection_file}`` filled in), interrupted by
+            message; its clients use ``client_context`` (a zmq context with message-size limits)."""
+            argv = List(Unicode())
+            client_context = Any()
+
+            @property
+            def kernel_spec(self):
+                return KernelSpec(argv=list(self.argv), display_name="collapse-lab sandbox", language="python",
+                                  interrupt_mode="message")
+
+            def client(self, **kw):
+                return super().client(**{"context": self.client_context, **kw})
+
+        _Manager = SandboxManager
+    return _Manager
+
+
+_Manager = None
 
 
 class Kernel:
@@ -90,14 +118,17 @@ class Kernel:
         self.startup_timeout = validate.number("startup_timeout", startup_timeout, lo=0, lo_open=True)
         self.memory = None if memory is None else validate.integer("memory", memory, lo=2**26, hi=2**50)
         self.proc = None
+        self.client = None
         self.kc = None
-        self.exit_reason = None
 
     # -- start and stop -------------------------------------------------------------------------------------------
     def command(self, connection_file: Path) -> list[str]:
         """The command line starting the kernel with ``connection_file`` (a path), inside bubblewrap if set."""
         connection_file = validate.path("connection_file", connection_file, kind="file")
-        cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file),
+        return self._argv(str(connection_file))
+
+    def _argv(self, connection_file: str) -> list[str]:
+        cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file,
                "--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
         if self.memory is not None:  # an allocation past the cap fails (MemoryError) instead of starving the machine
             cmd = [shutil.which("prlimit") or "/usr/bin/prlimit", f"--as={self.memory}", "--", *cmd]
@@ -121,12 +152,8 @@ class Kernel:
                  "--die-with-parent", "--chdir", str(self.sandbox), "--"]
         return args + cmd
 
-    def start(self) -> None:
-        from jupyter_client.blocking import BlockingKernelClient
-        from jupyter_client.connect import write_connection_file
-
-        import zmq
-
+    def _prepare(self) -> Path:
+        """The sandbox's folders (home, tmp, the kernel's own .k) and matplotlib's font list; returns .k."""
         kdir = self.sandbox / ".k"
         kdir.mkdir(parents=True, exist_ok=True)
         for sub in ("home", "tmp"):
@@ -137,31 +164,44 @@ class Kernel:
             dst.mkdir(parents=True, exist_ok=True)
             for f in mpl.glob("fontlist-*.json"):
                 shutil.copy2(f, dst / f.name)
-        conn, _ = write_connection_file(str(kdir / "kernel.json"), ip=str(kdir / "s"), transport="ipc",
-                                        key=secrets.token_hex(16).encode())
+        return kdir
+
+    def start(self) -> None:
+        """Start the kernel through nbclient (its environment: ``env`` with HOME and TMPDIR in the sandbox)."""
+        import zmq
+        import zmq.asyncio
+        from nbformat import NotebookNode
+
+        from ..runner import Client
+
+        kdir = self._prepare()
+        ctx = zmq.asyncio.Context()
+        ctx.setsockopt(zmq.MAXMSGSIZE, 64 * 2**20)  # a kernel flooding its output cannot exhaust the grader's memory
+        ctx.setsockopt(zmq.RCVHWM, 200)
+        self._ctx = ctx
+        # ipc sockets in the sandbox folder: bubblewrap gives the kernel no network, not even loopback
+        km = _manager_class()(argv=self._argv("{connection_file}"), client_context=ctx, transport="ipc",
+                              ip=str(kdir / "s"), connection_file=str(kdir / "kernel.json"))
+        self.client = Client(NotebookNode(cells=[], metadata={}, nbformat=4, nbformat_minor=5), km=km,
+                             allow_errors=True, interrupt_on_timeout=True, keep_outputs=False, grace=GRACE,
+                             startup_timeout=max(1, int(self.startup_timeout)), shutdown_kernel="immediate",
+                             record_timing=False, log=_LOG)
         env = dict(self.env, HOME=str(self.sandbox / "home"), TMPDIR=str(self.sandbox / "tmp"))
         self.log = kdir / "stderr"
         with open(self.log, "wb") as err:
-            self.proc = subprocess.Popen(self.command(Path(conn)), env=env, cwd=str(self.sandbox),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                         start_new_session=True)
-        ctx = zmq.Context()
-        ctx.setsockopt(zmq.MAXMSGSIZE, 64 * 2**20)  # a kernel flooding its output cannot exhaust the grader's memory
-        ctx.setsockopt(zmq.RCVHWM, 200)
-        self.kc = BlockingKernelClient(context=ctx)
-        self.kc.load_connection_file(conn)
-        self.kc.start_channels()
-        t0 = time.monotonic()
-        while True:
+            # independent: no JPY_PARENT_PID, whose parent poller would end a kernel that sees bubblewrap's
+            # init as its parent; --die-with-parent ties the sandbox to the grader instead
+            self.client.start_new_kernel(env=env, cwd=str(self.sandbox), stdout=subprocess.DEVNULL, stderr=err,
+                                         independent=True)
+        self.proc = km.provisioner.process
+        try:
+            self.client.start_new_kernel_client()
+        except RuntimeError:
             if self.proc.poll() is not None:
                 raise remote.KernelGone(f"the kernel did not start (exit code {self.proc.returncode}): "
-                                        f"{self._log_tail()}")
-            try:
-                self.kc.wait_for_ready(timeout=2)
-                break
-            except RuntimeError:
-                if time.monotonic() - t0 > self.startup_timeout:
-                    raise remote.KernelGone(f"the kernel did not start within {self.startup_timeout:g} s") from None
+                                        f"{self._log_tail()}") from None
+            raise remote.KernelGone(f"the kernel did not start within {self.startup_timeout:g} s") from None
+        self.kc = self.client.kc
 
     def _log_tail(self) -> str:
         try:
@@ -174,105 +214,101 @@ class Kernel:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _pids(self) -> list[int]:
-        """The kernel's processes (bubblewrap's own excluded: signalling it would end the sandbox)."""
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                continue
-            if comm != "bwrap":
-                out.append(pid)
-            todo += [int(k) for k in kids]
-        return out
-
     def interrupt(self) -> None:
-        for pid in self._pids():
-            try:
-                os.kill(pid, signal.SIGINT)
-            except OSError:
-                pass
+        """Interrupt the kernel by message (it raises KeyboardInterrupt in the learner's code)."""
+        from nbclient.util import run_sync
+
+        try:
+            run_sync(self.client.km.interrupt_kernel)()
+        except Exception:  # noqa: BLE001 - a kernel already gone: the caller's time limit reports it
+            pass
 
     def stop(self) -> None:
+        from nbclient.util import run_sync
+
+        km = getattr(self.client, "km", None) if self.client is not None else None
+        if km is not None:
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001 - tearing down
+                pass
         if self.kc is not None:
             try:
                 self.kc.stop_channels()
-                self.kc.context.destroy(linger=0)
             except Exception:  # noqa: BLE001 - tearing down
                 pass
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:  # not stopped by the manager: the whole group
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
                 self.proc.wait(10)
-            except subprocess.TimeoutExpired:
+            except (OSError, subprocess.TimeoutExpired):
                 pass
+        if getattr(self, "_ctx", None) is not None:
+            self._ctx.destroy(linger=0)
+            self._ctx = None
 
     # -- running cells -----------------------------------------------------------------------------------------------
-    def run_cell(self, source: str, timeout: float, deadline: float) -> dict:
-        """Execute one cell; returns its execute_reply content, plus ``timed_out`` when it was interrupted.
-        Raises :class:`remote.KernelGone` or :class:`remote.OutOfTime`. ``source``: a str; ``timeout``: seconds
-        (> 0, inf for none); ``deadline``: the time.monotonic() at which the notebook's time runs out (inf: none)."""
-        if not isinstance(source, str):
-            raise ArgumentError(f"source must be a str (a cell's code); got {source!r:.60} ({type(source).__name__})")
+    def run(self, sources: list, timeout: float, deadline: float) -> list[dict]:
+        """Execute the cells ``sources`` (a list of str) in turn with nbclient; returns each one's execute_reply
+        content. Raises :class:`remote.KernelGone`
+        (the kernel died, or a cell did not stop when interrupted) or :class:`remote.OutOfTime`. ``timeout``:
+        seconds per cell (> 0, inf for none); ``deadline``: the time.monotonic() at which the notebook's time runs
+        out (inf: none)."""
+        from nbclient.exceptions import DeadKernelError
+        from nbformat import NotebookNode
+
+        from ..runner import CellStuck, RunOutOfTime
+
+        if not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+            raise ArgumentError(f"sources must be a list of str (the cells' code); got {sources!r:.60} "
+                                f"({type(sources).__name__})")
         timeout, deadline = remote._seconds("timeout", timeout), remote._deadline("deadline", deadline)
-        msg_id = self.kc.execute(source, store_history=True, allow_stdin=False, stop_on_error=False)
-        stop = min(time.monotonic() + timeout, deadline)
-        interrupted = None
-        while True:
-            self._drain()
+        c = self.client
+        c.cell_timeout, c.deadline = timeout, deadline
+        c.nb.cells = [NotebookNode(cell_type="code", source=s, metadata=NotebookNode(), outputs=[],
+                                   execution_count=None) for s in sources]
+        replies: list[dict] = []
+        c.on_cell_executed = lambda execute_reply, **_: replies.append(dict(execute_reply.get("content", {})))
+        for i, cell in enumerate(c.nb.cells):
+            n = len(replies)
             try:
-                msg = self.kc.get_shell_msg(timeout=0.1)
-            except Exception:  # queue.Empty
-                msg = None
-            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                content = dict(msg.get("content", {}))
-                content["timed_out"] = interrupted is not None
-                return content
-            if not self.alive():
-                raise remote.KernelGone(f"the kernel died (exit code {self.proc.returncode})")
-            now = time.monotonic()
-            if interrupted is None and now > stop:
-                if now >= deadline:
-                    raise remote.OutOfTime()
-                self.interrupt()
-                interrupted = now
-            elif interrupted is not None and now > interrupted + GRACE:
-                raise remote.KernelGone(f"timed out: a cell ran longer than {timeout:g} s (--timeout) and did not stop "
-                                        "when interrupted")
+                c.execute_cell(cell, i)
+            except DeadKernelError:
+                raise remote.KernelGone(f"the kernel died (exit code {self.proc.poll()})") from None
+            except RunOutOfTime:
+                raise remote.OutOfTime() from None
+            except CellStuck:
+                raise remote.KernelGone(f"timed out: a cell ran longer than {timeout:g} s (--timeout) and did not "
+                                        "stop when interrupted") from None
+            if len(replies) == n:  # an empty cell: nothing ran
+                replies.append({"status": "ok"})
+        return replies
 
     def _shell_reply(self, msg_id: str):
+        """The reply to ``msg_id`` if it has come, else None."""
+        from queue import Empty
+
+        from nbclient.util import run_sync
+
         try:
             while True:
-                msg = self.kc.get_shell_msg(timeout=0)
+                msg = run_sync(self.kc.shell_channel.get_msg)(timeout=0)
                 if msg.get("parent_header", {}).get("msg_id") == msg_id:
                     return dict(msg.get("content", {}))
-        except Exception:  # noqa: BLE001 - queue.Empty: no reply yet
+        except Empty:
             return None
 
-    def _drain(self) -> None:
-        try:
-            while self.kc.iopub_channel.msg_ready():
-                self.kc.iopub_channel.get_msg(timeout=0)
-        except Exception:  # noqa: BLE001 - output never counts
-            pass
-
     def open_channel(self, timeout: float, deadline: float) -> remote.Channel:
-        """Start the shim in the kernel and connect to it; ``timeout`` and ``deadline`` as for :meth:`run_cell`."""
+        """Start the shim in the kernel and connect to it; ``timeout`` and ``deadline`` as for :meth:`run`.
+
+        The kernel imports the shim as a module (:mod:`collapse_lab.grading.shim` of the package it sees: the
+        keyless copy, read-only, when graded) and serves on a socket in the sandbox; nothing is left in the
+        learner's namespace."""
         timeout, deadline = remote._seconds("timeout", timeout), remote._deadline("deadline", deadline)
         path = self.sandbox / f".g{secrets.token_hex(6)}"
         server = wire.unix_socket(str(path), connect=False)
         server.listen(1)
-        code = ("def _collapse_lab_grader(src, path, ns):\n"
-                "    g = {'__name__': 'collapse_lab_grader_shim'}\n"
-                "    exec(compile(src, '<collapse-lab grader>', 'exec'), g)\n"
-                "    g['Server'](ns).serve(path)\n"
-                f"_collapse_lab_grader({SHIM!r}, {str(path)!r}, globals())\n")
+        code = f"__import__('collapse_lab.grading.shim', fromlist=['Server']).Server(globals()).serve({str(path)!r})"
         msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
         server.settimeout(0.2)
         t0 = time.monotonic()
@@ -282,7 +318,6 @@ class Kernel:
                     conn, _ = server.accept()
                     break
                 except (TimeoutError, socket.timeout):
-                    self._drain()
                     reply = self._shell_reply(msg_id)
                     if reply is not None:  # the server ended before it connected: the notebook broke its kernel
                         raise remote.KernelGone("the notebook left its kernel unable to run the grader's server "

@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-from ..validate import ArgumentError, integer, number
+from ..validate import ArgumentError, flag, integer, number
 from . import wire
+from .batching import Ahead
 
 
 class KernelGone(BaseException):
@@ -56,12 +57,6 @@ def _str(name: str, value, empty: bool = True) -> str:
     return value
 
 
-def _flag(name: str, value) -> bool:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-    return value
-
-
 def _deadline(name: str, value) -> float:
     """A time.monotonic() reading, or +inf (no deadline)."""
     if isinstance(value, (float, np.floating)) and value == float("inf"):
@@ -80,7 +75,7 @@ def remote_exception(name: str, message: str, is_exception: bool) -> BaseExcepti
     """A local exception standing for the learner's: a builtin exception type of that name, else a
     :class:`RemoteError` subclass named like the remote type (never the checks' own ``CheckFailed``). ``name``,
     ``message``: str, as the kernel sent them; ``is_exception``: whether the remote one was an ``Exception``."""
-    _str("name", name), _str("message", message), _flag("is_exception", is_exception)
+    _str("name", name), _str("message", message), flag("is_exception", is_exception)
     name = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,80}", name or "") else "Error"
     cls = getattr(builtins, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)) or not is_exception:
@@ -96,12 +91,13 @@ def remote_exception(name: str, message: str, is_exception: bool) -> BaseExcepti
 class Channel:
     """The grader's end of the socket to the kernel's shim, with the time limits of one submission."""
 
-    def __init__(self, sock: socket.socket, timeout: float, deadline: float, on_timeout):
+    def __init__(self, sock: socket.socket, timeout: float, deadline: float, on_timeout, batching: bool = True):
         self.sock = _needs("sock", sock, "a connected socket", "sendall", "recv", "settimeout")
         self.timeout = _seconds("timeout", timeout)  # seconds per call, as for a cell
         self.deadline = _deadline("deadline", deadline)  # time.monotonic() at which the notebook's time runs out
         # interrupts the kernel; returns False when it could not
         self.on_timeout = _needs("on_timeout", on_timeout, "a function", "__call__")
+        self.batching = flag("batching", batching)  # repeated calls asked for ahead (.batching); False: one by one
         self.calls = 0
 
     def request(self, msg: dict, decoder: wire.Decoder | None):
@@ -144,15 +140,15 @@ class Channel:
         except (TimeoutError, EOFError, OSError, wire.WireError):
             raise KernelGone(f"timed out: a call of the learner's code ran longer than {self.timeout:g} s "
                              "(--timeout) and did not stop when interrupted") from None
-        if isinstance(reply, dict) and "err" in reply:
-            reply["err"] = ["TimedOut", f"did not return within {self.timeout:g} s (--timeout); interrupted", True]
+        batch = reply.get("batch") if isinstance(reply, dict) else None  # a call's replies (.batching)
+        for r in [reply, *(batch if isinstance(batch, list) else [])]:
+            if isinstance(r, dict) and "err" in r:  # the interrupt's KeyboardInterrupt: say what happened
+                r["err"] = ["TimedOut", f"did not return within {self.timeout:g} s (--timeout); interrupted", True]
         return reply
 
 
 class Remote:
     """Common part of the proxies: a handle to an object kept in the kernel."""
-
-    __collapse_lab_remote__ = True
 
     def __init__(self, channel: Channel, hid: int, name: str):
         _needs("channel", channel, "a Channel", "request")
@@ -162,7 +158,7 @@ class Remote:
         object.__setattr__(self, "__name__", name)
         object.__setattr__(self, "__qualname__", name)
         object.__setattr__(self, "_facts", {"global_rng_changed": False})
-        object.__setattr__(self, "_st", {"cache": [], "next": None, "repeat": 1})
+        object.__setattr__(self, "_ahead", Ahead(getattr(channel, "batching", True)))
 
     def __collapse_lab_call_facts__(self) -> dict:
         """What :func:`collapse_lab.checks.core.last_call` reports after a call of this proxy."""
@@ -206,23 +202,18 @@ class Remote:
     def _invoke(self, *args, **kwargs):
         enc = wire.Encoder(_reference, gens_aside=True)
         a, k = enc(list(args)), enc(dict(kwargs))
-        key = wire.dumps([a, k])
-        st = self._st
-        if st["cache"] and st["cache"][0][0] == key and st["cache"][0][1] == enc.gens:
-            reply = st["cache"].pop(0)[2]  # computed ahead, on exactly these arguments and Generator states
-        else:
-            # the same call again, with the Generators where the last call left them: ask for a few at once
-            again = st["next"] is not None and st["next"] == (key, enc.gens)
-            st["repeat"] = min(st["repeat"] * 2, 512) if again else 1
-            msg = {"op": "call", "h": self._hid, "args": a, "kw": k, "gens": enc.gens, "repeat": st["repeat"]}
+        key = wire.dumps([a, k]).decode()
+        ahead = self._ahead
+        reply = ahead.take(key, enc.gens)  # computed ahead (.batching), on exactly these arguments and states
+        if reply is None:
+            msg = {"op": "call", "h": self._hid, "args": a, "kw": k, "gens": enc.gens,
+                   "repeat": ahead.how_many(key, enc.gens)}
             got = self._channel.request(msg, None)
             batch = got.get("batch") if "err" not in got else [got]
             if not (isinstance(batch, list) and batch and all(isinstance(r, dict) for r in batch)):
                 raise remote_exception("RemoteError", "malformed reply", True)
-            reply, st["cache"] = batch[0], []
-            for prev, r in zip(batch, batch[1:]):
-                st["cache"].append((key, prev.get("gens"), r))
-        st["next"] = None
+            reply = ahead.keep(key, batch)
+        ahead.done(None)
         value, dec = self._result(reply, enc.slots)
         _sync_back(reply.get("back"), enc.slots, dec)
         _lists_back(reply.get("lists"), args, kwargs, dec)
@@ -232,7 +223,7 @@ class Remote:
             raise RemoteError("malformed reply: Generator states")
         for g, state in zip(gens, states):
             _set_state(g, state)
-        st["next"] = (key, states)
+        ahead.done(key, states)
         self._facts["global_rng_changed"] = reply.get("rng") is True
         return _with_grads(value, reply.get("grads"), enc.slots, dec)
 
@@ -261,8 +252,6 @@ class RemoteClass(type):
     """Metaclass of a learner's class seen by the grader: ``isinstance(proxy, type)`` holds, ``proxy(...)``
     instantiates in the kernel, attribute access is forwarded."""
 
-    __collapse_lab_remote__ = True
-
     def __call__(cls, *args, **kwargs):
         return cls._r._invoke(*args, **kwargs)
 
@@ -280,7 +269,7 @@ def proxy(channel: Channel, hid: int, kind: str, name: str, is_callable: bool):
     'object', called ``name``."""
     if not isinstance(kind, str) or kind not in ("class", "function", "object"):
         raise ArgumentError(f"kind must be 'class', 'function' or 'object'; got {kind!r:.60}")
-    _str("name", name), _flag("is_callable", is_callable)
+    _str("name", name), flag("is_callable", is_callable)
     if kind == "class":
         r = RemoteFunction(channel, hid, name)
         return RemoteClass(name if name.isidentifier() else "LearnerClass", (), {"_r": r, "__module__": "learner"})

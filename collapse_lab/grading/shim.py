@@ -1,6 +1,8 @@
 """The kernel side of grading: serve the grader's requests on a Unix socket, inside the learner's kernel.
 
-The grader sends this file's source (with :mod:`.wire`'s) as one cell, after the learner's notebook ran. It connects
+The grader starts it with one execute request after the learner's notebook ran: the kernel imports this module
+from the package it sees (in a graded run the keyless copy, read-only; :mod:`.keyless`), so nothing of the course's
+reference code comes with it. It connects
 to the grader, then evaluates expressions in the learner's namespace, calls the learner's functions on the grader's
 plain data, and sends back plain data. Nothing here is trusted by the grader: the learner's code may have changed
 anything in this process, so every reply is checked in the grader's process.
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 
 import numpy as np
 
-from .wire import MAX_BYTES, ArgumentError, Decoder, Encoder, dumps, generator, recv, unix_socket  # GRADER-STRIP
+from ..validate import ArgumentError, is_tensor
+from .batching import run_ahead
+from .wire import MAX_BYTES, Decoder, Encoder, dumps, error_reply, generator, recv, unix_socket
 
 
 def _global_rng():
@@ -31,11 +34,6 @@ def _global_rng():
     if torch is not None and hasattr(torch, "get_rng_state"):
         out.append(bytes(torch.get_rng_state().numpy().tobytes()))
     return out
-
-
-def _is_tensor(x):
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _request(name: str, req, *keys: str) -> dict:
@@ -97,7 +95,7 @@ class Server:
 
     def call(self, req):
         """Call a learner's function ``repeat`` times on the same arguments (decoded afresh each time; the
-        Generators shared, so they advance as in repeated calls); stop early after an error or 0.25 s."""
+        Generators shared, so they advance as in repeated calls): :func:`.batching.run_ahead`."""
         fn = self._handle_of("req['h']", _request("req", req, "h", "args", "kw").get("h"))
         states, repeat = req.get("gens", []), req.get("repeat", 1)
         if type(states) is not list:
@@ -106,16 +104,7 @@ class Server:
             raise ArgumentError(f"req['repeat'] must be an int; got {repeat!r:.60}")
         sub = Decoder()
         gens = [generator(sub(st)) for st in states]
-        replies, t0 = [], time.monotonic()
-        for j in range(max(1, min(repeat, 1024))):
-            if j and time.monotonic() - t0 > 0.25:
-                break
-            try:
-                replies.append(self.call_once(fn, req, gens))
-            except BaseException as e:  # noqa: BLE001 - the learner's error goes back as data
-                replies.append({"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]})
-                break
-        return {"batch": replies}
+        return {"batch": run_ahead(lambda: self.call_once(fn, req, gens), repeat, error_reply)}
 
     def call_once(self, fn, req, gens):
         """One call of ``fn`` on the arguments of ``req`` (``req['args']``, ``req['kw']``: encoded), with the
@@ -129,9 +118,9 @@ class Server:
         dec = Decoder(self.hook, gens=gens)
         args, kw = dec(req["args"]), dec(req["kw"])
         slots = dec.slots
-        before = [s.copy() if isinstance(s, np.ndarray) else s.detach().clone() if _is_tensor(s) else None
+        before = [s.copy() if isinstance(s, np.ndarray) else s.detach().clone() if is_tensor(s) else None
                   for s in slots]
-        leaves = [s for s in slots if _is_tensor(s) and s.requires_grad]
+        leaves = [s for s in slots if is_tensor(s) and s.requires_grad]
         # lists passed as arguments: what a call did to them (sort, append, pop, item assignment) goes back
         lists = [(i, x, list(x)) for i, x in [*enumerate(args), *kw.items()] if type(x) is list]
         rng0 = _global_rng()
@@ -144,11 +133,11 @@ class Server:
             if isinstance(s, np.ndarray):
                 if s.shape != b.shape or not np.array_equal(s, b, equal_nan=s.dtype.kind in "fc"):
                     back.append([i, Encoder()(s)])
-            elif _is_tensor(s):
+            elif is_tensor(s):
                 if s.shape != b.shape or not bool((s.detach() == b).all()):
                     back.append([i, Encoder.tensor(s.detach())])
         grads = None
-        if leaves and _is_tensor(result) and result.requires_grad and result.numel() == 1:
+        if leaves and is_tensor(result) and result.requires_grad and result.numel() == 1:
             import torch
 
             got = torch.autograd.grad(result.reshape(()), leaves, allow_unused=True)
@@ -191,7 +180,7 @@ class Server:
                 try:
                     reply = self.answer(req)
                 except BaseException as e:  # noqa: BLE001 - the learner's error goes back as data
-                    reply = {"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]}
+                    reply = error_reply(e)
                 data = dumps(reply)
                 if len(data) > MAX_BYTES:
                     data = dumps({"err": ["ValueError", f"the result is larger than {MAX_BYTES >> 20} MB", True]})

@@ -1,6 +1,6 @@
 """Plain data between the grader and a learner's kernel: JSON with tagged numpy/torch values, decoded safely.
 
-Both ends use this module: the grader imports it, and sends its source to the kernel (see :mod:`.shim`). Decoding
+Both ends import this module: the grader, and the kernel's :mod:`.shim` (from the package the kernel sees). Decoding
 runs no code of the sender: JSON, base64, a whitelist of numeric dtypes and random bit generators, and limits on the
 bytes and array elements of one message. What may travel: None, bool, int, float, str, lists, tuples, dicts,
 numpy arrays and scalars (bool/int/uint/float/complex), torch tensors (their dtype and ``requires_grad``), numpy
@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from ..validate import ArgumentError  # GRADER-STRIP (the kernel's copy defines its own: see kernel.SHIM)
+from ..validate import ArgumentError, flag, is_tensor
 
 MAX_BYTES = 256 * 2**20  # one message, as sent
 MAX_ELEMENTS = 50_000_000  # array elements in one message
@@ -32,13 +32,7 @@ class WireError(ValueError):
     """A message that is not plain data, too big, or malformed."""
 
 
-# -- bad input: plain checks, as this module also runs in the learner's kernel without collapse_lab ----------------
-
-
-def _flag(name: str, value) -> bool:
-    if type(value) is not bool:
-        raise ArgumentError(f"{name} must be True or False; got {value!r:.60} ({type(value).__name__})")
-    return value
+# -- bad input --------------------------------------------------------------------------------------------------
 
 
 def _int(name: str, value, lo: int, hi: int | None = None) -> int:
@@ -73,7 +67,7 @@ def unix_socket(path: str, connect: bool):
     """
     if not isinstance(path, str) or not path:
         raise ArgumentError(f"path must be a non-empty str (a Unix socket's path); got {path!r:.60}")
-    _flag("connect", connect)
+    flag("connect", connect)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     op = sock.connect if connect else sock.bind
     try:
@@ -98,18 +92,13 @@ def _dtype_code(dt: np.dtype) -> str:
     return code
 
 
-def _is_tensor(x) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
 class Encoder:
     """Encode a value; arrays, tensors and Generators met are listed in ``slots`` (in order) so the other side can
     say which it changed. ``other(x)`` encodes anything else (or raises)."""
 
     def __init__(self, other=None, gens_aside: bool = False):
         self.other = _optional_callable("other", other)
-        _flag("gens_aside", gens_aside)
+        flag("gens_aside", gens_aside)
         self.slots: list = []
         self._seen: dict[int, int] = {}
         self.gens_aside = gens_aside  # Generators as {"$g": k}, their states in ``gens`` (a call's arguments)
@@ -158,7 +147,7 @@ class Encoder:
                 self.gens.append(state)
                 return {"$g": len(self.gens) - 1}
             return {"$g": state}
-        if _is_tensor(x):
+        if is_tensor(x):
             same = self._slot(x)
             if same:
                 return same
@@ -171,7 +160,7 @@ class Encoder:
     @staticmethod
     def tensor(x) -> dict:
         """A torch tensor ``x`` as a tagged value (its dtype, shape, data and ``requires_grad``)."""
-        if not _is_tensor(x):
+        if not is_tensor(x):
             raise ArgumentError(f"x must be a torch tensor; got {x!r:.60} ({type(x).__name__})")
         import torch
 
@@ -219,6 +208,44 @@ class Decoder:
             raise WireError(f"array data of {len(raw)} bytes for shape {shape} of {code}")
         return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
 
+    def _dict(self, body, depth: int) -> dict:
+        out = {}
+        for kv in _list(body):
+            k, v = _list(kv, 2)
+            k = self(k, depth + 1)
+            if not isinstance(k, (str, int, float, bool, tuple, type(None), np.generic)):
+                raise WireError("dict keys must be numbers, strings or tuples")
+            out[k] = self(v, depth + 1)
+        return out
+
+    def _named_tuple(self, body, depth: int) -> tuple:
+        name, values = _list(body, 2)
+        cls = _named_class(name)
+        values = [self(v, depth + 1) for v in _list(values)]
+        if len(values) != len(cls._fields):
+            raise WireError(f"{name} takes {len(cls._fields)} fields; got {len(values)}")
+        return tuple.__new__(cls, values)
+
+    def _generator(self, body, depth: int) -> np.random.Generator:
+        """A Generator sent aside (``body``: its index in ``gens``) or with its state."""
+        if type(body) is int:
+            if self.gens is None or not 0 <= body < len(self.gens):
+                raise WireError("bad Generator reference")
+            return self.gens[body]
+        sub = Decoder(max_elements=self.max_elements - self.elements)
+        return generator(sub(body, depth + 1))
+
+    def _tensor(self, body):
+        name, shape, b64, grad, code = _list(body, 5)
+        if name not in TORCH_DTYPES:
+            raise WireError(f"bad tensor dtype {name!r}")
+        import torch
+
+        tt = torch.from_numpy(self._array(code, shape, b64)).to(getattr(torch, name))
+        if grad is True and tt.is_floating_point():
+            tt.requires_grad_(True)
+        return tt
+
     def __call__(self, x, depth: int = 0):
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
@@ -233,21 +260,9 @@ class Decoder:
         if tag == "$t":
             return tuple(self(v, depth + 1) for v in _list(body))
         if tag == "$d":
-            out = {}
-            for kv in _list(body):
-                k, v = _list(kv, 2)
-                k = self(k, depth + 1)
-                if not isinstance(k, (str, int, float, bool, tuple, type(None), np.generic)):
-                    raise WireError("dict keys must be numbers, strings or tuples")
-                out[k] = self(v, depth + 1)
-            return out
+            return self._dict(body, depth)
         if tag == "$nt":
-            name, values = _list(body, 2)
-            cls = _named_class(name)
-            values = [self(v, depth + 1) for v in _list(values)]
-            if len(values) != len(cls._fields):
-                raise WireError(f"{name} takes {len(cls._fields)} fields; got {len(values)}")
-            return tuple.__new__(cls, values)
+            return self._named_tuple(body, depth)
         if tag == "$f":
             if body not in ("nan", "inf", "-inf"):
                 raise WireError(f"bad float {body!r}")
@@ -260,25 +275,11 @@ class Decoder:
             code, b64 = _list(body, 2)
             return self._array(code, [], b64)[()]
         if tag == "$g":
-            if type(body) is int:
-                if self.gens is None or not 0 <= body < len(self.gens):
-                    raise WireError("bad Generator reference")
-                g = self.gens[body]
-            else:
-                sub = Decoder(max_elements=self.max_elements - self.elements)
-                g = generator(sub(body, depth + 1))
+            g = self._generator(body, depth)
             self.slots.append(g)
             return g
         if tag == "$T":
-            name, shape, b64, grad, code = _list(body, 5)
-            if name not in TORCH_DTYPES:
-                raise WireError(f"bad tensor dtype {name!r}")
-            import torch
-
-            a = self._array(code, shape, b64)
-            tt = torch.from_numpy(a).to(getattr(torch, name))
-            if grad is True and tt.is_floating_point():
-                tt.requires_grad_(True)
+            tt = self._tensor(body)
             self.slots.append(tt)
             return tt
         if tag == "$same":
@@ -332,6 +333,12 @@ def generator(state) -> np.random.Generator:
     except (TypeError, ValueError, KeyError) as e:
         raise WireError(f"bad Generator state: {e}") from None
     return np.random.Generator(bg)
+
+
+def error_reply(e: BaseException) -> dict:
+    """The reply standing for the exception ``e`` raised by the learner's code: its type's name, message and whether
+    it is an ``Exception`` (the grader maps it to a local type, :func:`.remote.remote_exception`)."""
+    return {"err": [type(e).__name__, str(e)[:4000], isinstance(e, Exception)]}
 
 
 def dumps(msg) -> bytes:
