@@ -57,3 +57,33 @@ def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
     assert not workers, "the worker processes are shut down after the work (they hold its memory)"
     with pytest.raises(course.validate.ArgumentError, match="fn must be a function"):
         runtime.in_processes(3, [1])
+
+
+def _rows(h) -> list:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows]
+
+
+@pytest.mark.slow
+def test_language_model_chains_side_by_side_give_what_one_after_the_other_gives(monkeypatch):
+    # Chapter 4 runs settings (a) and (b), then two branches of (a), in worker processes: to the last bit the same
+    import numpy as np
+
+    from collapse_lab import lm
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    parts = lm.setup("quick")
+    specs = [dict(setting="a", generations=1, profile="quick", keep=(0,)), dict(setting="b", generations=1,
+                                                                               profile="quick")]
+    side = lm.chains(specs, parts=parts)
+    serial = [lm.chain(**s, parts=parts) for s in specs]
+    assert [_rows(h) for h in side] == [_rows(h) for h in serial]
+    assert _rows(side[0]) != _rows(side[1])
+    for p, q in zip(side[0].models[0].parameters(), serial[0].models[0].parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+    bspecs = [dict(decoding="sample", repetition_penalty=1.0), dict(repetition_penalty=1.0)]
+    side_b = lm.branches(serial[0], bspecs, parts=parts)
+    assert [_rows(h) for h in side_b] == [_rows(lm.branch(serial[0], **s, parts=parts)) for s in bspecs]
+    with pytest.raises(ValueError, match="allowed"):
+        lm.chains([dict(setting="a", parts=parts)], parts=parts)
+    with pytest.raises(TypeError, match="list of dicts"):
+        lm.chains("a", parts=parts)

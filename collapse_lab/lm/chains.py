@@ -219,3 +219,69 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, shar
     pol = loop.policy(policy)
     return lm.chain("a", generations=generations, seed=seed, profile=profile, policy=pol,
                     epochs=SETTINGS["a"]["epochs"], shared=shared)
+
+
+def _spec(name: str, spec, allowed: tuple) -> dict:
+    if not isinstance(spec, dict) or not all(isinstance(k, str) for k in spec):
+        raise TypeError(f"{name} must be a dict of keyword arguments; got {spec!r:.60} ({type(spec).__name__})")
+    bad = sorted(set(spec) - set(allowed))
+    if bad:
+        raise ValueError(f"{name} has arguments {bad}; allowed: {list(allowed)}")
+    return spec
+
+
+def _specs(name: str, specs, allowed: tuple) -> list[dict]:
+    if isinstance(specs, (str, bytes, dict)) or not hasattr(specs, "__iter__"):
+        raise TypeError(f"{name} must be a list of dicts of keyword arguments; got {specs!r:.60}")
+    specs = [_spec(f"{name}[{i}]", s, allowed) for i, s in enumerate(specs)]
+    if not specs:
+        raise ValueError(f"{name} must hold at least one dict of keyword arguments")
+    return specs
+
+
+_CHAIN_ARGS = ("setting", "generations", "seed", "profile", "decoding", "repetition_penalty", "policy", "epochs",
+               "keep")
+_BRANCH_ARGS = ("decoding", "repetition_penalty", "seed")
+
+
+def _one_chain(spec: dict, parts) -> loop.History:
+    return lm.chain(**spec, parts=parts)
+
+
+def _one_branch(history, spec: dict, parts) -> loop.History:
+    return lm.branch(history, **spec, parts=parts)
+
+
+def chains(specs, *, parts=None) -> list[loop.History]:
+    """Independent chains side by side: ``[lm.chain(**spec, parts=parts) for spec in specs]``, one worker process
+    per chain (:func:`collapse_lab.runtime.in_processes`).
+
+    ``specs``: a list of dicts of :func:`chain`'s arguments (``setting``, ``generations``, ``seed``, ``profile``,
+    ``decoding``, ``repetition_penalty``, ``policy``, ``epochs``, ``keep``). Every chain seeds everything it draws
+    from its own ``seed`` and trains on a fixed number of torch threads (:func:`threads`), so the histories are the
+    same, to the last bit, as the calls one after the other, on any number of cores. ``parts`` (``(base, tok,
+    corpus)``, default :func:`setup`) is copied into each process. Returns the histories in the order of ``specs``;
+    kept models (``keep``) come back with them.
+    """
+    from ..runtime import in_processes
+
+    specs = _specs("specs", specs, _CHAIN_ARGS)
+    if parts is None:
+        parts = lm.setup(specs[0].get("profile"))
+    return in_processes(_one_chain, specs, [parts] * len(specs))
+
+
+def branches(history, specs, *, parts=None) -> list[loop.History]:
+    """Branches of one chain side by side: ``[lm.branch(history, **spec, parts=parts) for spec in specs]``, one
+    worker process per branch (:func:`collapse_lab.runtime.in_processes`), the same numbers as one after the other.
+
+    ``specs``: a list of dicts of :func:`branch`'s arguments (``decoding``, ``repetition_penalty``, ``seed``).
+    ``history`` (with its generation-0 model) and ``parts`` are copied into each process."""
+    from ..runtime import in_processes
+
+    if not isinstance(history, loop.History) or "setting" not in history.meta:
+        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
+    specs = _specs("specs", specs, _BRANCH_ARGS)
+    if parts is None:
+        parts = lm.setup(history.meta.get("profile"))
+    return in_processes(_one_branch, [history] * len(specs), specs, [parts] * len(specs))
