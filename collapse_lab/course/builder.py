@@ -90,7 +90,8 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
     exists beside ``notebooks_dir``) and the course home page ``out/index.html``.
 
     Notebooks run side by side, each in its own kernel, on ``workers`` at once (default :func:`build_workers`),
-    longest first (by the previous build's seconds in ``out``). The language model's base is trained first, once,
+    longest first (by the previous build's seconds in ``out``, else the measured table of
+    :mod:`~collapse_lab.course.timings`). The language model's base is trained first, once,
     in a process of its own (beside the notebooks that do not need it); the notebooks that load it start after it.
 
     A chapter that fails does not stop the build: its executed notebook and HTML are written with the error
@@ -98,10 +99,33 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
     of the error and the failing cell's number). Returns one row per notebook run, in notebook order:
     ``{"notebook", "seconds", "cpu", "profile", "status", "error"}``. ``timeout``: seconds per cell.
     """
-    import threading
-
     profile = active_profile(profile)
     src, out = Path(notebooks_dir), Path(out)
+    paths = _notebooks(src, only)
+    n = build_workers(len(paths), profile) if workers is None else validate.integer("workers", workers, 1, 1024)
+    out.mkdir(parents=True, exist_ok=True)
+    install_mathjax(out)
+    records = _previous_records(out, profile)
+    needs = {p: needs_lm_base(nbformat.read(p, as_version=4)) for p in paths}
+    base_profiles = _base_profiles(profile, {k for k in needs.values() if k})
+    t0, ru0 = time.perf_counter(), cpu_now()
+    rows: dict = {}
+    bar = progress(total=len(paths), desc=f"course · {profile} · {n} at once", disable=False, leave=True)
+    tasks = [("base", (), math.inf)] if base_profiles else []
+    tasks += [(p, ("base",) if needs[p] else (), _expected_seconds(p, out, profile)) for p in paths]
+    try:
+        run_tasks(tasks, n, _runner(out, profile, timeout, base_profiles, rows, records, bar))
+    finally:
+        bar.close()
+        ordered = [rows[p.name] for p in paths if p.name in rows]
+        ru1 = cpu_now()
+        _write_timings(out, ordered, wall=time.perf_counter() - t0, cpu=ru1 - ru0, workers=n)
+        write_home(src, out, profile, records)
+    return ordered
+
+
+def _notebooks(src: Path, only) -> list[Path]:
+    """The lecture notebooks ``src/NN*.ipynb`` to run: those whose name contains one of ``only`` (default all)."""
     if not src.is_dir():
         raise ValueError(f"notebooks_dir {src} is not a folder (run from the course folder, or pass --notebooks)")
     if only is not None and (isinstance(only, str) or not all(isinstance(o, str) for o in only)):
@@ -111,16 +135,15 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
         paths = [p for p in paths if any(o in p.name for o in only)]
     if not paths:
         raise ValueError(f"no notebooks to run in {src} (only={only})")
-    n = build_workers(len(paths), profile) if workers is None else validate.integer("workers", workers, 1, 1024)
-    out.mkdir(parents=True, exist_ok=True)
-    install_mathjax(out)
-    records = _previous_records(out, profile)
-    needs = {p: needs_lm_base(nbformat.read(p, as_version=4)) for p in paths}
-    base_profiles = _base_profiles(profile, {k for k in needs.values() if k})
-    t0, ru0 = time.perf_counter(), cpu_now()
-    rows: dict = {}
+    return paths
+
+
+def _runner(out: Path, profile: str, timeout: int, base_profiles: list, rows: dict, records: dict, bar):
+    """``run(task)`` for :func:`~collapse_lab.runner.run_tasks`: the base (``"base"``) or one notebook (a path),
+    whose row goes into ``rows`` and ``records`` (written to the timing table at once, under a lock)."""
+    import threading
+
     lock = threading.Lock()
-    bar = progress(total=len(paths), desc=f"course · {profile} · {n} at once", disable=False, leave=True)
 
     def run(task):
         if task == "base":
@@ -139,17 +162,7 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
         print(f"  {task.name}: {row['seconds']:.1f} s, CPU {row['cpu']:.1f} s" + (
             "" if row["status"] == "passed" else f"  FAILED: {row['error']}"), flush=True)
 
-    tasks = [("base", (), math.inf)] if base_profiles else []
-    tasks += [(p, ("base",) if needs[p] else (), _expected_seconds(p, out, profile)) for p in paths]
-    try:
-        run_tasks(tasks, n, run)
-    finally:
-        bar.close()
-        ordered = [rows[p.name] for p in paths if p.name in rows]
-        ru1 = cpu_now()
-        _write_timings(out, ordered, wall=time.perf_counter() - t0, cpu=ru1 - ru0, workers=n)
-        write_home(src, out, profile, records)
-    return ordered
+    return run
 
 
 def _build_one(path: Path, out: Path, profile: str, timeout: int) -> dict:

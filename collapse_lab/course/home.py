@@ -63,6 +63,42 @@ def _count_exercises(nb) -> int:
     return sum(1 for c in nb.cells if c.cell_type == "code" and cells.checks_in(c.source))
 
 
+def _card(p: Path, rec: dict | None, out: Path, exercises_dir: Path) -> str:
+    """One chapter's card on the home page: notebook ``p``, its row of the build ``rec`` (None: not built)."""
+    try:
+        info = describe(nbformat.read(out / p.name if rec else p, as_version=4))
+    except (OSError, ValueError):
+        info = {"title": p.stem, "summary": "", "objectives": [], "time": ""}
+    status = rec["status"] if rec else "not run"
+    ex = _exercise_for(p.stem, exercises_dir)
+    links = [f"<a href='{html.escape(p.stem)}.html'>read the executed chapter</a>"] if rec else []
+    if ex is not None:
+        exnb = nbformat.read(ex, as_version=4)
+        (out / "exercises").mkdir(exist_ok=True)
+        expage = out / "exercises" / f"{ex.stem}.html"
+        if not expage.exists() or expage.stat().st_mtime < ex.stat().st_mtime:
+            expage.write_text(notebook_html(exnb, depth=1), encoding="utf-8")
+        n = _count_exercises(exnb)
+        rel = os.path.relpath(ex.resolve(), out.resolve())
+        links.append(f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
+                     f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
+    links.append(f"<a href='{html.escape(os.path.relpath(p.resolve(), out.resolve()))}'>lecture notebook</a>")
+    thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(d)}'></a>"
+                     for f, t, d in _thumbnails(out, p.stem))
+    objectives = "".join(f"<li>{html.escape(o)}</li>" for o in info["objectives"])
+    minutes = f"{rec['seconds'] / 60:.1f} min to run ({html.escape(rec['profile'])})" if rec else "not built"
+    error = f"<p class='error'>{html.escape(rec['error'])}</p>" if rec and rec.get("error") else ""
+    return (
+        f"<section class='card {status.replace(' ', '-')}'><div class='head'><span class='num'>"
+        f"{html.escape(p.stem.split('_')[0])}</span><h2>{html.escape(info['title'] or p.stem)}</h2>"
+        f"<span class='status {status.replace(' ', '-')}'>{status}</span></div>"
+        f"<p class='summary'>{html.escape(info['summary'])}</p>{error}"
+        + (f"<h3>Learning objectives</h3><ul>{objectives}</ul>" if objectives else "")
+        + f"<p class='meta'>{minutes}" + (f" · {html.escape(info['time'])}" if info["time"] else "") + "</p>"
+        + (f"<div class='thumbs'>{thumbs}</div>" if thumbs else "")
+        + f"<p class='links'>{' · '.join(links)}</p></section>")
+
+
 def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     """Write ``out/index.html``: one card per lecture notebook of ``notebooks_dir`` (title, summary, objectives,
     figure thumbnails, minutes, status, links to the executed chapter and its exercises) and the instructor guide."""
@@ -74,42 +110,9 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     root = src.resolve().parent
     exercises_dir = root / "exercises"
     guide = _write_guide(root / "docs" / "instructors.md", out)
-    cards, total = [], 0.0
-    for p in sorted(src.glob("[0-9]*.ipynb")):
-        rec = records.get(p.name)
-        try:
-            info = describe(nbformat.read(out / p.name if rec else p, as_version=4))
-        except (OSError, ValueError):
-            info = {"title": p.stem, "summary": "", "objectives": [], "time": ""}
-        status = rec["status"] if rec else "not run"
-        total += rec["seconds"] if rec else 0.0
-        ex = _exercise_for(p.stem, exercises_dir)
-        links = [f"<a href='{html.escape(p.stem)}.html'>read the executed chapter</a>"] if rec else []
-        if ex is not None:
-            exnb = nbformat.read(ex, as_version=4)
-            (out / "exercises").mkdir(exist_ok=True)
-            expage = out / "exercises" / f"{ex.stem}.html"
-            if not expage.exists() or expage.stat().st_mtime < ex.stat().st_mtime:
-                expage.write_text(notebook_html(exnb, depth=1), encoding="utf-8")
-            n = _count_exercises(exnb)
-            rel = os.path.relpath(ex.resolve(), out.resolve())
-            links.append(f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
-                         f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
-        links.append(f"<a href='{html.escape(os.path.relpath(p.resolve(), out.resolve()))}'>lecture notebook</a>")
-        thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(d)}'></a>"
-                         for f, t, d in _thumbnails(out, p.stem))
-        objectives = "".join(f"<li>{html.escape(o)}</li>" for o in info["objectives"])
-        minutes = f"{rec['seconds'] / 60:.1f} min to run ({html.escape(rec['profile'])})" if rec else "not built"
-        error = f"<p class='error'>{html.escape(rec['error'])}</p>" if rec and rec.get("error") else ""
-        cards.append(
-            f"<section class='card {status.replace(' ', '-')}'><div class='head'><span class='num'>"
-            f"{html.escape(p.stem.split('_')[0])}</span><h2>{html.escape(info['title'] or p.stem)}</h2>"
-            f"<span class='status {status.replace(' ', '-')}'>{status}</span></div>"
-            f"<p class='summary'>{html.escape(info['summary'])}</p>{error}"
-            + (f"<h3>Learning objectives</h3><ul>{objectives}</ul>" if objectives else "")
-            + f"<p class='meta'>{minutes}" + (f" · {html.escape(info['time'])}" if info["time"] else "") + "</p>"
-            + (f"<div class='thumbs'>{thumbs}</div>" if thumbs else "")
-            + f"<p class='links'>{' · '.join(links)}</p></section>")
+    paths = sorted(src.glob("[0-9]*.ipynb"))
+    cards = [_card(p, records.get(p.name), out, exercises_dir) for p in paths]
+    total = sum(records[p.name]["seconds"] for p in paths if records.get(p.name))
     nfail = sum(1 for r in records.values() if r.get("status") == "failed")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     banner = (f"<p class='error'>{nfail} chapter{'s' * (nfail != 1)} failed in this build: see the red cards.</p>"
