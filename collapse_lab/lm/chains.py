@@ -67,6 +67,24 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
     return loop.Family(fit=fit, sample=sample, name=f"OPT ({decoding})")
 
 
+def _check_chain(parts, callback, ref, seq_ppl, shared, start) -> None:
+    """:func:`chain`'s optional arguments checked, with an error naming the one that is wrong."""
+    if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
+        raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (generation, model, history) or None; got "
+                        f"{type(callback).__name__}")
+    if ref is not None and not callable(getattr(ref, "forward", None)):
+        raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
+    if seq_ppl is not None and not isinstance(seq_ppl, dict):
+        raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
+    if shared is not None and not isinstance(shared, dict):
+        raise TypeError(f"shared must be a dict (kept across chains that differ only in policy) or None; got "
+                        f"{type(shared).__name__}")
+    if shared is not None and start is not None:
+        raise ValueError("shared goes with chains that start at generation 0, not with start= (a resumed chain)")
+
+
 def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, profile=None,
           decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, policy=None, epochs=None,
           keep=(), callback=None, start=None, rng=None, ref=None, seq_ppl=None, parts=None,
@@ -103,20 +121,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     setting = _setting(setting)
     gens = s.generations if generations is None else _int("generations", generations, 0)
     seed = _int("seed", seed, 0)
-    if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
-        raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function (generation, model, history) or None; got "
-                        f"{type(callback).__name__}")
-    if ref is not None and not callable(getattr(ref, "forward", None)):
-        raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
-    if seq_ppl is not None and not isinstance(seq_ppl, dict):
-        raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
-    if shared is not None and not isinstance(shared, dict):
-        raise TypeError(f"shared must be a dict (kept across chains that differ only in policy) or None; got "
-                        f"{type(shared).__name__}")
-    if shared is not None and start is not None:
-        raise ValueError("shared goes with chains that start at generation 0, not with start= (a resumed chain)")
+    _check_chain(parts, callback, ref, seq_ppl, shared, start)
     base, tok, c = parts if parts is not None else lm.setup(s.profile)
     st = SETTINGS[setting]
     epochs = st["epochs"] if epochs is None else _int("epochs", epochs, 1)
