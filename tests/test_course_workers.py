@@ -87,3 +87,23 @@ def test_language_model_chains_side_by_side_give_what_one_after_the_other_gives(
         lm.chains([dict(setting="a", parts=parts)], parts=parts)
     with pytest.raises(TypeError, match="list of dicts"):
         lm.chains("a", parts=parts)
+
+
+def test_the_fraction_sweep_and_the_policy_table_give_the_same_numbers_in_processes(monkeypatch):
+    # Chapter 5a: the sweep's fractions and the table's rows run in worker processes, the longest row first
+    import numpy as np
+
+    from collapse_lab import mitigation as mi
+
+    got = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        sweep = mi.fraction_sweep("gaussian", [0.0, 0.1, 0.5], seeds=3, generations=5, profile="quick", last=2)
+        table = mi.policy_table(["gaussian", "gmm"], seeds=1, generations=2, profile="quick")
+        got[n] = (sweep, [{k: v for k, v in r.items() if k != "seconds"} for r in table])
+    (s1, t1), (s2, t2) = got["1"], got["2"]
+    for key in ("fractions", "distance", "se"):
+        assert np.array_equal(s1[key], s2[key], equal_nan=True)
+    assert s1["start"] == s2["start"] and s1["generations"] == s2["generations"] == 5
+    assert s1["distance"][0] > s1["distance"][-1]  # real data in the loop keeps the chain nearer the original
+    assert [r["family"] for r in t2] == ["gaussian", "gmm"] and t1 == t2  # the families' order, not the run's
