@@ -258,14 +258,14 @@ def _one_branch(history, spec: dict, parts) -> loop.History:
 
 
 def chains(specs, *, parts=None) -> list[loop.History]:
-    """Independent chains side by side: ``[lm.chain(**spec, parts=parts) for spec in specs]``, one worker process
-    per chain (:func:`collapse_lab.runtime.in_processes`).
+    """Independent chains side by side: ``[lm.chain(**spec, parts=parts) for spec in specs]``, one process per
+    chain at a time (this one and workers, :func:`collapse_lab.runtime.in_processes`; put the longest first).
 
     ``specs``: a list of dicts of :func:`chain`'s arguments (``setting``, ``generations``, ``seed``, ``profile``,
     ``decoding``, ``repetition_penalty``, ``policy``, ``epochs``, ``keep``). Every chain seeds everything it draws
     from its own ``seed`` and trains on a fixed number of torch threads (:func:`threads`), so the histories are the
     same, to the last bit, as the calls one after the other, on any number of cores. ``parts`` (``(base, tok,
-    corpus)``, default :func:`setup`) is copied into each process. Returns the histories in the order of ``specs``;
+    corpus)``, default :func:`setup`) is copied into each worker. Returns the histories in the order of ``specs``;
     kept models (``keep``) come back with them.
     """
     from ..runtime import in_processes
@@ -278,10 +278,11 @@ def chains(specs, *, parts=None) -> list[loop.History]:
 
 def branches(history, specs, *, parts=None) -> list[loop.History]:
     """Branches of one chain side by side: ``[lm.branch(history, **spec, parts=parts) for spec in specs]``, one
-    worker process per branch (:func:`collapse_lab.runtime.in_processes`), the same numbers as one after the other.
+    process per branch at a time (:func:`collapse_lab.runtime.in_processes`; put the longest first), the same
+    numbers as one after the other.
 
     ``specs``: a list of dicts of :func:`branch`'s arguments (``decoding``, ``repetition_penalty``, ``seed``).
-    ``history`` (with its generation-0 model) and ``parts`` are copied into each process."""
+    ``history`` (with its generation-0 model) and ``parts`` are copied into each worker."""
     from ..runtime import in_processes
 
     if not isinstance(history, loop.History) or "setting" not in history.meta:
