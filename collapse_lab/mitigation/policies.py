@@ -234,3 +234,24 @@ def minimal_fraction(sweep: Mapping, tol: float):
         if d <= tol:
             return float(f)
     return None
+
+
+def by_policy(fn, policies: Sequence[str], **kwargs) -> dict:
+    """``{p: fn(p, **kwargs) for p in policies}`` with the policies side by side, one process each at a time
+    (:func:`collapse_lab.runtime.in_processes`). ``fn``: a function of this package that takes the policy first
+    and seeds itself from ``kwargs`` (e.g. :func:`linreg_simulate`, :func:`linreg_experiment`), so the results
+    are the same as one after the other, on any number of cores."""
+    if not callable(fn) or not getattr(fn, "__module__", "").startswith("collapse_lab."):
+        raise ArgumentError(f"fn must be a function of collapse_lab taking the policy first (e.g. "
+                            f"mitigation.linreg_experiment); got {fn!r:.60}")
+    if isinstance(policies, (str, bytes)) or not hasattr(policies, "__iter__"):
+        raise ArgumentError(f"policies must be a list of policy names; got {policies!r:.60}")
+    policies = list(policies)
+    if not policies or not all(isinstance(p, str) for p in policies):
+        raise ArgumentError(f"policies must be a non-empty list of policy names; got {policies!r:.60}")
+    results = in_processes(_policy_call, [fn] * len(policies), policies, [kwargs] * len(policies))
+    return dict(zip(policies, results))
+
+
+def _policy_call(fn, policy: str, kwargs: dict):
+    return fn(policy, **kwargs)
