@@ -107,3 +107,21 @@ def test_the_fraction_sweep_and_the_policy_table_give_the_same_numbers_in_proces
     assert s1["start"] == s2["start"] and s1["generations"] == s2["generations"] == 5
     assert s1["distance"][0] > s1["distance"][-1]  # real data in the loop keeps the chain nearer the original
     assert [r["family"] for r in t2] == ["gaussian", "gmm"] and t1 == t2  # the families' order, not the run's
+
+
+def test_one_experiment_under_several_policies_side_by_side_gives_the_same_histories(monkeypatch):
+    from collapse_lab import mitigation as mi
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    kw = dict(generations=3, d=5, T=20, s=1.0, reps=20, seed=0)
+    side = mi.by_policy(mi.linreg_experiment, ["replace", "accumulate", "mix"], **kw)
+    assert list(side) == ["replace", "accumulate", "mix"]
+    for p, h in side.items():
+        alone = mi.linreg_experiment(p, **kw)
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows] == \
+               [{k: v for k, v in r.items() if k != "seconds"} for r in alone.rows]
+    assert side["replace"]["error_mean"][-1] > side["accumulate"]["error_mean"][-1]
+    with pytest.raises(course.validate.ArgumentError, match="policies"):
+        mi.by_policy(mi.linreg_experiment, "replace", **kw)
+    with pytest.raises(course.validate.ArgumentError, match="fn must be"):
+        mi.by_policy(print, ["replace"])
