@@ -113,13 +113,22 @@ def in_threads(fn, *iterables) -> list:
         return list(pool.map(lambda a: fn(*a), jobs))
 
 
+#: thread pools of the numeric libraries, limited in each worker process to its share of the cores (as joblib does)
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
 def in_processes(fn, *iterables) -> list:
-    """``[fn(*args) for args in zip(*iterables)]``, run in up to :func:`workers` worker processes (joblib's
-    ``loky``: fresh interpreters, so a process that has started torch's threads is never forked, and a script
-    without an ``if __name__ == "__main__"`` guard still works), for work that holds the GIL or trains torch
-    models. Each call must seed itself and fix its own torch threads, so the results are the same with any number
-    of processes; arguments and results are pickled. One worker (or one job) runs in this process. Results in
-    input order."""
+    """``[fn(*args) for args in zip(*iterables)]``, run in this process and up to :func:`workers` - 1 worker
+    processes (joblib's ``loky``: fresh interpreters, so a process that has started torch's threads is never forked,
+    and a script without an ``if __name__ == "__main__"`` guard still works), for work that holds the GIL or trains
+    torch models. Each call must seed itself and fix its own torch threads, so the results are the same with any
+    number of processes; arguments and results of the calls in workers are pickled. This process runs the first
+    job (put the longest first: it starts at once, while the workers start up) and takes the next free job after
+    it, as each worker does; one worker (or one job) runs everything here. Results in input order."""
+    import sys
+    import threading
+
     if not callable(fn):
         raise validate.ArgumentError(f"fn must be a function, called once per item of the iterables; got "
                                      f"{fn!r:.60} ({type(fn).__name__})")
@@ -127,14 +136,45 @@ def in_processes(fn, *iterables) -> list:
     n = min(workers(), len(jobs))
     if n <= 1:
         return [fn(*a) for a in jobs]
-    from joblib import Parallel, delayed
     from joblib.externals.loky import get_reusable_executor
 
+    env = {v: os.environ.get(v, str(max(1, (os.cpu_count() or 1) // n))) for v in _THREAD_VARS}
+    pool = get_reusable_executor(max_workers=n - 1, env=env)
+    results: list = [None] * len(jobs)
+    todo, errors, lock = list(range(1, len(jobs))), [], threading.Lock()
+
+    def take():
+        with lock:
+            return todo.pop(0) if todo and not errors else None
+
+    def run(i, remote):
+        try:
+            results[i] = pool.submit(fn, *jobs[i]).result() if remote else fn(*jobs[i])
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the other jobs stop
+            errors.append(e)
+
+    def worker():
+        while (i := take()) is not None:
+            run(i, True)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n - 1)]
+    for t in threads:
+        t.start()
     try:
-        return Parallel(n_jobs=n, backend="loky")(delayed(fn)(*a) for a in jobs)
+        i = 0
+        while i is not None:
+            run(i, False)
+            i = take()
     finally:
+        if errors or sys.exc_info()[0] is not None:  # stop the workers now: their results would be thrown away
+            pool.shutdown(wait=False, kill_workers=True)
+        for t in threads:
+            t.join()
         # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout
-        get_reusable_executor().shutdown(wait=True)
+        pool.shutdown(wait=True)
+    if errors:
+        raise errors[0]
+    return results
 
 
 _silenced = 0  # depth of nested ``silence_progress()`` blocks

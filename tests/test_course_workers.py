@@ -57,3 +57,71 @@ def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
     assert not workers, "the worker processes are shut down after the work (they hold its memory)"
     with pytest.raises(course.validate.ArgumentError, match="fn must be a function"):
         runtime.in_processes(3, [1])
+
+
+def _rows(h) -> list:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows]
+
+
+@pytest.mark.slow
+def test_language_model_chains_side_by_side_give_what_one_after_the_other_gives(monkeypatch):
+    # Chapter 4 runs settings (a) and (b), then two branches of (a), in worker processes: to the last bit the same
+    import numpy as np
+
+    from collapse_lab import lm
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    parts = lm.setup("quick")
+    specs = [dict(setting="a", generations=1, profile="quick", keep=(0,)), dict(setting="b", generations=1,
+                                                                               profile="quick")]
+    side = lm.chains(specs, parts=parts)
+    serial = [lm.chain(**s, parts=parts) for s in specs]
+    assert [_rows(h) for h in side] == [_rows(h) for h in serial]
+    assert _rows(side[0]) != _rows(side[1])
+    for p, q in zip(side[0].models[0].parameters(), serial[0].models[0].parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+    bspecs = [dict(decoding="sample", repetition_penalty=1.0), dict(repetition_penalty=1.0)]
+    side_b = lm.branches(serial[0], bspecs, parts=parts)
+    assert [_rows(h) for h in side_b] == [_rows(lm.branch(serial[0], **s, parts=parts)) for s in bspecs]
+    with pytest.raises(ValueError, match="allowed"):
+        lm.chains([dict(setting="a", parts=parts)], parts=parts)
+    with pytest.raises(TypeError, match="list of dicts"):
+        lm.chains("a", parts=parts)
+
+
+def test_the_fraction_sweep_and_the_policy_table_give_the_same_numbers_in_processes(monkeypatch):
+    # Chapter 5a: the sweep's fractions and the table's rows run in worker processes, the longest row first
+    import numpy as np
+
+    from collapse_lab import mitigation as mi
+
+    got = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        sweep = mi.fraction_sweep("gaussian", [0.0, 0.1, 0.5], seeds=3, generations=5, profile="quick", last=2)
+        table = mi.policy_table(["gaussian", "gmm"], seeds=1, generations=2, profile="quick")
+        got[n] = (sweep, [{k: v for k, v in r.items() if k != "seconds"} for r in table])
+    (s1, t1), (s2, t2) = got["1"], got["2"]
+    for key in ("fractions", "distance", "se"):
+        assert np.array_equal(s1[key], s2[key], equal_nan=True)
+    assert s1["start"] == s2["start"] and s1["generations"] == s2["generations"] == 5
+    assert s1["distance"][0] > s1["distance"][-1]  # real data in the loop keeps the chain nearer the original
+    assert [r["family"] for r in t2] == ["gaussian", "gmm"] and t1 == t2  # the families' order, not the run's
+
+
+def test_one_experiment_under_several_policies_side_by_side_gives_the_same_histories(monkeypatch):
+    from collapse_lab import mitigation as mi
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    kw = dict(generations=3, d=5, T=20, s=1.0, reps=20, seed=0)
+    side = mi.by_policy(mi.linreg_experiment, ["replace", "accumulate", "mix"], **kw)
+    assert list(side) == ["replace", "accumulate", "mix"]
+    for p, h in side.items():
+        alone = mi.linreg_experiment(p, **kw)
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in h.rows] == \
+               [{k: v for k, v in r.items() if k != "seconds"} for r in alone.rows]
+    assert side["replace"]["error_mean"][-1] > side["accumulate"]["error_mean"][-1]
+    with pytest.raises(course.validate.ArgumentError, match="policies"):
+        mi.by_policy(mi.linreg_experiment, "replace", **kw)
+    with pytest.raises(course.validate.ArgumentError, match="fn must be"):
+        mi.by_policy(print, ["replace"])

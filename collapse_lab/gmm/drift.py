@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validate
-from ..runtime import as_rng, progress
+from ..runtime import as_rng, in_threads, progress
 from .measures import mode_mass, total_variance
 from .mixture import _as_mixture, LOST_BELOW, TEACHING
 
@@ -114,11 +114,15 @@ def exact_masses(fits, ref=TEACHING, modes=None, draws: int = 1024) -> np.ndarra
     r2 = chi2.ppf(LEVEL, 2)
     Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
     out = np.empty(W.shape[:2] + (len(modes),))
-    for g in range(len(W)):
+
+    def generation(g):
         x = Mu[g][:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(S[g]), -1, -2)   # (chains, K, draws, 2)
         for i, j in enumerate(modes):
             inside = ((((x - ref.means[j]) @ Li[j]) ** 2).sum(-1) <= r2).mean(-1)     # (chains, K)
             out[g, :, i] = (inside * W[g]).sum(-1)
+
+    # the generations are independent, each computed as alone: the same numbers on any number of threads
+    in_threads(generation, range(len(W)))
     return out
 
 

@@ -67,6 +67,24 @@ def family(base, prompts, *, epochs: int, batch: int, lr: float, decoding: str =
     return loop.Family(fit=fit, sample=sample, name=f"OPT ({decoding})")
 
 
+def _check_chain(parts, callback, ref, seq_ppl, shared, start) -> None:
+    """:func:`chain`'s optional arguments checked, with an error naming the one that is wrong."""
+    if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
+        raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (generation, model, history) or None; got "
+                        f"{type(callback).__name__}")
+    if ref is not None and not callable(getattr(ref, "forward", None)):
+        raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
+    if seq_ppl is not None and not isinstance(seq_ppl, dict):
+        raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
+    if shared is not None and not isinstance(shared, dict):
+        raise TypeError(f"shared must be a dict (kept across chains that differ only in policy) or None; got "
+                        f"{type(shared).__name__}")
+    if shared is not None and start is not None:
+        raise ValueError("shared goes with chains that start at generation 0, not with start= (a resumed chain)")
+
+
 def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, profile=None,
           decoding: str = "beam", repetition_penalty: float = REPETITION_PENALTY, policy=None, epochs=None,
           keep=(), callback=None, start=None, rng=None, ref=None, seq_ppl=None, parts=None,
@@ -103,20 +121,7 @@ def chain(setting: str = "a", *, generations: int | None = None, seed: int = 0, 
     setting = _setting(setting)
     gens = s.generations if generations is None else _int("generations", generations, 0)
     seed = _seed("seed", seed)
-    if parts is not None and (not isinstance(parts, tuple) or len(parts) != 3):
-        raise TypeError("parts must be a tuple (base, tok, corpus), e.g. lm.setup(profile)")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function (generation, model, history) or None; got "
-                        f"{type(callback).__name__}")
-    if ref is not None and not callable(getattr(ref, "forward", None)):
-        raise TypeError(f"ref must be a language model (the generation-0 model) or None; got {type(ref).__name__}")
-    if seq_ppl is not None and not isinstance(seq_ppl, dict):
-        raise TypeError(f"seq_ppl must be a dict generation -> list, or None; got {type(seq_ppl).__name__}")
-    if shared is not None and not isinstance(shared, dict):
-        raise TypeError(f"shared must be a dict (kept across chains that differ only in policy) or None; got "
-                        f"{type(shared).__name__}")
-    if shared is not None and start is not None:
-        raise ValueError("shared goes with chains that start at generation 0, not with start= (a resumed chain)")
+    _check_chain(parts, callback, ref, seq_ppl, shared, start)
     base, tok, c = parts if parts is not None else lm.setup(s.profile)
     st = SETTINGS[setting]
     epochs = st["epochs"] if epochs is None else _int("epochs", epochs, 1)
@@ -219,3 +224,70 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, shar
     pol = loop.policy(policy)
     return lm.chain("a", generations=generations, seed=seed, profile=profile, policy=pol,
                     epochs=SETTINGS["a"]["epochs"], shared=shared)
+
+
+def _spec(name: str, spec, allowed: tuple) -> dict:
+    if not isinstance(spec, dict) or not all(isinstance(k, str) for k in spec):
+        raise TypeError(f"{name} must be a dict of keyword arguments; got {spec!r:.60} ({type(spec).__name__})")
+    bad = sorted(set(spec) - set(allowed))
+    if bad:
+        raise ValueError(f"{name} has arguments {bad}; allowed: {list(allowed)}")
+    return spec
+
+
+def _specs(name: str, specs, allowed: tuple) -> list[dict]:
+    if isinstance(specs, (str, bytes, dict)) or not hasattr(specs, "__iter__"):
+        raise TypeError(f"{name} must be a list of dicts of keyword arguments; got {specs!r:.60}")
+    specs = [_spec(f"{name}[{i}]", s, allowed) for i, s in enumerate(specs)]
+    if not specs:
+        raise ValueError(f"{name} must hold at least one dict of keyword arguments")
+    return specs
+
+
+_CHAIN_ARGS = ("setting", "generations", "seed", "profile", "decoding", "repetition_penalty", "policy", "epochs",
+               "keep")
+_BRANCH_ARGS = ("decoding", "repetition_penalty", "seed")
+
+
+def _one_chain(spec: dict, parts) -> loop.History:
+    return lm.chain(**spec, parts=parts)
+
+
+def _one_branch(history, spec: dict, parts) -> loop.History:
+    return lm.branch(history, **spec, parts=parts)
+
+
+def chains(specs, *, parts=None) -> list[loop.History]:
+    """Independent chains side by side: ``[lm.chain(**spec, parts=parts) for spec in specs]``, one process per
+    chain at a time (this one and workers, :func:`collapse_lab.runtime.in_processes`; put the longest first).
+
+    ``specs``: a list of dicts of :func:`chain`'s arguments (``setting``, ``generations``, ``seed``, ``profile``,
+    ``decoding``, ``repetition_penalty``, ``policy``, ``epochs``, ``keep``). Every chain seeds everything it draws
+    from its own ``seed`` and trains on a fixed number of torch threads (:func:`threads`), so the histories are the
+    same, to the last bit, as the calls one after the other, on any number of cores. ``parts`` (``(base, tok,
+    corpus)``, default :func:`setup`) is copied into each worker. Returns the histories in the order of ``specs``;
+    kept models (``keep``) come back with them.
+    """
+    from ..runtime import in_processes
+
+    specs = _specs("specs", specs, _CHAIN_ARGS)
+    if parts is None:
+        parts = lm.setup(specs[0].get("profile"))
+    return in_processes(_one_chain, specs, [parts] * len(specs))
+
+
+def branches(history, specs, *, parts=None) -> list[loop.History]:
+    """Branches of one chain side by side: ``[lm.branch(history, **spec, parts=parts) for spec in specs]``, one
+    process per branch at a time (:func:`collapse_lab.runtime.in_processes`; put the longest first), the same
+    numbers as one after the other.
+
+    ``specs``: a list of dicts of :func:`branch`'s arguments (``decoding``, ``repetition_penalty``, ``seed``).
+    ``history`` (with its generation-0 model) and ``parts`` are copied into each worker."""
+    from ..runtime import in_processes
+
+    if not isinstance(history, loop.History) or "setting" not in history.meta:
+        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
+    specs = _specs("specs", specs, _BRANCH_ARGS)
+    if parts is None:
+        parts = lm.setup(history.meta.get("profile"))
+    return in_processes(_one_branch, [history] * len(specs), specs, [parts] * len(specs))

@@ -18,6 +18,7 @@ new model of its own except the small ones the mitigation papers reason with:
 - **The cross-family policy table**: :func:`policy_table` runs every available family's ``experiment`` with the
   policies replace / accumulate / mix 10% / anchor (one real point) and reports the final ``distance``.
 - **How much real data is enough**: :func:`fraction_sweep` (mix with fraction f of real data each generation).
+  :func:`by_policy` runs one experiment under several policies side by side.
 - **One real point per generation** (Jangjoo, Marsili, Roudi, PRL 136, 197301, 2026): :func:`categorical_chain`
   (Bernoulli = 2 categories) and :func:`gaussian_chain`, maximum likelihood vs an anchor of k real points vs a
   MAP / regularised fit.
@@ -34,6 +35,7 @@ from .sizes import SIZES, sizes
 from .linreg import linreg_formula, linreg_bound, linreg_simulate, linreg_family, linreg_error, linreg_experiment
 from .policies import (
     FAMILIES, TABLE_POLICIES, make_policy, available_families, policy_table, fraction_sweep, minimal_fraction,
+    by_policy,
 )
 from .anchor import categorical_chain, gaussian_chain, anchored_stationary
 from .verification import Verifier, Filtered, verified_chains
@@ -43,7 +45,7 @@ from .tables import format_table
 __all__ = [
     'SIZES', 'sizes', 'linreg_formula', 'linreg_bound', 'linreg_simulate', 'linreg_family', 'linreg_error',
     'linreg_experiment', 'FAMILIES', 'TABLE_POLICIES', 'make_policy', 'available_families', 'policy_table',
-    'fraction_sweep', 'minimal_fraction', 'categorical_chain', 'gaussian_chain', 'anchored_stationary',
+    'fraction_sweep', 'minimal_fraction', 'by_policy', 'categorical_chain', 'gaussian_chain', 'anchored_stationary',
     'Verifier', 'Filtered', 'verified_chains', 'KINDS', 'Monitor', 'first_alert', 'gaussian_monitor_runs',
     'words', 'word_chain', 'format_table',
 ]

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import loop
-from ..runtime import in_processes, progress
+from ..runtime import in_processes
 from ..validate import ArgumentError, integer as _int, number as _num
 from .sizes import sizes
 
@@ -20,6 +20,7 @@ from .sizes import sizes
 # The chapter modules the table and the sweep use when they are importable and expose experiment(); a module that
 # is missing or broken is skipped (and reported by available_families), so nothing here needs editing when one lands.
 FAMILIES = ("gaussian", "gmm", "vae", "lm")
+_LONGEST_FIRST = ("lm", "vae", "gmm", "gaussian")  # the policy table's rows by their seconds in every profile
 
 MAX_SEEDS = 10_000  # replications per cell of the table or the sweep: each is a whole chain
 
@@ -136,8 +137,11 @@ def policy_table(families: Sequence[str] | None = None, *, policies: Mapping | N
             g = _int("generations", g, 0)
         jobs.append((name, k, g, family_profiles.get(name, profile) or sz.profile))
     # the rows are independent and each seeds its own chains: one process per row (runtime.in_processes), the
-    # same numbers with any number of them
-    rows = in_processes(_table_row, jobs, [specs] * len(jobs), [last] * len(jobs))
+    # same numbers with any number of them; the longest rows first, so that a short one finishes last
+    order = sorted(range(len(jobs)), key=lambda i: _LONGEST_FIRST.index(jobs[i][0])
+                   if jobs[i][0] in _LONGEST_FIRST else len(_LONGEST_FIRST))
+    done = in_processes(_table_row, [jobs[i] for i in order], [specs] * len(jobs), [last] * len(jobs))
+    rows = [row for _, row in sorted(zip(order, done))]
     for name, why in skipped.items():
         rows.append({"family": name, "error": f"skipped ({why})"})
     return rows
@@ -200,16 +204,25 @@ def fraction_sweep(family: str, fractions: Sequence[float] | None = None, *, see
     else:
         generations = _int("generations", generations, 0)
     last = _int("last", sz.sweep_last if last is None else last, 1)
-    dist, se, starts, gens, shared = [], [], [], None, {}
-    for f in progress(fr, desc=f"{family} · real fraction"):
-        hs = _histories(mod, loop.policy("mix", fraction=float(f)), seeds, generations, profile, shared)
-        vals = [_final(h, "distance", last) for h in hs]
-        starts += [float(h["distance"][0]) for h in hs]
-        gens = int(hs[-1]["generation"][-1])
-        dist.append(np.mean(vals))
-        se.append(np.std(vals, ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else math.nan)
+    # the fractions are independent and each seeds its own chains: one process per fraction
+    # (runtime.in_processes), the same numbers with any number of them
+    n = len(fr)
+    points = in_processes(_sweep_point, [family] * n, [float(f) for f in fr], [seeds] * n, [generations] * n,
+                          [profile] * n, [last] * n)
+    dist = [np.mean(vals) for vals, _, _ in points]
+    se = [np.std(vals, ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else math.nan for vals, _, _ in points]
+    starts = [s for _, st, _ in points for s in st]
     return {"fractions": fr, "distance": np.asarray(dist), "se": np.asarray(se), "start": float(np.mean(starts)),
-            "generations": gens, "family": family}
+            "generations": points[-1][2], "family": family}
+
+
+def _sweep_point(family: str, fraction: float, seeds: int, generations, profile, last: int) -> tuple:
+    """One point of :func:`fraction_sweep` (runs in a worker process): the seeds' final distances, their
+    generation-0 distances and the generations run."""
+    mod = import_module(f"collapse_lab.{family}")
+    hs = _histories(mod, loop.policy("mix", fraction=fraction), seeds, generations, profile, {})
+    return ([_final(h, "distance", last) for h in hs], [float(h["distance"][0]) for h in hs],
+            int(hs[-1]["generation"][-1]))
 
 
 def minimal_fraction(sweep: Mapping, tol: float):
@@ -221,3 +234,24 @@ def minimal_fraction(sweep: Mapping, tol: float):
         if d <= tol:
             return float(f)
     return None
+
+
+def by_policy(fn, policies: Sequence[str], **kwargs) -> dict:
+    """``{p: fn(p, **kwargs) for p in policies}`` with the policies side by side, one process each at a time
+    (:func:`collapse_lab.runtime.in_processes`). ``fn``: a function of this package that takes the policy first
+    and seeds itself from ``kwargs`` (e.g. :func:`linreg_simulate`, :func:`linreg_experiment`), so the results
+    are the same as one after the other, on any number of cores."""
+    if not callable(fn) or not getattr(fn, "__module__", "").startswith("collapse_lab."):
+        raise ArgumentError(f"fn must be a function of collapse_lab taking the policy first (e.g. "
+                            f"mitigation.linreg_experiment); got {fn!r:.60}")
+    if isinstance(policies, (str, bytes)) or not hasattr(policies, "__iter__"):
+        raise ArgumentError(f"policies must be a list of policy names; got {policies!r:.60}")
+    policies = list(policies)
+    if not policies or not all(isinstance(p, str) for p in policies):
+        raise ArgumentError(f"policies must be a non-empty list of policy names; got {policies!r:.60}")
+    results = in_processes(_policy_call, [fn] * len(policies), policies, [kwargs] * len(policies))
+    return dict(zip(policies, results))
+
+
+def _policy_call(fn, policy: str, kwargs: dict):
+    return fn(policy, **kwargs)
