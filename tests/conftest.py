@@ -19,27 +19,20 @@ def root() -> Path:
     return ROOT
 
 
-def _wide_fixtures(item) -> set:
-    """The fixtures of a test built once for more than the test (module, package or session scope)."""
-    info = getattr(item, "_fixtureinfo", None)
-    return {name for name, defs in (info.name2fixturedefs.items() if info else ()) if defs[-1].scope != "function"}
-
-
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config, items):
     """Marks ``slow`` the tests tests/durations.json names as the slowest (together three quarters of the suite's
-    time), and every test of the same file that shares a module-wide fixture whose set-up took most of a slow test's
-    time (without that test it would pay the set-up itself)."""
+    time), and every test of a file where they took three quarters of the file's time and share work (several of
+    them, or one whose set-up took most of its time): the file's other tests use what they build (module fixtures,
+    cached chains) and would pay for it without them."""
     from collapse_lab import nbtiming  # loaded by pytest_plugins above (imported here: no assertion-rewrite warning)
 
-    slow = nbtiming.read(nbtiming.durations_file(config))["slow"]
-    heavy = defaultdict(set)  # file -> module-wide fixtures a slow test's set-up built
+    known = nbtiming.read(nbtiming.durations_file(config))
+    found = defaultdict(list)  # file -> [(seconds, of which set-up)] of its slow tests
+    for nodeid, times in known["slow"].items():
+        found[nodeid.split("::")[0]].append(times)
+    whole = {f for f, t in found.items() if sum(s for s, _ in t) >= 0.75 * known["files"].get(f, 0)
+             and (len(t) > 1 or t[0][1] >= t[0][0] / 2)}
     for item in items:
-        if item.nodeid in slow:
-            item.add_marker(pytest.mark.slow)
-            seconds, setup = slow[item.nodeid]
-            if setup >= seconds / 2:
-                heavy[item.nodeid.split("::")[0]] |= _wide_fixtures(item)
-    for item in items:
-        if heavy.get(item.nodeid.split("::")[0], set()) & _wide_fixtures(item):
+        if item.nodeid in known["slow"] or item.nodeid.split("::")[0] in whole:
             item.add_marker(pytest.mark.slow)
