@@ -23,6 +23,7 @@ _tests: dict = defaultdict(lambda: [0.0, 0.0])  # node id -> [seconds, of which 
 SLOW_SHARE = 0.75  # the slowest tests that together take this share of the time are stored as slow
 _failed: dict = defaultdict(int)
 _start: dict = {}
+_deselected: list = []
 
 
 def durations_file(config) -> Path:
@@ -58,6 +59,10 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: -seconds.get(_file(item.nodeid), math.inf))
 
 
+def pytest_deselected(items):
+    _deselected.extend(items)
+
+
 def pytest_runtest_logreport(report):
     path = _file(report.nodeid)
     _durations[path] += report.duration
@@ -73,17 +78,24 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if not config.getoption("store_durations") or hasattr(config, "workerinput") or not _durations:
         return
+    if _deselected:  # a file's seconds and the slowest tests mean the whole file, the whole suite
+        print(f"\n--store-durations: nothing stored ({len(_deselected)} tests deselected by -m or -k); run whole "
+              f"files, e.g. `make test PYTEST_ARGS=--store-durations`")
+        return
     path = durations_file(config)
     old = read(path)
     files = {**old["files"], **{f: round(s, 1) for f, s in _durations.items()}}
-    slow = {t: v for t, v in old["slow"].items() if _file(t) not in _durations}  # files not run this time
-    total, acc = sum(v[0] for v in _tests.values()), 0.0
-    for nodeid, (secs, setup) in sorted(_tests.items(), key=lambda kv: -kv[1][0]):
+    # the slowest of this run's tests and of the earlier slow ones of files not run now, until they make
+    # SLOW_SHARE of all the test files' seconds (a run of one file adds only tests as slow as the suite's slowest)
+    candidates = {t: v for t, v in old["slow"].items() if _file(t) not in _durations}
+    candidates.update({t: [round(s, 1), round(u, 1)] for t, (s, u) in _tests.items()
+                       if not _file(t).endswith(".ipynb")})
+    total, acc, slow = sum(s for f, s in files.items() if not f.endswith(".ipynb")), 0.0, {}
+    for nodeid, times in sorted(candidates.items(), key=lambda kv: -kv[1][0]):
         if acc >= SLOW_SHARE * total:
             break
-        acc += secs
-        if not nodeid.split("::")[0].endswith(".ipynb"):
-            slow[nodeid] = [round(secs, 1), round(setup, 1)]
+        acc += times[0]
+        slow[nodeid] = times
     path.write_text(json.dumps({"files": dict(sorted(files.items(), key=lambda kv: -kv[1])),
                                 "slow": dict(sorted(slow.items(), key=lambda kv: -kv[1][0]))}, indent=1) + "\n")
 
