@@ -750,11 +750,12 @@ def main(argv=None) -> int:
     notebooks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
     if args.only:
         notebooks = [n for n in notebooks if any(Path(n).name.startswith(o) for o in args.only.split(","))]
-    from collapse_lab import course, runner
+    from collapse_lab import course, nbtiming, runner
 
-    # longest first (the last build's seconds in build/, else the length of the code), the short exercise last:
-    # the last window to finish then has a short notebook
-    notebooks.sort(key=lambda n: -course._expected_seconds(ROOT / n, ROOT / "build", "quick"))
+    # longest first (the quick profile's seconds under nbval, tests/durations.json; else the course build's guess),
+    # the short exercise last: the last window to finish then has a short notebook
+    measured = nbtiming.read(ROOT / "tests" / "durations.json")["files"]
+    notebooks.sort(key=lambda n: -measured.get(n, course._expected_seconds(ROOT / n, ROOT / "build", "quick")))
     tasks = notebooks + ([] if args.no_exercise else [EXERCISE])
     jobs = args.jobs if args.jobs else runner.build_workers(len(tasks), "quick")
     lab = None
