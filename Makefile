@@ -14,8 +14,14 @@ PROFILE ?= standard
 WORKERS ?=
 # torch is pinned here, not in pyproject.toml: torch==2.13.0 is the CPU build; an unpinned torch pulls CUDA (GBs).
 TORCH   ?= torch==2.13.0
-# tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once)
-PYTEST_JOBS ?= -n auto --dist loadfile
+# tests run on every core, a whole file per worker (module fixtures such as a trained chain are built once), the
+# longest files first (tests/durations.json, refreshed by PYTEST_ARGS=--store-durations) so the workers finish
+# together (collapse_lab/nbtiming.py)
+PYTEST_JOBS ?= -n auto --dist loadfile --no-loadscope-reorder
+PYTEST_ARGS ?=
+# what nbval runs (CI: solutions only; the browser test runs notebooks/ in the quick profile, the course build in
+# the standard one)
+NBVAL ?= notebooks solutions
 # e.g. BROWSER_ARGS=--no-site: the browser test without the audit of build/ (CI audits it after the build)
 BROWSER_ARGS ?=
 
@@ -55,12 +61,13 @@ benchmark: install
 
 test: install
 	$(PY) -m collapse_lab.cli build-exercises --check
-	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) --durations=15
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) --durations=15 $(PYTEST_ARGS)
 	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 COLLAPSE_LAB_STATIC=1 MPLBACKEND=Agg \
-		$(PY) -m pytest --nbval-lax notebooks solutions -p collapse_lab.nbtiming $(PYTEST_JOBS)
+		$(PY) -m pytest --nbval-lax $(NBVAL) -p collapse_lab.nbtiming $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 test-fast: install
-	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) -m "not slow" --durations=15
+	COLLAPSE_LAB_PROFILE=quick COLLAPSE_LAB_QUIET=1 $(PY) -m pytest tests $(PYTEST_JOBS) -m "not slow" --durations=15 \
+		$(PYTEST_ARGS)
 
 # The course as a learner sees it (tests/browser/run.py): needs /usr/bin/chromium (installed with apt-get when run
 # as root, else it says what to install) and Playwright (the `browser` extra, installed by the script from PyPI).

@@ -15,6 +15,8 @@ front end (no ``COLLAPSE_LAB_STATIC``, no ``COLLAPSE_LAB_QUIET``). What it does:
    error output, no broken widget, at least as many figures as the notebook's ``plots.save(`` calls, and printed
    lines no wider than 110 characters; then changes every control of every explorer once and asserts the figure
    changed.
+   Notebooks run side by side (``--jobs``, default: the cores, capped by the free memory), longest first, each in
+   a JupyterLab window of its own (own Chromium, own workspace, own kernel) against the one server.
 4. Opens the chapter 1 exercise notebook, runs it: the first check fails with its message (and without the check's
    own frames); types the solution into the exercise cell through the editor, runs it and the check again, and
    sees the pass line.
@@ -34,6 +36,7 @@ Waits are on JupyterLab's state (kernel idle, cells done, images changed), never
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -44,6 +47,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.request
@@ -64,6 +68,8 @@ EXERCISE = "exercises/01_sampling_loses_the_tails.ipynb"
 #   line-width:   no printed line wider than WIDTH characters.
 PENDING: tuple = ()
 NOTEBOOK_TIMEOUT = 15 * 60  # seconds for one Run All (chapter 4 trains its base model once: ~30 s + a few minutes)
+SHOTS = itertools.count(1)  # screenshots numbered in the order they were taken, whichever page took them
+AXE_LOCK = threading.Lock()  # pages in several threads add to one build/browser/axe-jupyterlab.json
 CHANGE_TIMEOUT = 5 * 60     # seconds for an explorer to redraw after a change
 
 
@@ -261,20 +267,23 @@ window.__cl = {
 
 
 class Page:
-    def __init__(self, context, lab: Lab):
+    """One JupyterLab window. ``workspace``: a layout of its own, so that windows open side by side never restore
+    each other's notebooks (two windows on one notebook would share its kernel)."""
+
+    def __init__(self, context, lab: Lab, workspace: str = "default"):
         self.page = context.new_page()
         self.page.set_viewport_size({"width": 1400, "height": 1000})
         self.console_errors: list[str] = []
         self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.console_errors.append(str(e)))
         self.shots: list[str] = []
-        self.page.goto(f"{lab.url}/lab?token={lab.token}")
+        self.page.goto(f"{lab.url}/lab/workspaces/{workspace}?token={lab.token}")
         self.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
         self.page.evaluate("async () => { await window.jupyterapp.restored; window.jupyterapp.shell.collapseLeft(); }")
         self.page.evaluate(JS_HELPERS)
 
     def shot(self, name: str, element=None) -> None:
-        path = OUT / f"{len(self.shots) + 1:02d}-{name}.png"
+        path = OUT / f"{next(SHOTS):02d}-{name}.png"
         (element or self.page).screenshot(path=str(path))
         self.shots.append(path.name)
 
@@ -528,9 +537,10 @@ def check_accessibility(page: Page, report: Report, pid: str, rel: str, name: st
     # cites them), not failed
     lab = axe_summary(axe_run(page.page))
     path = OUT / "axe-jupyterlab.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    known[rel] = lab
-    path.write_text(json.dumps(known, indent=1))
+    with AXE_LOCK:
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known[rel] = lab
+        path.write_text(json.dumps(dict(sorted(known.items())), indent=1))
     log(f"note {rel}: axe-core on the whole JupyterLab page (JupyterLab's own interface, not failing): "
         + (", ".join(f"{v['id']} ({v['elements']})" for v in lab) or "no violation"))
 
@@ -705,6 +715,8 @@ def main(argv=None) -> int:
     ap.add_argument("--strict", action="store_true", help=f"fail on the pending checks too {PENDING}")
     ap.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT,
                     help="seconds allowed for one notebook's Run All (default %(default)s)")
+    ap.add_argument("--jobs", type=int, default=0, help="notebooks run at once, each in a JupyterLab window of its "
+                    "own (default: the cores, capped by the free memory and $COLLAPSE_LAB_WORKERS)")
     ap.add_argument("--own-kernel", action="store_true",
                     help="register the python3 kernel as the Makefile does in this run's own data folder")
     ap.add_argument("--site", type=Path, help="a built course folder (collapse-lab course --out DIR) to audit with "
@@ -713,6 +725,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-site", action="store_true", help="no audit of a built site (run beside `make course`, "
                     "whose build/ is not complete yet; audit it afterwards with --axe-only --site build)")
     args = ap.parse_args(argv)
+    if args.jobs < 0:
+        ap.error(f"--jobs must be 0 (from the cores) or a number of windows >= 1; got {args.jobs}")
     if args.no_site and (args.site is not None or args.axe_only):
         ap.error("--no-site goes with neither --site nor --axe-only")
     NOTEBOOK_TIMEOUT = args.timeout
@@ -736,48 +750,93 @@ def main(argv=None) -> int:
     notebooks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
     if args.only:
         notebooks = [n for n in notebooks if any(Path(n).name.startswith(o) for o in args.only.split(","))]
+    from collapse_lab import course, nbtiming, runner
+
+    # longest first (the quick profile's seconds under nbval, tests/durations.json; else the course build's guess),
+    # the short exercise last: the last window to finish then has a short notebook
+    measured = nbtiming.read(ROOT / "tests" / "durations.json")["files"]
+    notebooks.sort(key=lambda n: -measured.get(n, course._expected_seconds(ROOT / n, ROOT / "build", "quick")))
+    tasks = notebooks + ([] if args.no_exercise else [EXERCISE])
+    jobs = args.jobs if args.jobs else runner.build_workers(len(tasks), "quick")
     lab = None
-    page = None
     with tempfile.TemporaryDirectory(prefix="collapse-lab-browser-") as tmp:
         tmp = Path(tmp)
         try:
             lab = Lab(tmp, args.own_kernel)
-            with sync_playwright() as p:
-                context = p.chromium.launch_persistent_context(
-                    str(tmp / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
-                page = Page(context, lab)
-                def attempt(step, rel, shot):
-                    """One notebook's steps; a crash is a failed check with a screenshot, and the run goes on."""
+            console = run_windows(lab, tmp, tasks, jobs, report)
+            bad = [m for m in console if "model not found" in m]
+            report.check(not bad, "browser console: no widget model missing", "; ".join(bad[:3]))
+            if site is not None:
+                log(f"axe-core on the built site {site}")
+                with sync_playwright() as p:
+                    context = launch(p, tmp / "chromium-site")
                     try:
-                        step(page, report, rel)
-                    except Exception as e:
-                        report.check(False, f"{rel}: ran to the end", f"{type(e).__name__}: {e}")
-                        traceback.print_exc()
-                        page.shot(f"{shot}-aborted")
-
-                for rel in notebooks:
-                    log(f"chapter {rel}")
-                    attempt(run_chapter, rel, Path(rel).stem.split("_")[0])
-                if not args.no_exercise:
-                    log(f"exercise {EXERCISE}")
-                    attempt(run_exercise, EXERCISE, "exercise")
-                bad = [m for m in page.console_errors if "model not found" in m]
-                report.check(not bad, "browser console: no widget model missing", "; ".join(bad[:3]))
-                if site is not None:
-                    log(f"axe-core on the built site {site}")
-                    check_site(context, report, site.resolve())
-                else:
-                    log("no built site (build/index.html): the axe-core audit of the site is skipped; run "
-                        "`make course` first, or pass --site DIR")
-                context.close()
+                        check_site(context, report, site.resolve())
+                    finally:
+                        context.close()
+            else:
+                log("no built site (build/index.html): the axe-core audit of the site is skipped; run "
+                    "`make course` first, or pass --site DIR")
         except Failure as e:
             report.check(False, "set-up", str(e))
         finally:
             if lab is not None:
                 lab.stop()
     return finish(report, t_start)
+
+
+def attempt(page: Page, report: Report, rel: str) -> None:
+    """One notebook's steps; a crash is a failed check with a screenshot, and the run goes on."""
+    exercise = rel == EXERCISE
+    log(f"{'exercise' if exercise else 'chapter'} {rel}")
+    try:
+        (run_exercise if exercise else run_chapter)(page, report, rel)
+    except Exception as e:
+        report.check(False, f"{rel}: ran to the end", f"{type(e).__name__}: {e}")
+        traceback.print_exc()
+        try:
+            page.shot(f"{'exercise' if exercise else Path(rel).stem.split('_')[0]}-aborted")
+        except Exception:  # noqa: BLE001 - a crashed page takes no screenshot; the failure is recorded above
+            pass
+
+
+def run_windows(lab: Lab, tmp: Path, tasks: list[str], jobs: int, report: Report) -> list[str]:
+    """Run ``tasks`` (notebook paths, in order) in ``jobs`` JupyterLab windows at once against the one server, each
+    window a Chromium of its own driven by a thread of its own (Playwright's sync API wants one instance per thread)
+    and its own JupyterLab workspace; a free window takes the next task. Each notebook has its own kernel, so the
+    windows share nothing but the server. Returns every window's browser console errors."""
+    from playwright.sync_api import sync_playwright
+
+    todo, lock, console = list(tasks), threading.Lock(), []
+
+    def next_task():
+        with lock:
+            return todo.pop(0) if todo else None
+
+    def window(i: int) -> None:
+        try:
+            with sync_playwright() as p:
+                context = launch(p, tmp / f"chromium-{i}")
+                try:
+                    page = Page(context, lab, f"browser-{i + 1}")
+                    while (rel := next_task()) is not None:
+                        attempt(page, report, rel)
+                    console.extend(page.console_errors)
+                finally:
+                    context.close()
+        except Exception as e:  # noqa: BLE001 - a window that cannot start fails the run; the others take its tasks
+            report.check(False, f"browser window {i + 1}: set-up", f"{type(e).__name__}: {e}")
+            traceback.print_exc()
+
+    n = max(1, min(jobs, len(tasks)))
+    log(f"{len(tasks)} notebooks in {n} JupyterLab window{'s' if n > 1 else ''} at once: {', '.join(tasks)}")
+    threads = [threading.Thread(target=window, args=(i,), name=f"window-{i + 1}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report.check(not todo, "every notebook was run", f"not run (no window could start): {todo}")
+    return console
 
 
 def launch(p, profile: Path):
