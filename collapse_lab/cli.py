@@ -30,10 +30,28 @@ from .profiles import PROFILES
 EXPERIMENTS = ("lm",)
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job (the module docstring lists them)."""
     p = argparse.ArgumentParser(prog="collapse-lab", description="collapse-lab: a course on model collapse")
     sub = p.add_subparsers(dest="cmd", required=True)
+    _course_parsers(sub)
+    _grading_parsers(sub)
+    _workshop_parsers(sub)
+    return p
 
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        _check_paths(a)
+        return COMMANDS[a.cmd](a)
+    except (ValueError, TypeError, OSError) as e:  # the user's mistake: say it in one line, no traceback
+        print(f"collapse-lab {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _course_parsers(sub) -> None:
+    """What a learner, a lecturer or a maintainer runs on the course itself."""
     b = sub.add_parser("build-exercises", help="write exercises/ from solutions/")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 when an exercise is stale")
     b.add_argument("--solutions", default="solutions")
@@ -41,6 +59,46 @@ def main(argv=None) -> int:
     b.add_argument("--nbgrader-source", default=None, help="also write the solutions with nbgrader metadata into "
                    "this folder (nbgrader's source/<assignment>)")
 
+    k = sub.add_parser("course", help="execute the lecture notebooks into HTML with a timing table")
+    k.add_argument("--profile", choices=PROFILES, default=None, help="default: $COLLAPSE_LAB_PROFILE or standard")
+    k.add_argument("--out", default="build")
+    k.add_argument("--notebooks", default="notebooks")
+    k.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    k.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+
+    lab = sub.add_parser("lab", help="open JupyterLab on the course folder (notebooks and exercises side by side)")
+    lab.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
+    lab.add_argument("--chapter", default=None, help="also open this chapter's lecture and exercises, e.g. 02")
+    lab.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="further arguments for jupyter lab (after --)")
+
+    u = sub.add_parser("bundle", help="write what students receive (notebooks, exercises, docs; no solutions)")
+    u.add_argument("--student", required=True, metavar="DIR", help="a new (or empty) folder")
+    u.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
+
+    r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
+    r.add_argument("experiment", choices=EXPERIMENTS)
+    r.add_argument("--profile", choices=(*PROFILES, "gpu"), default=None,
+                   help="gpu: chapter 4 sized for ~30 min on one GPU (lm.LM_PROFILES)")
+    r.add_argument("--generations", type=int, default=None, help="default: the profile's")
+    r.add_argument("--out", required=True, help="folder for metrics, checkpoints and figures")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--setting", default="a", choices=("a", "b", "replace", "mix"),
+                   help="lm: 'a' = 'replace' (5 epochs, no real data) or 'b' = 'mix' (10 epochs, 10%% real data)")
+
+    g = sub.add_parser("guide", help="write the chapter facts (times, exercises, objectives, key figures) from "
+                       "the notebooks into docs/instructors.md and README.md")
+    g.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file disagrees")
+    g.add_argument("--root", default=".", help="the course folder")
+
+    y = sub.add_parser("ready", help="check that this machine is ready for a session: libraries, data, the "
+                       "language model's base, a kernel")
+    y.add_argument("--profile", choices=PROFILES, default="quick")
+    y.add_argument("--no-kernel", action="store_true", help="do not start a Jupyter kernel")
+
+
+def _grading_parsers(sub) -> None:
+    """What an instructor runs to grade a class: the grader, a student's variant, the capstone's cases."""
     c = sub.add_parser("check", help="grade learners' notebooks against solutions/ (each in a sandboxed kernel)")
     c.add_argument("notebook", nargs="+", help="notebooks, or folders of them (e.g. submissions/<student>/NN.ipynb)")
     c.add_argument("--reference", default=None, help="grade every notebook against this solution notebook "
@@ -76,23 +134,6 @@ def main(argv=None) -> int:
     c.add_argument("--unsandboxed", action="store_true", help="run kernels without bubblewrap even when it is "
                    "installed (a submission can then read and change what this user can)")
 
-    k = sub.add_parser("course", help="execute the lecture notebooks into HTML with a timing table")
-    k.add_argument("--profile", choices=PROFILES, default=None, help="default: $COLLAPSE_LAB_PROFILE or standard")
-    k.add_argument("--out", default="build")
-    k.add_argument("--notebooks", default="notebooks")
-    k.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
-    k.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
-
-    lab = sub.add_parser("lab", help="open JupyterLab on the course folder (notebooks and exercises side by side)")
-    lab.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
-    lab.add_argument("--chapter", default=None, help="also open this chapter's lecture and exercises, e.g. 02")
-    lab.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="further arguments for jupyter lab (after --)")
-
-    u = sub.add_parser("bundle", help="write what students receive (notebooks, exercises, docs; no solutions)")
-    u.add_argument("--student", required=True, metavar="DIR", help="a new (or empty) folder")
-    u.add_argument("--root", default=".", help="the course folder (with notebooks/ and exercises/)")
-
     v = sub.add_parser("variant", help="a student's variant of a chapter's exercises and its answers")
     v.add_argument("--student", required=True, help="the student id (as the grader sees it: the submission's folder)")
     v.add_argument("--chapter", required=True, help="the chapter, e.g. 01 (salt: $COLLAPSE_LAB_SALT)")
@@ -104,35 +145,6 @@ def main(argv=None) -> int:
                      "OUT/key.csv")
     who.add_argument("--student", help="print this student's configuration")
     cs.add_argument("--out", help="the folder for --roster's case files")
-
-    r = sub.add_parser("run", help="run a chapter's experiment outside a notebook (resumable)")
-    r.add_argument("experiment", choices=EXPERIMENTS)
-    r.add_argument("--profile", choices=(*PROFILES, "gpu"), default=None,
-                   help="gpu: chapter 4 sized for ~30 min on one GPU (lm.LM_PROFILES)")
-    r.add_argument("--generations", type=int, default=None, help="default: the profile's")
-    r.add_argument("--out", required=True, help="folder for metrics, checkpoints and figures")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--setting", default="a", choices=("a", "b", "replace", "mix"),
-                   help="lm: 'a' = 'replace' (5 epochs, no real data) or 'b' = 'mix' (10 epochs, 10%% real data)")
-
-    g = sub.add_parser("guide", help="write the chapter facts (times, exercises, objectives, key figures) from "
-                       "the notebooks into docs/instructors.md and README.md")
-    g.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file disagrees")
-    g.add_argument("--root", default=".", help="the course folder")
-
-    y = sub.add_parser("ready", help="check that this machine is ready for a session: libraries, data, the "
-                       "language model's base, a kernel")
-    y.add_argument("--profile", choices=PROFILES, default="quick")
-    y.add_argument("--no-kernel", action="store_true", help="do not start a Jupyter kernel")
-
-    _workshop_parsers(sub)
-    a = p.parse_args(argv)
-    try:
-        _check_paths(a)
-        return _dispatch(a)
-    except (ValueError, TypeError, OSError) as e:  # the user's mistake: say it in one line, no traceback
-        print(f"collapse-lab {a.cmd}: error: {e}", file=sys.stderr)
-        return 2
 
 
 # output folders and files of each command, checked before any work starts: a mistake found after an hour of
@@ -153,89 +165,103 @@ def _check_paths(a) -> None:
             raise ValueError(f"--{name} {path} is a folder; give a file name, e.g. {Path(path) / (name + '.csv')}")
 
 
-def _dispatch(a) -> int:
-    if a.cmd == "build-exercises":
-        from .exercises import build
+def _build_exercises(a) -> int:
+    """Write exercises/ from solutions/ (or, with --check, whether they are stale)."""
+    from .exercises import build
 
-        changed = build(a.solutions, a.exercises, check=a.check, nbgrader_dir=a.nbgrader_source)
-        if a.check:
-            if changed:
-                print("stale exercises (run `make exercises` and commit):\n" + "\n".join(f"  {x}" for x in changed))
-                return 1
-            print("exercises are up to date")
-        else:
-            print("\n".join(f"wrote {x}" for x in changed) or "exercises are up to date")
-        return 0
-    if a.cmd == "check":
-        return _check(a)
-    if a.cmd == "course":
-        from .course import build
-
-        rows = build(a.notebooks, a.out, profile=a.profile, only=a.only, timeout=a.timeout)
-        out = Path(a.out).resolve()
-        bad = [r for r in rows if r["status"] != "passed"]
-        print(f"\n{len(rows) - len(bad)} of {len(rows)} notebooks ran without error. "
-              f"Open {out / 'index.html'} (timings in {out / 'timings.md'}).")
-        if bad:
-            print(f"FAILED ({len(bad)}):\n" + "\n".join(f"  {r['notebook']}: {r['error']}" for r in bad)
-                  + f"\n(the executed notebooks in {out} show each error)", file=sys.stderr)
+    changed = build(a.solutions, a.exercises, check=a.check, nbgrader_dir=a.nbgrader_source)
+    if a.check:
+        if changed:
+            print("stale exercises (run `make exercises` and commit):\n" + "\n".join(f"  {x}" for x in changed))
             return 1
+        print("exercises are up to date")
+    else:
+        print("\n".join(f"wrote {x}" for x in changed) or "exercises are up to date")
+    return 0
+
+
+def _course(a) -> int:
+    """Execute the lecture notebooks into HTML; exit 1 when one failed."""
+    from .course import build
+
+    rows = build(a.notebooks, a.out, profile=a.profile, only=a.only, timeout=a.timeout)
+    out = Path(a.out).resolve()
+    bad = [r for r in rows if r["status"] != "passed"]
+    print(f"\n{len(rows) - len(bad)} of {len(rows)} notebooks ran without error. "
+          f"Open {out / 'index.html'} (timings in {out / 'timings.md'}).")
+    if bad:
+        print(f"FAILED ({len(bad)}):\n" + "\n".join(f"  {r['notebook']}: {r['error']}" for r in bad)
+              + f"\n(the executed notebooks in {out} show each error)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _lab(a) -> int:
+    """Open JupyterLab on the course folder."""
+    from .course import lab_command
+
+    cmd = lab_command(a.root, chapter=a.chapter, extra=[x for x in a.lab_args if x != "--"])
+    if a.dry_run:
+        print(" ".join(cmd))
         return 0
-    if a.cmd == "lab":
-        from .course import lab_command
+    import subprocess
 
-        cmd = lab_command(a.root, chapter=a.chapter, extra=[x for x in a.lab_args if x != "--"])
-        if a.dry_run:
-            print(" ".join(cmd))
-            return 0
-        import subprocess
+    return subprocess.call(cmd)
 
-        return subprocess.call(cmd)
-    if a.cmd == "bundle":
-        from .bundle import student
 
-        files = student(a.student, root=a.root)
-        print(f"wrote {len(files)} files into {Path(a.student).resolve()} (no solutions/); give students this folder")
+def _bundle(a) -> int:
+    """Write what students receive into a new folder."""
+    from .bundle import student
+
+    files = student(a.student, root=a.root)
+    print(f"wrote {len(files)} files into {Path(a.student).resolve()} (no solutions/); give students this folder")
+    return 0
+
+
+def _guide(a) -> int:
+    """Write the chapter facts of docs/instructors.md and the README (or, with --check, whether they agree)."""
+    from . import guide
+
+    if a.check:
+        bad = guide.stale(a.root)
+        if bad:
+            print("out of date with the notebooks (run `collapse-lab guide`):\n"
+                  + "\n".join(f"  {x}" for x in bad))
+            return 1
+        print("the guide and the README agree with the notebooks")
         return 0
-    if a.cmd == "guide":
-        from . import guide
+    print("\n".join(f"wrote {x}" for x in guide.write(a.root)) or "the guide and the README are up to date")
+    return 0
 
-        if a.check:
-            bad = guide.stale(a.root)
-            if bad:
-                print("out of date with the notebooks (run `collapse-lab guide`):\n"
-                      + "\n".join(f"  {x}" for x in bad))
-                return 1
-            print("the guide and the README agree with the notebooks")
-            return 0
-        print("\n".join(f"wrote {x}" for x in guide.write(a.root)) or "the guide and the README are up to date")
-        return 0
-    if a.cmd == "ready":
-        from . import ready
 
-        checks = ready.run(a.profile, kernel=not a.no_kernel)
-        print(ready.report(checks))
-        bad = [c.name for c in checks if not c.ok]
-        print(f"not ready: {', '.join(bad)}" if bad else "ready")
-        return 1 if bad else 0
-    if a.cmd == "variant":
-        from .checks import variants
+def _ready(a) -> int:
+    """Check whether this machine is ready for a session."""
+    from . import ready
 
-        v = variants.variant(a.chapter, a.student)
-        print(repr(v))
-        mod = import_module(f".checks.ch{int(v.chapter)}", __package__)
-        for name, value in mod.answers(v).items():
-            print(f"  {name}: {value!r}")
-        return 0
-    if a.cmd == "case":
-        return _case(a)
-    if a.cmd in ("hub", "precache", "collect", "return"):
-        return _workshop(a)
-    if a.cmd == "run":
-        mod = import_module(f".{a.experiment}", __package__)
-        mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)
-        return 0
-    return 2
+    checks = ready.run(a.profile, kernel=not a.no_kernel)
+    print(ready.report(checks))
+    bad = [c.name for c in checks if not c.ok]
+    print(f"not ready: {', '.join(bad)}" if bad else "ready")
+    return 1 if bad else 0
+
+
+def _variant(a) -> int:
+    """Print a student's variant of a chapter and its answers (for instructors)."""
+    from .checks import variants
+
+    v = variants.variant(a.chapter, a.student)
+    print(repr(v))
+    mod = import_module(f".checks.ch{int(v.chapter)}", __package__)
+    for name, value in mod.answers(v).items():
+        print(f"  {name}: {value!r}")
+    return 0
+
+
+def _run(a) -> int:
+    """Run a chapter's experiment outside a notebook."""
+    mod = import_module(f".{a.experiment}", __package__)
+    mod.run_experiment(out=a.out, profile=a.profile, generations=a.generations, seed=a.seed, setting=a.setting)
+    return 0
 
 
 def _case(a) -> int:
@@ -359,10 +385,9 @@ def _assignments(items) -> dict:
     return out
 
 
-def _check(a) -> int:
-    """Exit 0 all passed, 1 some check failed, 2 usage error, 3 some submission could not be graded, 4 the rubric
-    CSV had problems (each reported; everything else written)."""
-    from .grading import Options, grade_batch, lms
+def _check_arguments(a) -> tuple[dict, list[Path], list[Path]]:
+    """The check command's options checked and its output folders made before any grading: (the LMS columns,
+    the notebooks, the folders given)."""
     from .grading import gradebook as gb
     from .grading import rubric
 
@@ -399,7 +424,36 @@ def _check(a) -> int:
     paths = _notebooks(a.notebook)
     if not paths:
         raise ValueError("no notebooks to grade")
-    folders = [Path(x) for x in a.notebook if Path(x).is_dir()]
+    return assignments, paths, [Path(x) for x in a.notebook if Path(x).is_dir()]
+
+
+def _write_gradebooks(a, subs: list, assignments: dict) -> None:
+    """The check command's gradebooks, LMS files and what the instructor scores by hand (each one asked for)."""
+    from .grading import lms, rubric
+    from .grading import gradebook as gb
+
+    if a.csv:
+        gb.write_long(a.csv, subs)
+    if a.wide:
+        gb.write_wide(a.wide, subs)
+    if a.feedback:
+        gb.write_feedback(a.feedback, subs)
+    if a.canvas:
+        lms.write_canvas(a.canvas, subs, assignments)
+    if a.moodle:
+        lms.write_moodle(a.moodle, subs, assignments, a.moodle_id)
+    if a.out and any(s.written for s in subs):  # what the instructor scores by hand, and a CSV to fill in
+        rubric.write_answers(Path(a.out) / "written-answers.md", subs)
+        rubric.write_template(Path(a.out) / "rubric-template.csv", subs)
+
+
+def _check(a) -> int:
+    """Exit 0 all passed, 1 some check failed, 2 usage error, 3 some submission could not be graded, 4 the rubric
+    CSV had problems (each reported; everything else written)."""
+    from .grading import Options, grade_batch, rubric
+    from .grading import gradebook as gb
+
+    assignments, paths, folders = _check_arguments(a)
     opts = Options(timeout=a.timeout, notebook_timeout=a.notebook_timeout, profile=a.profile,
                    sandbox=not a.unsandboxed, memory=a.memory, jobs=a.jobs)
     subs: list = []
@@ -424,24 +478,17 @@ def _check(a) -> int:
             found = similarity.report(subs, a.similarity, threshold=a.threshold)
             print(f"similarity: {found} pairs at or above {a.threshold:g} in {Path(a.similarity).resolve()}")
     finally:  # the gradebook is written whatever happened (also after Ctrl-C: the submissions graded so far)
-        if a.csv:
-            gb.write_long(a.csv, subs)
-        if a.wide:
-            gb.write_wide(a.wide, subs)
-        if a.feedback:
-            gb.write_feedback(a.feedback, subs)
-        if a.canvas:
-            lms.write_canvas(a.canvas, subs, assignments)
-        if a.moodle:
-            lms.write_moodle(a.moodle, subs, assignments, a.moodle_id)
-        if a.out and any(s.written for s in subs):  # what the instructor scores by hand, and a CSV to fill in
-            rubric.write_answers(Path(a.out) / "written-answers.md", subs)
-            rubric.write_template(Path(a.out) / "rubric-template.csv", subs)
+        _write_gradebooks(a, subs, assignments)
     if any(s.status != "graded" for s in subs):
         return 3
     if problems:
         return 4
     return 0 if all(s.all_passed for s in subs) else 1
+
+
+COMMANDS = {"build-exercises": _build_exercises, "check": _check, "course": _course, "lab": _lab, "bundle": _bundle,
+            "guide": _guide, "ready": _ready, "variant": _variant, "case": _case, "run": _run,
+            **{name: _workshop for name in ("hub", "precache", "collect", "return")}}
 
 
 if __name__ == "__main__":
