@@ -395,3 +395,19 @@ def test_the_language_model_base_is_trained_by_one_process_at_a_time(tmp_path, m
     for t in threads:
         t.join()
     assert most[0] == 1 and list(tmp_path.glob("*.lock"))
+
+
+def test_home_page_gives_an_exercises_only_notebook_its_own_card(tmp_path):
+    """The capstone has exercises but no lecture: the home page still leads to it (and not twice)."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "exercises").mkdir()
+    nbformat.write(_chapter("print(1)"), tmp_path / "notebooks" / "09_tiny.ipynb")
+    ex = _chapter("from collapse_lab import checks\nchecks.ch1.tail_alarm(tail_alarm)",
+                  OPENING.replace("Chapter 9 · Tiny chapter", "Capstone: tiny forensics"))
+    nbformat.write(ex, tmp_path / "exercises" / "10_tiny_capstone.ipynb")
+    nbformat.write(_chapter("print(2)"), tmp_path / "exercises" / "09_tiny.ipynb")
+    (tmp_path / "build").mkdir()
+    page = course.write_home(tmp_path / "notebooks", tmp_path / "build", "quick", {}).read_text()
+    cards = re.findall(r"<section class='card ([\w-]+)'>.*?<h2>(.*?)</h2>", page)
+    assert cards == [("not-run", "Tiny chapter"), ("exercises-only", "Capstone: tiny forensics")]
+    assert "exercises/10_tiny_capstone.html" in page and (tmp_path / "build/exercises/10_tiny_capstone.html").exists()

@@ -63,6 +63,34 @@ def _count_exercises(nb) -> int:
     return sum(1 for c in nb.cells if c.cell_type == "code" and cells.checks_in(c.source))
 
 
+def _exercise_link(ex: Path, out: Path) -> str:
+    """The link to an exercise notebook's page (written into ``out/exercises`` when missing or older) and file."""
+    exnb = nbformat.read(ex, as_version=4)
+    (out / "exercises").mkdir(exist_ok=True)
+    expage = out / "exercises" / f"{ex.stem}.html"
+    if not expage.exists() or expage.stat().st_mtime < ex.stat().st_mtime:
+        expage.write_text(notebook_html(exnb, depth=1), encoding="utf-8")
+    n = _count_exercises(exnb)
+    rel = os.path.relpath(ex.resolve(), out.resolve())
+    return (f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
+            f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
+
+
+def _exercises_only_card(ex: Path, out: Path) -> str:
+    """A card for an exercise notebook without a lecture of its own (the capstone): title, summary, time, links."""
+    try:
+        info = describe(nbformat.read(ex, as_version=4))
+    except (OSError, ValueError):
+        info = {"title": ex.stem, "summary": "", "time": ""}
+    return (
+        f"<section class='card exercises-only'><div class='head'><span class='num'>"
+        f"{html.escape(ex.stem.split('_')[0])}</span><h2>{html.escape(info['title'] or ex.stem)}</h2>"
+        "<span class='status exercises-only'>exercises only</span></div>"
+        f"<p class='summary'>{html.escape(info['summary'])}</p>"
+        + (f"<p class='meta'>{html.escape(info['time'])}</p>" if info["time"] else "")
+        + f"<p class='links'>{_exercise_link(ex, out)}</p></section>")
+
+
 def _card(p: Path, rec: dict | None, out: Path, exercises_dir: Path) -> str:
     """One chapter's card on the home page: notebook ``p``, its row of the build ``rec`` (None: not built)."""
     try:
@@ -73,15 +101,7 @@ def _card(p: Path, rec: dict | None, out: Path, exercises_dir: Path) -> str:
     ex = _exercise_for(p.stem, exercises_dir)
     links = [f"<a href='{html.escape(p.stem)}.html'>read the executed chapter</a>"] if rec else []
     if ex is not None:
-        exnb = nbformat.read(ex, as_version=4)
-        (out / "exercises").mkdir(exist_ok=True)
-        expage = out / "exercises" / f"{ex.stem}.html"
-        if not expage.exists() or expage.stat().st_mtime < ex.stat().st_mtime:
-            expage.write_text(notebook_html(exnb, depth=1), encoding="utf-8")
-        n = _count_exercises(exnb)
-        rel = os.path.relpath(ex.resolve(), out.resolve())
-        links.append(f"<a href='exercises/{html.escape(ex.stem)}.html'>{n} exercise{'s' * (n != 1)}</a> "
-                     f"(<a href='{html.escape(Path(rel).as_posix())}'>notebook</a>)")
+        links.append(_exercise_link(ex, out))
     links.append(f"<a href='{html.escape(os.path.relpath(p.resolve(), out.resolve()))}'>lecture notebook</a>")
     thumbs = "".join(f"<a href='{html.escape(f)}'><img src='{html.escape(t)}' alt='{html.escape(d)}'></a>"
                      for f, t, d in _thumbnails(out, p.stem))
@@ -112,6 +132,10 @@ def write_home(notebooks_dir, out, profile: str, records: dict) -> Path:
     guide = _write_guide(root / "docs" / "instructors.md", out)
     paths = sorted(src.glob("[0-9]*.ipynb"))
     cards = [_card(p, records.get(p.name), out, exercises_dir) for p in paths]
+    # exercise notebooks no lecture leads to (the capstone) get a card of their own, after the chapters
+    numbers = {re.match(r"\d+", p.stem).group() for p in paths}
+    cards += [_exercises_only_card(ex, out) for ex in sorted(exercises_dir.glob("[0-9]*.ipynb"))
+              if re.match(r"\d+", ex.stem).group() not in numbers]
     total = sum(records[p.name]["seconds"] for p in paths if records.get(p.name))
     nfail = sum(1 for r in records.values() if r.get("status") == "failed")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -196,11 +220,11 @@ color:#1d2329;line-height:1.45}
 h1{margin-bottom:.2em} .lead{font-size:1.1em;color:#444} .nav{color:#555} a{color:#1a4f8b;text-decoration:underline}
 .card{border:1px solid #d5dae0;border-left:6px solid #2e7d32;border-radius:6px;padding:.8em 1.2em;margin:1.2em 0;
 background:#fff;box-shadow:0 1px 3px rgba(0,0,0,.06)}
-.card.failed{border-left-color:#c0392b} .card.not-run{border-left-color:#9aa3ad}
+.card.failed{border-left-color:#c0392b} .card.not-run,.card.exercises-only{border-left-color:#9aa3ad}
 .head{display:flex;align-items:baseline;gap:.8em} .head h2{margin:.2em 0;font-size:1.3em;flex:1}
 .num{font-weight:700;color:#fff;background:#34495e;border-radius:4px;padding:.1em .5em}
 .status{font-size:.85em;padding:.15em .6em;border-radius:1em;background:#e8f5e9;color:#2e7d32}
-.status.failed{background:#fdecea;color:#c0392b} .status.not-run{background:#eceff1;color:#555}
+.status.failed{background:#fdecea;color:#c0392b} .status.not-run,.status.exercises-only{background:#eceff1;color:#555}
 .summary{margin:.4em 0} .error{color:#c0392b;font-weight:600} .meta{color:#555;font-size:.9em}
 h3{font-size:1em;margin:.6em 0 .2em} ul{margin:.2em 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:.5em 0}
