@@ -207,20 +207,17 @@ def distinct_n(fn) -> None:
     passed("distinct_n: distinct n-gram counts and shares on 9 inputs")
 
 
-@exercise("ch4", refs=("loop.Mix.build", "loop.Anchor.build", "loop.Builder.__call__"))
-def mix_training_set(fn) -> None:
-    """``fn(real, synthetic, fraction, rng)``: ``round(fraction * len(real))`` real rows drawn without replacement
-    plus every synthetic row; run here as a data policy through ``loop.run`` for 4 generations."""
-    from .. import loop
+def _rows(n, start):
+    """``n`` rows of 3 equal ints ``start``, ``start + 1``, ...: each row's first column names it."""
+    return (start + np.arange(n))[:, None] * np.ones((1, 3), dtype=int)
 
-    def rows(n, start):
-        return (start + np.arange(n))[:, None] * np.ones((1, 3), dtype=int)
 
-    # direct calls: k rounded, distinct real rows on top, every synthetic row, inputs untouched, rng only
+def _mix_direct(fn) -> None:
+    """Direct calls: k rounded, distinct real rows on top, every synthetic row, inputs untouched, rng only."""
     for n, fraction in [(50, 0.1), (20, 0.25), (7, 0.0), (7, 0.1), (12, 0.3), (30, 0.23), (9, 0.35), (10, 1.0)]:
         k = int(round(fraction * n))
-        real0, syn0 = rows(n, 0), rows(n - k, 1000)
-        blocks = np.concatenate([real0, rows(5, 500)])  # the notebook's real set is a view of its blocks
+        real0, syn0 = _rows(n, 0), _rows(n - k, 1000)
+        blocks = np.concatenate([real0, _rows(5, 500)])  # the notebook's real set is a view of its blocks
         real, syn = blocks[:n], syn0.copy()
         runs = []
         for seed in (3, 3, 4, 5, 6):
@@ -252,16 +249,23 @@ def mix_training_set(fn) -> None:
         if 0 < k < n:
             rng_contract(runs, f"mix_training_set(..., fraction={fraction}, rng)",
                          lambda a, b: np.array_equal(a, b))
-    # every real row can be drawn (a fair draw), over many calls with one rng
+
+
+def _mix_fair(fn) -> None:
+    """Every real row can be drawn (a fair draw), over many calls with one rng."""
     n, fraction, k = 12, 0.25, 3
     rng = np.random.default_rng(9)
     seen = np.zeros(n)
     for _ in range(60):
-        out = call(fn, rows(n, 0), rows(n - k, 1000), fraction, rng, name="mix_training_set")
+        out = call(fn, _rows(n, 0), _rows(n - k, 1000), fraction, rng, name="mix_training_set")
         seen[out[out[:, 0] < 1000, 0]] += 1
     expect(seen.min() > 0, "how often each of 12 real rows is drawn over 60 calls (3 per call)",
            "every row sometimes (about 15 times each)", seen.astype(int), "draw among all len(real) rows")
-    # and as a data policy in the course's loop, for 4 generations
+
+
+def _mix_in_loop(fn) -> None:
+    """As a data policy in the course's loop, for 4 generations: a new draw of real rows each generation."""
+    from .. import loop
 
     class Learner(loop.Policy):
         name = "learner's mix"
@@ -300,6 +304,15 @@ def mix_training_set(fn) -> None:
             expect(len(set(draws)) > 1, f"real rows over 4 generations (n={n}, fraction={fraction})",
                    "a new random draw each generation", "the same rows every time",
                    "draw with the rng you are given, every call: the paper re-samples its 10% each generation")
+
+
+@exercise("ch4", refs=("loop.Mix.build", "loop.Anchor.build", "loop.Builder.__call__"))
+def mix_training_set(fn) -> None:
+    """``fn(real, synthetic, fraction, rng)``: ``round(fraction * len(real))`` real rows drawn without replacement
+    plus every synthetic row; run here as a data policy through ``loop.run`` for 4 generations."""
+    _mix_direct(fn)
+    _mix_fair(fn)
+    _mix_in_loop(fn)
     passed("mix_training_set: 10% (or any fraction) real rows re-drawn each generation, through loop.run")
 
 
