@@ -18,7 +18,8 @@ naming the family would be no inference; the three parts above are what the lear
 same sizes (:data:`CHAINS` chains, :data:`M` examples per generation, :data:`GENERATIONS` generations after
 generation 0, :data:`SAMPLES` samples written per generation and chain), whatever the profile, so a case is the
 same data everywhere. The grid is chosen so that the configuration is identifiable from one case: the reference
-inference (:func:`infer`) recovers every configuration of the grid for every hidden seed tried (a claim test),
+inference (the solution notebook's method: simulate every configuration and take the nearest by summaries, each in
+units of its run-to-run spread) recovers every configuration of the grid for every hidden seed tried (a claim test),
 with the answers checked within :data:`TOL_FRACTION` and :data:`TOL_BIAS`, half the spacing of the grids.
 
 Where a student's case comes from, and why (see docs/grading.md, "The capstone's cases"):
@@ -34,6 +35,8 @@ Where a student's case comes from, and why (see docs/grading.md, "The capstone's
   :func:`case` finds it. The file holds data and sizes only. The seed is a 64-bit hash, so matching the data by
   trying seeds is hopeless. In a graded run the grader writes the student's case file into the kernel's folder
   itself (:func:`write_case`), so the notebook runs on the student's own data.
+- The package holds no inference: a learner's installed copy must not compute the answer from a case file (the
+  reference inference the claim tests use lives with the tests).
 - Without a case file (self-study) :func:`case` gives the self-study case, the same for everyone; :func:`reveal`
   prints its configuration, to be read after answering. ``collapse-lab case`` refuses to write case files without a
   case key: a case made with the public default key could be recomputed.
@@ -64,7 +67,6 @@ DEFAULT_KEY = "collapse-lab"
 FILE = "forensics-case.npz"
 FORMAT = "collapse-lab forensics case 1"
 SELF_STUDY_SEED = 2026
-CANDIDATE_SEED = 10_000  # the reference inference's own simulations use seeds CANDIDATE_SEED + i
 
 
 class Config(NamedTuple):
@@ -297,46 +299,6 @@ def diagnostics(samples, real) -> tuple[np.ndarray, np.ndarray]:
         raise ArgumentError(f"samples must hold at least 2 samples per generation (last axis); got {samples.shape}")
     lo, hi = np.quantile(real, [GAUSSIAN_TAIL_Q, 1 - GAUSSIAN_TAIL_Q])
     return np.mean((samples < lo) | (samples > hi), axis=2), np.var(samples, axis=2, ddof=1)
-
-
-def features(c: Case) -> np.ndarray:
-    """Ten numbers summarising a case (the reference inference's evidence), from the chains' means (``loc``, each
-    generation's sample mean) and the diagnostics: the means' persistence (the slope of the next mean on this one,
-    about the chain's real mean), the late bulk level, how much the means' steps shrink from the first generations
-    to the last, the late and the early location, the early bulk level, the early tail statistic, how much a
-    chain's mean still moves late in the run, the lower minus the upper tail early on, and how far apart the
-    chains end up."""
-    if not isinstance(c, Case):
-        raise ArgumentError(f"c must be a forensics Case; got {c!r:.60}")
-    tail, bulk = diagnostics(c.samples, c.real)
-    loc = c.samples.mean(axis=2)
-    m = loc - c.real.mean(axis=1, keepdims=True)
-    x, y = m[:, :-1].ravel(), m[:, 1:].ravel()
-    step = np.abs(np.diff(loc, axis=1))
-    lo, hi = np.quantile(c.real, [GAUSSIAN_TAIL_Q, 1 - GAUSSIAN_TAIL_Q])
-    early = c.samples[:, 1:4]
-    return np.array([np.sum(x * y) / np.sum(x * x), np.log(np.median(bulk[:, -10:])),
-                     np.log(step[:, -10:].mean() / step[:, :5].mean()), loc[:, -10:].mean(), loc[:, 1:4].mean(),
-                     np.log(np.median(bulk[:, 1:4])), tail[:, 1:4].mean(), np.log(np.var(loc[:, -15:], axis=1).mean()),
-                     np.mean(early < lo) - np.mean(early > hi), np.log(np.var(loc[:, -10:].mean(axis=1)))])
-
-
-def candidates(seeds: int = 6) -> dict:
-    """The features of every configuration of the grid, simulated ``seeds`` times each (seeds CANDIDATE_SEED + i):
-    ``{config: (seeds, 10) array}``."""
-    seeds = validate.integer("seeds", seeds, 2, 1000)
-    return {cfg: np.array([features(simulate(cfg, CANDIDATE_SEED + 1000 * j + i)) for i in range(seeds)])
-            for j, cfg in enumerate(configs())}
-
-
-def infer(c: Case, table: dict | None = None) -> Config:
-    """The configuration of the grid whose simulated features are nearest to the case's (each feature in units of
-    its spread between runs of one configuration). ``table``: :func:`candidates` (made here when None)."""
-    table = candidates() if table is None else table
-    x = features(c)
-    centre = {k: v.mean(axis=0) for k, v in table.items()}
-    spread = np.sqrt(np.mean([v.var(axis=0, ddof=1) for v in table.values()], axis=0))
-    return min(centre, key=lambda k: float(np.sum(((x - centre[k]) / spread) ** 2)))
 
 
 # -- the instructor's cases -----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The capstone's cases: what a student receives holds data only, the configuration depends on a key only the
 instructor and the grader hold, a neighbour's answer fails, and a graded run grades each student on their own case
-(honest work full marks; delegation to the reference inference, a copied neighbour's answers and an empty notebook
-earn no inference point)."""
+(honest work full marks; delegation to the package (the configuration behind an id), a copied neighbour's answers
+and an empty notebook earn no inference point)."""
 from __future__ import annotations
 
 import csv
@@ -167,7 +167,9 @@ def test_graded_run_grades_each_student_on_their_own_case(tmp_path):
     subs = tmp_path / "subs"
     honest = _write(subs, a, nbformat.read(ROOT / "solutions" / NB6, as_version=4))
     deleg = nbformat.read(ROOT / "solutions" / NB6, as_version=4)
-    _answers_cell(deleg, "best = forensics.infer(case)\npolicy, bias = best.policy, best.bias\n"
+    # the package holds no inference; what it has (the configuration behind an id) is stubbed in a graded run
+    _answers_cell(deleg, "from collapse_lab.checks import variants\n"
+                         "best = forensics.configuration(variants.student_id())\npolicy, bias = best.policy, best.bias\n"
                          "fraction = 'none' if best.fraction is None else best.fraction")
     delegator = _write(subs, b + "-delegator", deleg)
     want = ch6.answers(a)
@@ -192,3 +194,21 @@ def test_graded_run_grades_each_student_on_their_own_case(tmp_path):
     assert not any(got[b + "-delegator"][k] for k in items), rows
     assert not got[b]["which_policy"] and got[b]["diagnostics"], rows
     assert not any(got["lazy"].values()), rows
+
+
+def test_an_instructors_case_checked_without_the_key_is_not_judged(tmp_path, monkeypatch):
+    """A student who checks an instructor's case file at home (no case key there) gets a form check, never a verdict
+    computed from the public default key (which would mark a right answer wrong)."""
+    from collapse_lab.checks import ch6
+
+    monkeypatch.setenv(fo.KEY_ENV, "instructor-secret")
+    fo.write_case(tmp_path, "ana")
+    right = fo.configuration("ana")
+    monkeypatch.delenv(fo.KEY_ENV)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(fo.CASE_ENV, raising=False)
+    wrong = next(p for p in fo.POLICIES if p != right.policy)
+    for answer in (right.policy, wrong):
+        ch6.which_policy(answer)  # the form is right: no verdict either way
+    with pytest.raises(AssertionError):
+        ch6.which_policy("sometimes")

@@ -4,6 +4,8 @@ configuration of the learner's own case (``forensics.configuration`` of the stud
 grader in a graded run, never in the learner's kernel)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import forensics as fo
@@ -95,10 +97,23 @@ def diagnostics(fn):
     passed(f"diagnostics gives the tail and bulk statistics of every chain and generation on {len(_inputs())} cases")
 
 
-def _truth() -> fo.Config:
+def _truth() -> fo.Config | None:
     """The hidden configuration of the case this learner investigates (the grader's student, else the self-study
-    case)."""
+    case); None for an instructor's case file checked without the instructor's case key (its configuration cannot
+    be computed here, so only the answer's form is checked: the grader decides)."""
+    path = fo._find()
+    if path is not None and not os.environ.get(fo.KEY_ENV):
+        try:
+            found = fo.load_case(path)
+        except (OSError, ValueError):
+            found = None
+        if found is not None and found.student is not None:
+            return None
     return fo.configuration(variants.student_id())
+
+
+def _undecided(name: str) -> None:
+    passed(f"{name}: the answer has the right form; your instructor's case is judged when it is graded")
 
 
 def _shown(value, what: str):
@@ -116,22 +131,23 @@ _POLICY_HINTS = {
 }
 
 
-@exercise("ch6", refs=("forensics.infer", "forensics.features", "forensics.candidates", "forensics.configuration",
-                       "forensics.hidden_seed"), kind="concept")
+@exercise("ch6", refs=("forensics.configuration", "forensics.hidden_seed"), kind="concept")
 def which_policy(answer) -> None:
     """Conceptual question: ``answer`` is the data policy of your case: 'replace', 'accumulate' or 'mix'."""
     expect(isinstance(answer, str) and answer.strip().lower() in fo.POLICIES, "which_policy: the name of a policy",
            f"one of {', '.join(repr(p) for p in fo.POLICIES)}", answer if not callable(answer) else "a function",
            "answer = 'replace', 'accumulate' or 'mix' (a string)")
-    want = _truth().policy
+    truth = _truth()
+    if truth is None:
+        return _undecided("which_policy")
+    want = truth.policy
     expect(answer.strip().lower() == want, "which_policy: the data policy of your case", _shown(want, "policy"),
            answer, f"that is not what your case shows; the {answer.strip().lower()!r} chains would look different: "
                    f"{_POLICY_HINTS[answer.strip().lower()]}. Does your case show that?")
     passed(f"which_policy: {want}")
 
 
-@exercise("ch6", refs=("forensics.infer", "forensics.features", "forensics.candidates", "forensics.configuration",
-                       "forensics.hidden_seed"), kind="concept")
+@exercise("ch6", refs=("forensics.configuration", "forensics.hidden_seed"), kind="concept")
 def real_fraction(answer) -> None:
     """Conceptual question: ``answer`` is the real fraction f of every training set (a number in [0, 1]) when your
     case's policy is 'mix', the string 'none' for the other policies; strictly within 0.1."""
@@ -142,6 +158,8 @@ def real_fraction(answer) -> None:
            answer if not callable(answer) else "a function", "answer = the fraction (a float), or the string 'none' "
            "when the policy is not mix")
     truth = _truth()
+    if truth is None:
+        return _undecided("real_fraction")
     if truth.fraction is None:
         expect(none, "real_fraction: your case's policy mixes no fixed real fraction", _shown("none", "answer"),
                answer, "the fraction belongs to the mix policy only; is your case's policy mix?")
@@ -156,8 +174,7 @@ def real_fraction(answer) -> None:
     passed("real_fraction: " + ("none" if truth.fraction is None else f"{truth.fraction:g}"))
 
 
-@exercise("ch6", refs=("forensics.infer", "forensics.features", "forensics.candidates", "forensics.configuration",
-                       "forensics.hidden_seed"), kind="concept")
+@exercise("ch6", refs=("forensics.configuration", "forensics.hidden_seed"), kind="concept")
 def verifier_bias(answer) -> None:
     """Conceptual question: ``answer`` is the verifier's bias b of your case (a number >= 0; 0: no verifier),
     strictly within 0.5."""
@@ -166,6 +183,8 @@ def verifier_bias(answer) -> None:
     expect(ok, "verifier_bias: a number >= 0", "a number such as 1.5 (0: no verifier)",
            answer if not callable(answer) else "a function", "answer = the bias (a float; 0 when no verifier)")
     truth = _truth()
+    if truth is None:
+        return _undecided("verifier_bias")
     expect(abs(float(answer) - truth.bias) < fo.TOL_BIAS - 1e-9,
            f"verifier_bias: the verifier bias of your case, within {fo.TOL_BIAS}", _shown(truth.bias, "bias"), answer,
            "too low: the chains sit further from the real mean than that bias explains" if float(answer) < truth.bias
