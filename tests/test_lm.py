@@ -105,6 +105,15 @@ def _peaked(model):
 RUNS = [dict(), dict(repetition_penalty=1.0), dict(decoding="sample", seed=4), dict(beams=3, batch=2)]
 
 
+def _forgetful(buffered_layer):
+    """A fast-path cache layer that forgets beam search's reordering (so it writes other tokens than the library)."""
+    def layer(base, capacity, beams):
+        out = buffered_layer(base, capacity, beams)
+        out.reorder_cache = lambda beam_idx: None
+        return out
+    return layer
+
+
 def test_fast_and_plain_generation_write_the_same_tokens(tmp_path, monkeypatch):
     """lm.generate's fast path (lm.kvcache: its own key/value cache and one pass over each prompt) only saves time:
     beam search with and without the repetition penalty, other beam counts and batches, and sampling write the same
@@ -141,13 +150,7 @@ def test_fast_and_plain_generation_write_the_same_tokens(tmp_path, monkeypatch):
     # beam search's first pass: the fast path runs each prompt once, the library once per beam
     assert first[True] == [5, 5, 5, 2, 2, 1] and first[False] == [25, 25, 5, 6, 6, 3]
     # the comparison has power: a fast path that forgot beam search's reordering writes other tokens here
-    real_layer = kvcache.buffered_layer
-
-    def forgetful(base, capacity, beams):
-        layer = real_layer(base, capacity, beams)
-        layer.reorder_cache = lambda beam_idx: None
-        return layer
-    monkeypatch.setattr(kvcache, "buffered_layer", forgetful)
+    monkeypatch.setattr(kvcache, "buffered_layer", _forgetful(kvcache.buffered_layer))
     assert not torch.equal(lm.generate(model, x, new=12), plain[0])
 
 
@@ -159,14 +162,7 @@ def test_fast_path_is_used_only_where_it_writes_the_librarys_tokens(monkeypatch)
 
     kvcache.agrees.cache_clear()
     assert kvcache.agrees()
-    real = kvcache.buffered_layer
-
-    def forgetful(base, capacity, beams):
-        layer = real(base, capacity, beams)
-        layer.reorder_cache = lambda beam_idx: None
-        return layer
-
-    monkeypatch.setattr(kvcache, "buffered_layer", forgetful)
+    monkeypatch.setattr(kvcache, "buffered_layer", _forgetful(kvcache.buffered_layer))
     kvcache.agrees.cache_clear()
     try:
         assert not kvcache.agrees()

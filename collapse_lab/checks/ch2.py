@@ -7,8 +7,8 @@ import numpy as np
 
 from .. import gmm, loop
 from . import variants
-from .core import (Hints, call, close, exercise, expect, last_call, letters, number, passed, rng_contract, show,
-                   unchanged)
+from .core import (Hints, call, close, exercise, expect, last_call, letters_in_order, number, passed, rng_contract,
+                   show, unchanged)
 
 hint = Hints("ch2", {
     "l2_distance": "one helper for the double sum over the components of two mixtures, used three "
@@ -358,18 +358,21 @@ _ISOLATED = (
 _SOURCE_NAMES = {"S": "statistical", "E": "functional expressivity", "A": "functional approximation"}
 
 
+# how isolated_sources reads and answers: one letter per experiment, the error source S, E or A it isolates
+_SOURCES_FORM = dict(
+    allowed="SEA", unit="experiment", example="SSEAA", differ="isolate a different error source",
+    expected="the source that remains when the other two are switched off",
+    hint="for each experiment ask: would more data remove this error (statistical), a bigger model (expressivity), "
+         "or a better fitting procedure (approximation)?")
+
+
 @exercise("ch2", refs=("gmm.chains.error_sources",), kind="concept")
 def isolated_sources(answer) -> None:
     """``answer``: a string of five letters S / E / A, the error source each experiment of the exercise isolates, in
     the order of the learner's ``checks.variant("02").order``."""
     v = variants.variant("02")
     want = answers(v)["isolated_sources"]
-    got = letters(answer, want, "SEA", "experiment", "SSEAA")
-    wrong = [j for j in range(len(want)) if got[j] != want[j]]
-    expect(not wrong, f"entries {[j + 1 for j in wrong]} (experiments {[v.order[j] for j in wrong]} in your order "
-           f"{v.order}) isolate a different error source", "the source that remains when the other two are "
-           "switched off", got, "for each experiment ask: would more data remove this error (statistical), a bigger "
-           "model (expressivity), or a better fitting procedure (approximation)?")
+    letters_in_order(answer, want, v.order, **_SOURCES_FORM)
     passed(f"isolated_sources: all {len(want)} experiments matched to the error source they isolate")
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from . import variants
-from .core import (Hints, call, call_with_grads, close, exercise, expect, last_call, letters, passed, show,
-                   unchanged)
+from .core import (Hints, call, call_with_grads, close, exercise, expect, last_call, letters_in_order, passed,
+                   show, unchanged)
 
 hint = Hints("ch3", {
     "vae_loss": "both terms with torch operations on the tensors passed in (no .item(), float(), numpy or "
@@ -214,18 +214,20 @@ _STAGES = (
 )
 
 
+# how collapse_stage reads and answers: one letter per observation, E(arly) or L(ate)
+_STAGE_FORM = dict(
+    allowed="EL", unit="observation", example="EELLEL", differ="are a different stage of collapse",
+    expected="E where the rare parts fade while the bulk looks right, L where the whole distribution narrows",
+    hint="early collapse loses the tails (rare digits, rare styles); late collapse loses the variance of everything")
+
+
 @exercise("ch3", refs=(), kind="concept")
 def collapse_stage(answer) -> None:
     """``answer``: a string of six letters E / L, early or late collapse for each observation of the exercise, in the
     order of the learner's ``checks.variant("03").order``."""
     v = variants.variant("03")
     want = answers(v)["collapse_stage"]
-    got = letters(answer, want, "EL", "observation", "EELLEL")
-    wrong = [j for j in range(len(want)) if got[j] != want[j]]
-    expect(not wrong, f"entries {[j + 1 for j in wrong]} (observations {[v.order[j] for j in wrong]} in your order "
-           f"{v.order}) are a different stage of collapse", "E where the rare parts fade while the bulk looks right, "
-           "L where the whole distribution narrows", got, "early collapse loses the tails (rare digits, rare styles); "
-           "late collapse loses the variance of everything")
+    letters_in_order(answer, want, v.order, **_STAGE_FORM)
     passed(f"collapse_stage: all {len(want)} observations placed as early or late collapse")
 
 

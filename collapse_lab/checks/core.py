@@ -27,3 +27,14 @@ def letters(answer, want: str, allowed: str, unit: str, example: str) -> str:
     expect(len(got) == len(want) and set(got) <= set(allowed), f"{len(want)} letters, each {choices}",
            f"{len(want)} letters from {choices}", answer, f"one letter per {unit}, in the order of the list")
     return got
+
+
+def letters_in_order(answer, want: str, order, allowed: str, unit: str, example: str, differ: str, expected: str,
+                     hint: str) -> str:
+    """:func:`letters` for an item whose ``unit``s come in the learner's own ``order`` (a variant): one failure
+    naming the wrong entries, both by position and by the ``unit`` number of the exercise text."""
+    got = letters(answer, want, allowed, unit, example)
+    wrong = [j for j in range(len(want)) if got[j] != want[j]]
+    expect(not wrong, f"entries {[j + 1 for j in wrong]} ({unit}s {[order[j] for j in wrong]} in your order "
+           f"{tuple(order)}) {differ}", expected, got, hint)
+    return got
