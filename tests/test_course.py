@@ -144,14 +144,14 @@ def test_a_fresh_build_starts_the_longest_chapters_first_then_follows_its_own_ti
     from collapse_lab.course import timings
 
     paths = sorted((root / "notebooks").glob("[0-9]*.ipynb"))
-    fresh = sorted(paths, key=lambda p: -timings._expected_seconds(p, tmp_path, "standard"))
+    fresh = sorted(paths, key=lambda p: -timings.expected_seconds(p, tmp_path, "standard"))
     assert [p.name[:3] for p in fresh[:3]] == ["04_", "02_", "03_"]  # a fresh clone: the measured table's order
     (tmp_path / "course.json").write_text(json.dumps({paths[1].name: {"seconds": 900.0, "profile": "quick"}}))
-    assert timings._expected_seconds(paths[1], tmp_path, "quick") == 900.0  # this build's own table wins
-    assert timings._expected_seconds(paths[1], tmp_path, "standard") == 450.0  # another profile's, halved
+    assert timings.expected_seconds(paths[1], tmp_path, "quick") == 900.0  # this build's own table wins
+    assert timings.expected_seconds(paths[1], tmp_path, "standard") == 450.0  # another profile's, halved
     other = tmp_path / "99_new_chapter.ipynb"
     nbformat.write(_chapter("x = 1"), other)
-    assert 0 < timings._expected_seconds(other, tmp_path, "quick") < 1  # not measured yet: its code's length
+    assert 0 < timings.expected_seconds(other, tmp_path, "quick") < 1  # not measured yet: its code's length
 
 
 def test_build_workers_from_cores_memory_and_the_environment(monkeypatch):

@@ -20,7 +20,7 @@ from ..runtime import progress
 from .home import write_home
 from .pages import install_mathjax, notebook_html
 from .summary import _notebook
-from .timings import _expected_seconds, _previous_records, _write_records, _write_timings
+from .timings import expected_seconds, _previous_records, _write_records, _write_timings
 
 STATUSES = ("passed", "failed")
 
@@ -112,7 +112,7 @@ def build(notebooks_dir="notebooks", out="build", profile: str | None = None, on
     rows: dict = {}
     bar = progress(total=len(paths), desc=f"course · {profile} · {n} at once", disable=False, leave=True)
     tasks = [("base", (), math.inf)] if base_profiles else []
-    tasks += [(p, ("base",) if needs[p] else (), _expected_seconds(p, out, profile)) for p in paths]
+    tasks += [(p, ("base",) if needs[p] else (), expected_seconds(p, out, profile)) for p in paths]
     try:
         run_tasks(tasks, n, _runner(out, profile, timeout, base_profiles, rows, records, bar))
     finally:

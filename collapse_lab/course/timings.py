@@ -19,7 +19,7 @@ import nbformat
 MEASURED = {"00": 2, "01": 33, "02": 190, "03": 157, "04": 255, "05a": 105, "05b": 15}
 
 
-def _expected_seconds(path: Path, out: Path, profile: str) -> float:
+def expected_seconds(path: Path, out: Path, profile: str) -> float:
     """The notebook's seconds in the last build into ``out`` in any profile (this one first), else its seconds in
     :data:`MEASURED`, else the length of its code (a proxy): the build starts the longest notebooks first
     (longest-processing-time order) so that the last one to finish is a short one."""

@@ -756,7 +756,7 @@ def main(argv=None) -> int:
     # longest first (the quick profile's seconds under nbval, tests/durations.json; else the course build's guess),
     # the short exercise last: the last window to finish then has a short notebook
     measured = nbtiming.read(ROOT / "tests" / "durations.json")["files"]
-    notebooks.sort(key=lambda n: -measured.get(n, course._expected_seconds(ROOT / n, ROOT / "build", "quick")))
+    notebooks.sort(key=lambda n: -measured.get(n, course.timings.expected_seconds(ROOT / n, ROOT / "build", "quick")))
     tasks = notebooks + ([] if args.no_exercise else [EXERCISE])
     jobs = args.jobs if args.jobs else runner.build_workers(len(tasks), "quick")
     lab = None
