@@ -58,7 +58,7 @@ class Client(NotebookClient):
         if not self.interrupt_on_timeout:
             return await super()._async_handle_timeout(timeout, cell)
         await ensure_async(self.km.interrupt_kernel())
-        stop = time.monotonic() + self.grace
+        stop = min(time.monotonic() + self.grace, self.deadline)  # the grace ends with the run's time too
         while (left := stop - time.monotonic()) > 0:  # the interrupted cell's own reply
             try:
                 msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
@@ -66,6 +66,8 @@ class Client(NotebookClient):
                 break
             if msg.get("msg_type") == "execute_reply":
                 return msg
+        if time.monotonic() >= self.deadline - 0.01:
+            raise RunOutOfTime("the run's time ran out while a cell was being interrupted")
         raise CellStuck(f"a cell ran longer than {timeout:g} s and did not stop when interrupted")
 
     def output(self, outs, msg, display_id, cell_index):

@@ -88,3 +88,13 @@ def test_a_request_the_kernel_does_not_read_times_out():
     finally:
         ours.close()
         theirs.close()
+
+
+def test_the_grace_after_an_interrupt_ends_at_the_notebooks_deadline(k):
+    # the cell's own limit comes first, but the notebook's time runs out during the interrupt's grace
+    stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+                "    except KeyboardInterrupt:\n        pass")
+    t0 = time.monotonic()
+    with pytest.raises(remote.OutOfTime):
+        k.run([stubborn], timeout=2, deadline=time.monotonic() + 4)
+    assert time.monotonic() - t0 < 6.5  # not the cell's 2 s and the whole 5 s grace after it
