@@ -36,8 +36,8 @@ class Client(NotebookClient):
     whole run's time is up (inf: never), so a cell gets ``min(cell_timeout, time left)``. With
     ``interrupt_on_timeout``, a cell past its limit is interrupted and must stop within ``grace`` seconds (else
     :class:`CellStuck`). The run's end raises :class:`RunOutOfTime`.
-    ``keep_outputs=False`` drops the outputs as they arrive (a grader does not read them, and a flood of output
-    cannot fill its memory)."""
+    ``keep_outputs=False`` drops the outputs and widget messages as they arrive (a grader does not read them, and a
+    flood of output cannot fill its memory)."""
 
     cell_timeout = Float(math.inf, help="seconds one cell may run (inf: no limit)")
     deadline = Float(math.inf, help="time.monotonic() at which the whole run's time is up (inf: never)")
@@ -58,7 +58,7 @@ class Client(NotebookClient):
         if not self.interrupt_on_timeout:
             return await super()._async_handle_timeout(timeout, cell)
         await ensure_async(self.km.interrupt_kernel())
-        stop = time.monotonic() + self.grace
+        stop = min(time.monotonic() + self.grace, self.deadline)  # the grace ends with the run's time too
         while (left := stop - time.monotonic()) > 0:  # the interrupted cell's own reply
             try:
                 msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
@@ -66,10 +66,18 @@ class Client(NotebookClient):
                 break
             if msg.get("msg_type") == "execute_reply":
                 return msg
+        if time.monotonic() >= self.deadline - 0.01:
+            raise RunOutOfTime("the run's time ran out while a cell was being interrupted")
         raise CellStuck(f"a cell ran longer than {timeout:g} s and did not stop when interrupted")
 
     def output(self, outs, msg, display_id, cell_index):
         return super().output(outs, msg, display_id, cell_index) if self.keep_outputs else None
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        # widget messages are outputs too: without keep_outputs, neither their state (nbclient keeps every widget's
+        # state, a flood would fill memory) nor a front end's handling of them (a malformed one raises here)
+        if self.keep_outputs:
+            super().handle_comm_msg(outs, msg, cell_index)
 
 
 def run_notebook(nb: nbformat.NotebookNode, cwd, env: dict, timeout: int = 3600, allow_errors: bool = False,

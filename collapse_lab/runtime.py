@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 
 import numpy as np
 
@@ -71,6 +72,11 @@ def workers() -> int:
         if not env.isdigit() or int(env) < 1:
             raise validate.ArgumentError(f"COLLAPSE_LAB_WORKERS must be an int >= 1; got {env!r}")
         return int(env)
+    return _cores()
+
+
+def _cores() -> int:
+    """The cores this process may use (its CPU affinity, else the machine's count)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
@@ -125,20 +131,38 @@ def in_processes(fn, *iterables) -> list:
     torch models. Each call must seed itself and fix its own torch threads, so the results are the same with any
     number of processes; arguments and results of the calls in workers are pickled. This process runs the first
     job (put the longest first: it starts at once, while the workers start up) and takes the next free job after
-    it, as each worker does; one worker (or one job) runs everything here. Results in input order."""
-    import sys
-    import threading
-
+    it, as each worker does; one worker (or one job) runs everything here. Results in input order. A call made
+    while another runs in this process (a job that splits its own work), or in a worker, runs its jobs here one
+    after the other: the outer call already uses every core, and its workers are shared."""
+    global _in_processes_active
     if not callable(fn):
         raise validate.ArgumentError(f"fn must be a function, called once per item of the iterables; got "
                                      f"{fn!r:.60} ({type(fn).__name__})")
     jobs = list(zip(*iterables))
     n = min(workers(), len(jobs))
-    if n <= 1:
+    from joblib.externals.loky import process_executor
+
+    with _in_processes_lock:
+        nested = _in_processes_active > 0 or getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
+        if n > 1 and not nested:
+            _in_processes_active += 1
+    if n <= 1 or nested:
         return [fn(*a) for a in jobs]
+    try:
+        return _in_processes(fn, jobs, n)
+    finally:
+        with _in_processes_lock:
+            _in_processes_active -= 1
+
+
+_in_processes_active = 0  # calls of in_processes with worker processes running in this process
+_in_processes_lock = threading.Lock()
+
+
+def _in_processes(fn, jobs: list, n: int) -> list:
     from joblib.externals.loky import get_reusable_executor
 
-    env = {v: os.environ.get(v, str(max(1, (os.cpu_count() or 1) // n))) for v in _THREAD_VARS}
+    env = {v: os.environ.get(v, str(max(1, _cores() // n))) for v in _THREAD_VARS}
     pool = get_reusable_executor(max_workers=n - 1, env=env)
     results: list = [None] * len(jobs)
     todo, errors, lock = list(range(1, len(jobs))), [], threading.Lock()
@@ -151,7 +175,11 @@ def in_processes(fn, *iterables) -> list:
         try:
             results[i] = pool.submit(fn, *jobs[i]).result() if remote else fn(*jobs[i])
         except BaseException as e:  # noqa: BLE001 - re-raised below, after the other jobs stop
-            errors.append(e)
+            fail(e)
+
+    def fail(e):
+        errors.append(e)  # before the workers are stopped: their jobs' errors come after this one
+        pool.shutdown(wait=False, kill_workers=True)  # their results would be thrown away
 
     def worker():
         while (i := take()) is not None:
@@ -165,9 +193,11 @@ def in_processes(fn, *iterables) -> list:
         while i is not None:
             run(i, False)
             i = take()
+        for t in threads:
+            t.join()
+    except BaseException as e:  # an interrupt while this process waits for the workers: stop them too
+        fail(e)
     finally:
-        if errors or sys.exc_info()[0] is not None:  # stop the workers now: their results would be thrown away
-            pool.shutdown(wait=False, kill_workers=True)
         for t in threads:
             t.join()
         # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout

@@ -278,6 +278,8 @@ class Kernel:
             except RunOutOfTime:
                 raise remote.OutOfTime() from None
             except CellStuck:
+                if not self.alive():  # it ended during the grace instead of returning
+                    raise remote.KernelGone(f"the kernel died (exit code {self.proc.poll()})") from None
                 raise remote.KernelGone(f"timed out: a cell ran longer than {timeout:g} s (--timeout) and did not "
                                         "stop when interrupted") from None
             if len(replies) == n:  # an empty cell: nothing ran
@@ -324,6 +326,8 @@ class Kernel:
                                                 f"({reply.get('ename')}: {str(reply.get('evalue'))[:200]})")
                     if not self.alive():
                         raise remote.KernelGone(f"the kernel died (exit code {self.proc.returncode})") from None
+                    if time.monotonic() >= deadline:  # the notebook's time is up, as during its cells
+                        raise remote.OutOfTime() from None
                     if time.monotonic() - t0 > 60:
                         raise remote.KernelGone("the kernel did not connect back to the grader") from None
         finally:

@@ -1,0 +1,95 @@
+"""runtime.in_processes as a job queue: nested calls, an interrupt while the caller waits for the workers, and
+the workers' thread pools sized from the cores this process may use."""
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from collapse_lab import runtime
+
+
+def _loky_workers() -> list:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "LokyProcess" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def _square(x):
+    return x * x
+
+
+def _outer(x):
+    # a job that itself splits its work over processes (the caller runs job 0, so this runs in the caller)
+    return sum(runtime.in_processes(_square, [x, x + 1, x + 2]))
+
+
+def test_a_job_that_calls_in_processes_itself_leaves_the_outer_call_working(monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    xs = [0, 10, 20, 30, 40]
+    want = [_outer(x) for x in xs]
+    assert runtime.in_processes(_outer, xs) == want
+
+
+def _sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    timer = threading.Timer(8.0, os.kill, (os.getpid(), signal.SIGINT))  # the workers' start-up takes seconds
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runtime.in_processes(_sleep, [0.0, 60.0])  # the caller's job ends at once; it then waits
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 30
+    end = time.monotonic() + 10
+    while _loky_workers() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not _loky_workers(), "an interrupted call leaves its worker processes running the rest"
+
+
+def _threads_env(_):
+    return os.getpid(), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_the_workers_thread_pools_share_the_cores_this_process_may_use(monkeypatch):
+    for v in runtime._THREAD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # a big machine of which this process may use a few cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    got = runtime.in_processes(_threads_env, [0, 1, 2, 3])
+    in_workers = {threads for pid, threads in got if pid != os.getpid()}
+    assert in_workers == {"1"}  # 2 usable cores over 2 processes, not 64 / 2
+
+
+def _sleep_or_fail(seconds):
+    if seconds < 0:
+        time.sleep(-seconds)
+        raise ValueError(f"job failed after {-seconds} s")
+    return _sleep(seconds)
+
+
+def test_a_failing_worker_job_stops_the_others_at_once_and_its_error_is_raised(monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "3")
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="job failed after 1") as err:
+        runtime.in_processes(_sleep_or_fail, [0.5, 60.0, -1.0])
+    assert time.monotonic() - t0 < 40, "the other worker's job ran on after the failure"
+    assert "_sleep_or_fail" in str(err.value.__cause__)  # the worker's traceback comes with it
+    end = time.monotonic() + 10
+    while _loky_workers() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not _loky_workers()
