@@ -179,16 +179,18 @@ def _in_processes(fn, jobs: list, n: int) -> list:
 
     def fail(e):
         errors.append(e)  # before the workers are stopped: their jobs' errors come after this one
-        pool.shutdown(wait=False, kill_workers=True)  # their results would be thrown away
+        # their results would be thrown away; wait=True because loky forgets its manager thread on the first
+        # shutdown, so a later shutdown(wait=True) would not wait for the killed workers to be gone
+        pool.shutdown(wait=True, kill_workers=True)
 
     def worker():
         while (i := take()) is not None:
             run(i, True)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(n - 1)]
-    for t in threads:
-        t.start()
     try:
+        for t in threads:
+            t.start()
         i = 0
         while i is not None:
             run(i, False)
@@ -199,7 +201,8 @@ def _in_processes(fn, jobs: list, n: int) -> list:
         fail(e)
     finally:
         for t in threads:
-            t.join()
+            if t.is_alive() or t.ident is not None:
+                t.join()
         # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout
         pool.shutdown(wait=True)
     if errors:
