@@ -130,6 +130,8 @@ def test_one_experiment_under_several_policies_side_by_side_gives_the_same_histo
 @pytest.mark.slow
 def test_language_model_branches_started_beside_the_chains_give_what_one_after_the_other_gives(monkeypatch):
     # Chapter 4 starts the branches of (a) as soon as (a) ends, while (b) still runs: to the last bit the same
+    import psutil
+
     from collapse_lab import lm
 
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
@@ -154,3 +156,8 @@ def test_language_model_branches_started_beside_the_chains_give_what_one_after_t
         lm.chains(specs, parts=parts, branches={1: [dict(setting="a")]})
     with pytest.raises(TypeError, match="dict"):
         lm.chains(specs, parts=parts, branches=[bspecs])
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")  # a chain failing in a worker: its error, no branch, no worker left
+    with pytest.raises(ValueError, match="setting must be"):
+        lm.chains([specs[1], dict(setting="c")], parts=parts, branches={0: bspecs})
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers
