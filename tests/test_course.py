@@ -145,7 +145,7 @@ def test_a_fresh_build_starts_the_longest_chapters_first_then_follows_its_own_ti
 
     paths = sorted((root / "notebooks").glob("[0-9]*.ipynb"))
     fresh = sorted(paths, key=lambda p: -timings.expected_seconds(p, tmp_path, "standard"))
-    assert [p.name[:3] for p in fresh[:3]] == ["04_", "02_", "03_"]  # a fresh clone: the measured table's order
+    assert [p.name[:3] for p in fresh[:3]] == ["04_", "03_", "02_"]  # a fresh clone: the measured table's order
     (tmp_path / "course.json").write_text(json.dumps({paths[1].name: {"seconds": 900.0, "profile": "quick"}}))
     assert timings.expected_seconds(paths[1], tmp_path, "quick") == 900.0  # this build's own table wins
     assert timings.expected_seconds(paths[1], tmp_path, "standard") == 450.0  # another profile's, halved

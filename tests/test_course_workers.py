@@ -125,3 +125,39 @@ def test_one_experiment_under_several_policies_side_by_side_gives_the_same_histo
         mi.by_policy(mi.linreg_experiment, "replace", **kw)
     with pytest.raises(course.validate.ArgumentError, match="fn must be"):
         mi.by_policy(print, ["replace"])
+
+
+@pytest.mark.slow
+def test_language_model_branches_started_beside_the_chains_give_what_one_after_the_other_gives(monkeypatch):
+    # Chapter 4 starts the branches of (a) as soon as (a) ends, while (b) still runs: to the last bit the same
+    import psutil
+
+    from collapse_lab import lm
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    parts = lm.setup("quick")
+    specs = [dict(setting="b", generations=1, profile="quick"),
+             dict(setting="a", generations=1, profile="quick", keep=(0,))]
+    bspecs = [dict(repetition_penalty=1.0), dict(decoding="sample", repetition_penalty=1.0)]
+    h_b, h_a, side_b = lm.chains(specs, parts=parts, branches={1: bspecs})
+    serial = [lm.chain(**s, parts=parts) for s in specs]
+    assert [_rows(h_b), _rows(h_a)] == [_rows(h) for h in serial]
+    assert len(side_b) == 2
+    assert [_rows(h) for h in side_b] == [_rows(lm.branch(serial[1], **s, parts=parts)) for s in bspecs]
+    assert _rows(side_b[0]) != _rows(side_b[1])
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")  # one process: the same lists, in the same order
+    one = lm.chains(specs, parts=parts, branches={1: bspecs[1:]})
+    assert [_rows(h) for h in one[:2]] == [_rows(h) for h in serial] and _rows(one[2][0]) == _rows(side_b[1])
+    with pytest.raises(ValueError, match="keep its generation-0 model"):
+        lm.chains(specs, parts=parts, branches={0: bspecs})
+    with pytest.raises(ValueError, match="indices of specs"):
+        lm.chains(specs, parts=parts, branches={2: bspecs})
+    with pytest.raises(ValueError, match="allowed"):
+        lm.chains(specs, parts=parts, branches={1: [dict(setting="a")]})
+    with pytest.raises(TypeError, match="dict"):
+        lm.chains(specs, parts=parts, branches=[bspecs])
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")  # a chain failing in a worker: its error, no branch, no worker left
+    with pytest.raises(ValueError, match="setting must be"):
+        lm.chains([specs[1], dict(setting="c")], parts=parts, branches={0: bspecs})
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers

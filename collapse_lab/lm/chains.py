@@ -257,23 +257,119 @@ def _one_branch(history, spec: dict, parts) -> loop.History:
     return lm.branch(history, **spec, parts=parts)
 
 
-def chains(specs, *, parts=None) -> list[loop.History]:
+def chains(specs, *, parts=None, branches=None) -> list:
     """Independent chains side by side: ``[lm.chain(**spec, parts=parts) for spec in specs]``, one process per
-    chain at a time (this one and workers, :func:`collapse_lab.runtime.in_processes`; put the longest first).
+    chain at a time (this one and workers, as :func:`collapse_lab.runtime.in_processes`; put the longest first),
+    and optionally branches of some of them (:func:`branch`), each started as soon as its chain has ended, in
+    whichever process is free first (so no process waits for the longest chain before the branches begin).
 
     ``specs``: a list of dicts of :func:`chain`'s arguments (``setting``, ``generations``, ``seed``, ``profile``,
-    ``decoding``, ``repetition_penalty``, ``policy``, ``epochs``, ``keep``). Every chain seeds everything it draws
-    from its own ``seed`` and trains on a fixed number of torch threads (:func:`threads`), so the histories are the
-    same, to the last bit, as the calls one after the other, on any number of cores. ``parts`` (``(base, tok,
-    corpus)``, default :func:`setup`) is copied into each worker. Returns the histories in the order of ``specs``;
-    kept models (``keep``) come back with them.
-    """
-    from ..runtime import in_processes
+    ``decoding``, ``repetition_penalty``, ``policy``, ``epochs``, ``keep``). ``branches``: None, or a dict
+    ``{i: [branch spec, ...]}``: branches of the chain ``specs[i]`` (which must keep generation 0,
+    ``keep=(0, ...)``), each a dict of :func:`branch`'s arguments (``decoding``, ``repetition_penalty``, ``seed``).
+    Every chain and branch seeds everything it draws from its own ``seed`` and trains on a fixed number of torch
+    threads (:func:`threads`), so the histories are the same, to the last bit, as the calls one after the other,
+    on any number of cores. ``parts`` (``(base, tok, corpus)``, default :func:`setup`) is copied into each worker.
 
+    Returns the histories in the order of ``specs``, then, for each key of ``branches`` in its order, the list of
+    that chain's branch histories in the order of its specs: ``h_b, h_a, (h_n, h_s) = lm.chains([b, a],
+    branches={1: [n, s]})``. Kept models (``keep``) come back with them.
+    """
     specs = _specs("specs", specs, _CHAIN_ARGS)
+    if branches is None:
+        branches = {}
+    if not isinstance(branches, dict):
+        raise TypeError(f"branches must be None or a dict {{chain index: [branch spec, ...]}}; got {branches!r:.60}")
+    todo = {}
+    for i, b in branches.items():
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(specs):
+            raise ValueError(f"branches' keys must be indices of specs, 0..{len(specs) - 1}; got {i!r}")
+        if 0 not in tuple(specs[i].get("keep", ())):
+            raise ValueError(f"specs[{i}] has branches, so it must keep its generation-0 model: keep=(0, ...)")
+        todo[i] = _specs(f"branches[{i}]", b, _BRANCH_ARGS)
     if parts is None:
         parts = lm.setup(specs[0].get("profile"))
-    return in_processes(_one_chain, specs, [parts] * len(specs))
+    jobs = [(_one_chain, (spec, parts), None) for spec in specs]
+    jobs += [(_one_branch, (spec, parts), i) for i, b in todo.items() for spec in b]
+    done = _after(jobs)
+    out, k = done[:len(specs)], len(specs)
+    for b in todo.values():
+        out.append(done[k:k + len(b)])
+        k += len(b)
+    return out
+
+
+def _after(jobs: list) -> list:
+    """``jobs`` = ``[(fn, args, dep), ...]`` run in this process and up to ``runtime.workers() - 1`` loky workers:
+    ``fn(*args)`` when ``dep`` is None, else ``fn(result of job dep, *args)``, started once job ``dep`` has ended.
+    Each free process takes the first ready job in list order (this one takes job 0 first). Results in list order.
+
+    :func:`collapse_lab.runtime.in_processes` with dependencies: the same worker set-up (loky's fresh
+    interpreters, numeric thread pools limited to a share of the cores), the workers shut down at the end."""
+    import sys
+    import threading
+
+    from .. import runtime
+
+    n = min(runtime.workers(), len(jobs))
+    results: list = [None] * len(jobs)
+    finished: set = set()
+    if n <= 1:
+        for i, (fn, args, dep) in enumerate(jobs):
+            results[i] = fn(*args) if dep is None else fn(results[dep], *args)
+        return results
+    from joblib.externals.loky import get_reusable_executor
+
+    env = {v: os.environ.get(v, str(max(1, (os.cpu_count() or 1) // n))) for v in runtime._THREAD_VARS}
+    pool = get_reusable_executor(max_workers=n - 1, env=env)
+    todo, errors, cond = list(range(len(jobs))), [], threading.Condition()
+
+    def take(first=None):
+        with cond:
+            while todo and not errors:
+                ready = [i for i in todo if jobs[i][2] is None or jobs[i][2] in finished]
+                if ready:
+                    i = first if first in ready else ready[0]
+                    todo.remove(i)
+                    return i
+                cond.wait()
+            return None
+
+    def run(i, remote):
+        fn, args, dep = jobs[i]
+        args = args if dep is None else (results[dep], *args)
+        try:
+            results[i] = pool.submit(fn, *args).result() if remote else fn(*args)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the other jobs stop
+            errors.append(e)
+        with cond:
+            finished.add(i)
+            cond.notify_all()
+
+    def worker():
+        while (i := take()) is not None:
+            run(i, True)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n - 1)]
+    i = take(first=0)
+    for t in threads:
+        t.start()
+    try:
+        while i is not None:
+            run(i, False)
+            i = take()
+    finally:
+        if errors or sys.exc_info()[0] is not None:  # stop the workers now: their results would be thrown away
+            with cond:
+                todo.clear()
+                cond.notify_all()
+            pool.shutdown(wait=False, kill_workers=True)
+        for t in threads:
+            t.join()
+        pool.shutdown(wait=True)  # free what the jobs loaded (models, data) now, not after loky's idle timeout
+    if errors:
+        raise errors[0]
+    return results
 
 
 def branches(history, specs, *, parts=None) -> list[loop.History]:
