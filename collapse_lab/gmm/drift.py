@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import validate
 from ..runtime import as_rng, in_threads, progress
-from .measures import mode_mass, total_variance
+from .measures import inside_shares, mode_mass, total_variance
 from .mixture import _as_mixture, LOST_BELOW, TEACHING
 
 REG_COVAR = 1e-6   # scikit-learn GaussianMixture's default: added to every fitted covariance's diagonal
@@ -112,14 +112,12 @@ def exact_masses(fits, ref=TEACHING, modes=None, draws: int = 1024) -> np.ndarra
     modes = list(range(ref.k)) if modes is None else [validate.integer("modes[i]", j, 0, ref.k - 1) for j in modes]
     z = _Z[:validate.integer("draws", draws, 16, len(_Z))]
     r2 = chi2.ppf(LEVEL, 2)
-    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
     out = np.empty(W.shape[:2] + (len(modes),))
 
     def generation(g):
-        x = Mu[g][:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(S[g]), -1, -2)   # (chains, K, draws, 2)
-        for i, j in enumerate(modes):
-            inside = ((((x - ref.means[j]) @ Li[j]) ** 2).sum(-1) <= r2).mean(-1)     # (chains, K)
-            out[g, :, i] = (inside * W[g]).sum(-1)
+        inside = inside_shares(Mu[g], S[g], ref, z, r2, modes)                          # (chains, modes, K)
+        for i in range(len(modes)):
+            out[g, :, i] = (inside[:, i] * W[g]).sum(-1)
 
     # the generations are independent, each computed as alone: the same numbers on any number of threads
     in_threads(generation, range(len(W)))
