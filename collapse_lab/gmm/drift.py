@@ -67,14 +67,30 @@ def exact_chains(ref=TEACHING, n: int = 100, generations: int = 100, chains: int
     eye = np.eye(d)
     for g in progress(range(generations + 1), desc=f"{chains} exact-fit chains"):
         counts = rng.multinomial(n, w)                      # (chains, K): points per component
-        L = np.linalg.cholesky(cov)
+        L = np.linalg.cholesky(cov).reshape(-1, d, d)
+        # the points of every component of every chain in one draw: the same stream as drawing them component by
+        # component, chain by chain (n points per chain, in the order of (chain, component))
+        z = rng.standard_normal((chains * n, d)).T
+        size = counts.ravel()
+        full = np.flatnonzero(size)                         # components with points, in (chain, component) order
+        per = size[full]
+        first = np.r_[0, np.cumsum(per)[:-1]]               # each component's first point
+        x = np.empty(z.shape)                               # (d, points), coordinate by coordinate
+        m = np.empty((full.size, d))
+        for i in range(d):                                  # x = mu + L z (L lower triangular), then centred
+            x[i] = np.repeat(mu.reshape(-1, d)[full, i], per)
+            for j in range(i + 1):
+                x[i] += np.repeat(L[full, i, j], per) * z[j]
+            m[:, i] = np.add.reduceat(x[i], first) / per
+            x[i] -= np.repeat(m[:, i], per)
+        sq = np.empty((full.size, d, d))
+        for i in range(d):                                  # the maximum-likelihood covariance of each component
+            for j in range(i + 1):
+                sq[:, i, j] = sq[:, j, i] = np.add.reduceat(x[i] * x[j], first) / per
+        sq += REG_COVAR * eye
         new_mu, new_cov = mu.copy(), cov.copy()
-        for c in range(chains):
-            for j in np.flatnonzero(counts[c]):
-                x = mu[c, j] + rng.standard_normal((counts[c, j], d)) @ L[c, j].T
-                m = x.mean(0)
-                new_mu[c, j] = m
-                new_cov[c, j] = (x - m).T @ (x - m) / len(x) + REG_COVAR * eye
+        new_mu.reshape(-1, d)[full] = m
+        new_cov.reshape(-1, d, d)[full] = sq
         w, mu, cov = counts / n, new_mu, new_cov
         W[g], Mu[g], S[g] = w, mu, cov
     return W, Mu, S
