@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import validate
+from ..em.kernels import _scratch
 from ..validate import integer as _int
 from .mixture import _as_mixture, density, l2, LEVEL, logpdf, LOST_BELOW, _points, TEACHING
 
@@ -125,19 +126,27 @@ def inside_shares(means, covs, ref, z, r2: float, modes=None) -> np.ndarray:
         out[i] = np.where(centre - spread > radius + margin, 0.0, 1.0)
         need[i] = (centre - spread <= radius + margin) & (centre + spread >= radius - margin)
     rows = np.flatnonzero(need.any(0).ravel())  # (b, k) pairs with some mode to compute point by point
-    if rows.size:
-        x = z @ np.swapaxes(chol.reshape(B * K, d, d)[rows], -1, -2)
-        x += means.reshape(B * K, 1, d)[rows]                                    # (P, n, d), as one batch would
+    U = np.swapaxes(chol.reshape(B * K, d, d)[rows], -1, -2)
+    centres = means.reshape(B * K, 1, d)[rows]
+    for lo in range(0, rows.size, _PAIRS):  # a few pairs at a time, in arrays kept from call to call (cache-sized)
+        at = slice(lo, min(lo + _PAIRS, rows.size))
+        x = np.matmul(z, U[at], out=_scratch("mass_x", (at.stop - lo, n, d)))
+        x += centres[at]                                                      # (pairs, n, d), as one batch would
         for i, j in enumerate(modes):
-            sel = np.flatnonzero(need[i].ravel()[rows])
+            sel = np.flatnonzero(need[i].ravel()[rows[at]])
             if not sel.size:
                 continue
-            y = np.subtract(x[sel], ref.means[j]) @ Li[j]
+            part = x if sel.size == x.shape[0] else x[sel]
+            y = np.subtract(part, ref.means[j], out=_scratch("mass_d", part.shape))
+            y = np.matmul(y, Li[j], out=_scratch("mass_y", part.shape))
             np.square(y, out=y)
             # the sum over the coordinates: for d = 2 the one addition a sum over the last axis makes
-            s = y[..., 0] + y[..., 1] if d == 2 else y.sum(-1)
-            out[i].reshape(-1)[rows[sel]] = np.count_nonzero(s <= r2, axis=-1) / n
+            sq = y[..., 0] + y[..., 1] if d == 2 else y.sum(-1)
+            out[i].reshape(-1)[rows[at][sel]] = np.count_nonzero(sq <= r2, axis=-1) / n
     return np.ascontiguousarray(np.swapaxes(out, 0, 1))
+
+
+_PAIRS = 16  # (component, mode) pairs whose 4096 points are computed together: 16 x 4096 x 2 values, 1 MB
 
 
 def _sqsum(a):
