@@ -431,8 +431,9 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
     rng = np.random.default_rng([seed, 4])
     with one_thread():
         expr = {kk: l2(fit(big, kk, rng, n_init=10), ref) for kk in progress(range(1, 5), desc="expressivity")}
-        approx = np.array([l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref)
-                           for i in progress(range(s.init_seeds), desc="initialisations")])
+        # each start has its own random stream: the starts run side by side, the same numbers on any cores
+        approx = np.array(in_threads(lambda i: l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref),
+                                     range(s.init_seeds)))
         stat = {}
         for N in progress(s.stat_N, desc="statistical"):
             d = [l2(fit(sample(ref, N, rng), ref.k, rng, init="warm", start=ref), ref) for _ in range(s.stat_reps)]
