@@ -65,12 +65,10 @@ def exact_chains(ref=TEACHING, n: int = 100, generations: int = 100, chains: int
     mu = np.tile(ref.means, (chains, 1, 1))
     cov = np.tile(ref.covs, (chains, 1, 1, 1))
     eye = np.eye(d)
+    stream = _Draws(rng, n, w, chains * n, d)
     for g in progress(range(generations + 1), desc=f"{chains} exact-fit chains"):
-        counts = rng.multinomial(n, w)                      # (chains, K): points per component
+        counts, z = stream.next(more=g < generations)        # (chains, K) points per component; their draws
         L = np.linalg.cholesky(cov).reshape(-1, d, d)
-        # the points of every component of every chain in one draw: the same stream as drawing them component by
-        # component, chain by chain (n points per chain, in the order of (chain, component))
-        z = rng.standard_normal((chains * n, d)).T
         size = counts.ravel()
         full = np.flatnonzero(size)                         # components with points, in (chain, component) order
         per = size[full]
@@ -94,6 +92,36 @@ def exact_chains(ref=TEACHING, n: int = 100, generations: int = 100, chains: int
         w, mu, cov = counts / n, new_mu, new_cov
         W[g], Mu[g], S[g] = w, mu, cov
     return W, Mu, S
+
+
+class _Draws:
+    """The random numbers of :func:`exact_chains`, one generation ahead on a thread of their own.
+
+    A generation draws the multinomial counts of the components, then every point of every component of every
+    chain in one call (the same stream as drawing them component by component, chain by chain: n points per chain,
+    in the order of (chain, component)). The next weights are the counts / n, so the whole stream is known before
+    any component is fitted: the next generation's numbers are drawn while this one is fitted."""
+
+    def __init__(self, rng, n, w, points, d):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.rng, self.n, self.w, self.shape = rng, n, w, (points, d)
+        self.pool = ThreadPoolExecutor(1)
+        self.ahead = self.pool.submit(self._draw)
+
+    def _draw(self):
+        counts = self.rng.multinomial(self.n, self.w)
+        self.w = counts / self.n
+        return counts, self.rng.standard_normal(self.shape).T
+
+    def next(self, more: bool):
+        """This generation's ``(counts, draws (d, points))``; with ``more`` the next one starts drawing."""
+        out = self.ahead.result()
+        if more:
+            self.ahead = self.pool.submit(self._draw)
+        else:
+            self.pool.shutdown()
+        return out
 
 
 def drift_masses(weights, ref=TEACHING) -> np.ndarray:
