@@ -255,7 +255,8 @@ def row(history, family: str, *, chapter, experiment: str, sources, remedy: str,
 
     Returns
     -------
-    dict with keys :data:`KEYS`: chapter (str), experiment, family, sources, generations (the last generation),
+    dict with keys :data:`KEYS`: chapter (str), experiment, family, sources, generations (the last generation; a
+    chain stopped once its alarms were known counts the generations in its ``meta["planned"]``),
     chains, tail_alarm and bulk_alarm (generation or None), verdict (one of :data:`VERDICTS`), remedy.
     """
     hs = [history] if isinstance(history, History) else history
@@ -271,7 +272,7 @@ def row(history, family: str, *, chapter, experiment: str, sources, remedy: str,
     t = _median_generation([f[0] for f in found])
     b = _median_generation([f[1] for f in found])
     return {"chapter": str(chapter).strip(), "experiment": _text("experiment", experiment), "family": family,
-            "sources": _sources(sources), "generations": int(max(len(h) for h in hs) - 1), "chains": len(hs),
+            "sources": _sources(sources), "generations": int(max(h.meta.get("planned", len(h) - 1) for h in hs)), "chains": len(hs),
             "tail_alarm": t, "bulk_alarm": b, "verdict": verdict(t, b), "remedy": _text("remedy", remedy)}
 
 

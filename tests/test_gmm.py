@@ -132,6 +132,71 @@ def test_experiment_columns_determinism_and_collapse():
     assert row["generation"] == (min(lost) if lost else None)
 
 
+def _rows(h):
+    return [{c: v for c, v in r.items() if c != "seconds"} for r in h.rows]   # seconds: the clock, not the chain
+
+
+@pytest.mark.parametrize("k", [3, 2])
+def test_experiments_until_settled_report_what_the_full_run_reports(k):
+    """until="settled" stops a chain once its smallest mode is lost and its variance moved by half: every row kept
+    is the full run's, and what the chapter reads (first loss, the minor mode's loss, the course map's row) is
+    identical."""
+    from collapse_lab import stages
+
+    full = gmm.experiments(12, n=100, generations=60, k=k, profile="quick")
+    cut = gmm.experiments(12, n=100, generations=60, k=k, profile="quick", until="settled")
+    if k == 3:
+        assert sum(len(c) < len(f) for c, f in zip(cut, full)) >= 6     # most chains settle early at M = 100
+    for f, c in zip(full, cut):
+        assert _rows(c) == _rows(f)[:len(c)]
+        last = len(c) - 1
+        assert c.meta["lost"][2] == f.meta["lost"][2]
+        assert c.meta["lost"] == {j: g if g is not None and g <= last else None for j, g in f.meta["lost"].items()}
+        assert stages.alarms(c, "gmm") == stages.alarms(f, "gmm")
+        if len(c) < len(f):   # stopped at the generation both events were known, no later
+            t, b = stages.alarms(f, "gmm")
+            assert last == max(f.meta["lost"][2], b)
+        assert c.meta["planned"] == 60
+    kw = dict(chapter=2, experiment="x", sources="S", remedy="y")
+    assert stages.row(cut, "gmm", **kw) == stages.row(full, "gmm", **kw)
+    first = lambda h: min([g for g in h.meta["lost"].values() if g is not None], default=None)  # noqa: E731
+    assert [first(h) for h in cut] == [first(h) for h in full]
+    with pytest.raises(ValueError, match="until"):
+        gmm.experiments(2, n=100, generations=2, profile="quick", until="never")
+
+
+def test_inside_shares_equal_the_whole_batch_product_to_the_bit():
+    """mode_mass / mode_masses / exact_masses decide most (component, mode) pairs from a bound; the shares are
+    the ones the direct product over all 4096 draws gives, to the bit, for fresh, shrunken and spread mixtures."""
+    from scipy.stats import chi2
+
+    from collapse_lab.gmm.measures import _Z
+
+    ref, r2 = gmm.TEACHING, chi2.ppf(0.99, 2)
+    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
+
+    def direct(w, m, c, z=_Z):   # the formula before the bound: every draw of every pair
+        x = m[:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(c), -1, -2)
+        inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)], 1)
+        return inside.mean(-1), np.einsum("cjk,ck->cj", inside.mean(-1), w)
+
+    rng = np.random.default_rng(7)
+    for scale in (1e-3, 1e-1, 1.0, 4.0):
+        C = 300
+        w = rng.dirichlet(np.ones(3), C)
+        m = ref.means[rng.integers(0, 3, (C, 3))] + rng.normal(0, 2 * scale, (C, 3, 2))
+        a = rng.normal(0, scale, (C, 3, 2, 2))
+        c = a @ np.swapaxes(a, -1, -2) + 1e-6 * np.eye(2)
+        shares, masses = direct(w, m, c)
+        assert np.array_equal(gmm.mode_masses(w, m, c, ref), masses)
+        one = gmm.mixture(w[0], m[0], c[0])
+        assert np.array_equal(gmm.mode_mass(one, ref), direct(one.weights[None], one.means[None], one.covs[None])[0][0]
+                              @ one.weights)
+        ex = gmm.exact_masses((w[None], m[None], c[None]), ref, modes=[2, 0], draws=1024)
+        sub = direct(w, m, c, _Z[:1024])[0]
+        assert np.array_equal(ex[0], np.stack([(sub[:, j] * w).sum(-1) for j in (2, 0)], -1))
+
+
 def test_experiment_policies_for_chapter_5():
     hs = {p: gmm.experiment(p, generations=25, seed=1, n=100, profile="quick") for p in ("replace", "accumulate")}
     assert hs["accumulate"]["n_train"][-1] == 100 * 26

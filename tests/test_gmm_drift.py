@@ -28,6 +28,30 @@ def test_exact_chains_fit_each_component_on_its_own_points():
     assert all(np.array_equal(a, b) for a, b in zip((W, Mu, S), again))          # one seed, the same numbers
 
 
+def test_exact_chains_are_the_component_by_component_fits():
+    """All components of all chains are drawn and fitted at once; the same draws and, to rounding, the same fits as
+    drawing and fitting each component of each chain on its own (the loop below)."""
+    from collapse_lab.gmm.drift import REG_COVAR
+
+    n, G, C, ref = 50, 8, 5, gmm.TEACHING
+    W, Mu, S = gmm.exact_chains(n=n, generations=G, chains=C, seed=9)
+    rng = np.random.default_rng(9)
+    w, mu, cov = np.tile(ref.weights, (C, 1)), np.tile(ref.means, (C, 1, 1)), np.tile(ref.covs, (C, 1, 1, 1))
+    for g in range(G + 1):
+        counts = rng.multinomial(n, w)
+        L = np.linalg.cholesky(cov)
+        mu, cov = mu.copy(), cov.copy()
+        for c in range(C):
+            for j in np.flatnonzero(counts[c]):
+                x = mu[c, j] + rng.standard_normal((counts[c, j], 2)) @ L[c, j].T
+                mu[c, j] = x.mean(0)
+                cov[c, j] = (x - x.mean(0)).T @ (x - x.mean(0)) / len(x) + REG_COVAR * np.eye(2)
+        w = counts / n
+        assert np.array_equal(W[g], w)
+        np.testing.assert_allclose(Mu[g], mu, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(S[g], cov, rtol=1e-9, atol=1e-12)
+
+
 def test_masses_loss_times_and_histories_agree_with_the_em_definitions():
     fits = gmm.exact_chains(n=100, generations=12, chains=6, seed=4)
     m = gmm.exact_masses(fits, modes=[2])

@@ -236,17 +236,33 @@ def _report(g: int, active: list, f, x, models: dict, callback, measure) -> list
     return keep
 
 
+UNTIL = (None, "settled")
+
+
 def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING,
-                full=False, profile=None) -> list[loop.History]:
+                full=False, profile=None, until=None) -> list[loop.History]:
     """:func:`experiment` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains fitted together by the
     batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
 
-    Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance`` and
-    ``mass_j`` only). ``policy``: see :func:`lockstep`. ``seconds``: the time of the generation's batch so far (its fit, then the metrics of the
-    chains recorded before) divided by the chains recorded: about the cost per chain.
+    Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance``, ``variance``
+    and ``mass_j`` only). ``policy``: see :func:`lockstep`. ``seconds``: the time of the generation's batch so far
+    (its fit, then the metrics of the chains recorded before) divided by the chains recorded: about the cost per
+    chain.
+
+    ``until``: None runs every chain for ``generations``; ``"settled"`` stops a chain after the first generation
+    by which its smallest mode (of ``ref``) is lost and its total variance has moved by ``stages.BULK_MOVE`` of the
+    original's. By then everything the many-seeds count and the course map read from the chain is known: the first
+    lost mode (at or before the smallest one's loss), the smallest mode's loss, and both first passages of
+    :mod:`collapse_lab.stages` (the tail alarm, at half the smallest mode's mass, comes no later than its loss at
+    ``LOST_BELOW``). Each chain draws only from its own random stream, so stopping one changes no other chain's
+    numbers: every row recorded is the row the full run records. A history cut short this way is shorter (its last
+    row is the generation it stopped at), ``meta["lost"][j]`` is None for a mode not lost by then, and
+    ``meta["planned"]`` holds ``generations`` (the course map's table reports that as the run's length).
     """
     import time
 
+    if not (until is None or (isinstance(until, str) and until in UNTIL)):
+        raise validate.ArgumentError(f"until must be one of {UNTIL}; got {until!r:.60}")
     seeds = _seeds(seeds)
     s = sizes(profile)
     generations = s.generations if generations is None else generations
@@ -260,12 +276,15 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     pol = loop.policy(policy)
     pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
     meta = {"policy": repr(pol), "n": int(n), "generations": generations, "family": f"gmm k={k} {init}"}
+    if until is not None:
+        meta.update(until=until, planned=generations)
     hs = []
     for _, test in pairs:
         hs.append(loop.History(meta=dict(meta)))
         hs[-1].meta["_metrics"] = _metrics(ref, test, full)
     keep = {int(g) for g in keep}
     clocks: dict = {}  # per thread (a group of chains): start of the generation, its number, chains in it
+    settled = None if until is None else _settled(ref, len(seeds))
 
     def record(g, i, model, train, mass):
         clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0, set()])
@@ -279,7 +298,7 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
         h.append(row)
         if g in keep:
             h.models[g] = model
-        return False
+        return False if settled is None else settled(i, row)
 
     with one_thread():
         lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record, policy=pol,
@@ -289,6 +308,26 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
         del h.meta["_metrics"]
         _annotate(h, ref, test)
     return hs
+
+
+def _settled(ref, chains: int):
+    """The rule of ``experiments(until="settled")``: ``rule(i, row) -> bool``, True from the generation by which
+    chain i has lost the smallest mode of ``ref`` and moved its total variance by ``stages.BULK_MOVE`` (each is a
+    first passage, so the rows are seen in order and the two events remembered)."""
+    from .. import stages
+
+    orig = mode_mass(ref, ref)
+    minor = int(np.argmin(orig))
+    below = LOST_BELOW * float(orig[minor])
+    var0 = total_variance(ref)
+    lost, moved = np.zeros(chains, bool), np.zeros(chains, bool)
+
+    def rule(i, row):
+        lost[i] |= row[f"mass_{minor}"] < below
+        moved[i] |= abs(row["variance"] - var0) >= stages.BULK_MOVE * var0
+        return bool(lost[i] and moved[i])
+
+    return rule
 
 
 def _metrics(ref, test, full: bool) -> dict:
@@ -392,8 +431,9 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
     rng = np.random.default_rng([seed, 4])
     with one_thread():
         expr = {kk: l2(fit(big, kk, rng, n_init=10), ref) for kk in progress(range(1, 5), desc="expressivity")}
-        approx = np.array([l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref)
-                           for i in progress(range(s.init_seeds), desc="initialisations")])
+        # each start has its own random stream: the starts run side by side, the same numbers on any cores
+        approx = np.array(in_threads(lambda i: l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref),
+                                     range(s.init_seeds)))
         stat = {}
         for N in progress(s.stat_N, desc="statistical"):
             d = [l2(fit(sample(ref, N, rng), ref.k, rng, init="warm", start=ref), ref) for _ in range(s.stat_reps)]

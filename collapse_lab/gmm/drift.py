@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import validate
 from ..runtime import as_rng, in_threads, progress
-from .measures import mode_mass, total_variance
+from .measures import inside_shares, mode_mass, total_variance
 from .mixture import _as_mixture, LOST_BELOW, TEACHING
 
 REG_COVAR = 1e-6   # scikit-learn GaussianMixture's default: added to every fitted covariance's diagonal
@@ -65,19 +65,63 @@ def exact_chains(ref=TEACHING, n: int = 100, generations: int = 100, chains: int
     mu = np.tile(ref.means, (chains, 1, 1))
     cov = np.tile(ref.covs, (chains, 1, 1, 1))
     eye = np.eye(d)
+    stream = _Draws(rng, n, w, chains * n, d)
     for g in progress(range(generations + 1), desc=f"{chains} exact-fit chains"):
-        counts = rng.multinomial(n, w)                      # (chains, K): points per component
-        L = np.linalg.cholesky(cov)
+        counts, z = stream.next(more=g < generations)        # (chains, K) points per component; their draws
+        L = np.linalg.cholesky(cov).reshape(-1, d, d)
+        size = counts.ravel()
+        full = np.flatnonzero(size)                         # components with points, in (chain, component) order
+        per = size[full]
+        first = np.r_[0, np.cumsum(per)[:-1]]               # each component's first point
+        x = np.empty(z.shape)                               # (d, points), coordinate by coordinate
+        m = np.empty((full.size, d))
+        for i in range(d):                                  # x = mu + L z (L lower triangular), then centred
+            x[i] = np.repeat(mu.reshape(-1, d)[full, i], per)
+            for j in range(i + 1):
+                x[i] += np.repeat(L[full, i, j], per) * z[j]
+            m[:, i] = np.add.reduceat(x[i], first) / per
+            x[i] -= np.repeat(m[:, i], per)
+        sq = np.empty((full.size, d, d))
+        for i in range(d):                                  # the maximum-likelihood covariance of each component
+            for j in range(i + 1):
+                sq[:, i, j] = sq[:, j, i] = np.add.reduceat(x[i] * x[j], first) / per
+        sq += REG_COVAR * eye
         new_mu, new_cov = mu.copy(), cov.copy()
-        for c in range(chains):
-            for j in np.flatnonzero(counts[c]):
-                x = mu[c, j] + rng.standard_normal((counts[c, j], d)) @ L[c, j].T
-                m = x.mean(0)
-                new_mu[c, j] = m
-                new_cov[c, j] = (x - m).T @ (x - m) / len(x) + REG_COVAR * eye
+        new_mu.reshape(-1, d)[full] = m
+        new_cov.reshape(-1, d, d)[full] = sq
         w, mu, cov = counts / n, new_mu, new_cov
         W[g], Mu[g], S[g] = w, mu, cov
     return W, Mu, S
+
+
+class _Draws:
+    """The random numbers of :func:`exact_chains`, one generation ahead on a thread of their own.
+
+    A generation draws the multinomial counts of the components, then every point of every component of every
+    chain in one call (the same stream as drawing them component by component, chain by chain: n points per chain,
+    in the order of (chain, component)). The next weights are the counts / n, so the whole stream is known before
+    any component is fitted: the next generation's numbers are drawn while this one is fitted."""
+
+    def __init__(self, rng, n, w, points, d):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.rng, self.n, self.w, self.shape = rng, n, w, (points, d)
+        self.pool = ThreadPoolExecutor(1)
+        self.ahead = self.pool.submit(self._draw)
+
+    def _draw(self):
+        counts = self.rng.multinomial(self.n, self.w)
+        self.w = counts / self.n
+        return counts, self.rng.standard_normal(self.shape).T
+
+    def next(self, more: bool):
+        """This generation's ``(counts, draws (d, points))``; with ``more`` the next one starts drawing."""
+        out = self.ahead.result()
+        if more:
+            self.ahead = self.pool.submit(self._draw)
+        else:
+            self.pool.shutdown()
+        return out
 
 
 def drift_masses(weights, ref=TEACHING) -> np.ndarray:
@@ -112,14 +156,12 @@ def exact_masses(fits, ref=TEACHING, modes=None, draws: int = 1024) -> np.ndarra
     modes = list(range(ref.k)) if modes is None else [validate.integer("modes[i]", j, 0, ref.k - 1) for j in modes]
     z = _Z[:validate.integer("draws", draws, 16, len(_Z))]
     r2 = chi2.ppf(LEVEL, 2)
-    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
     out = np.empty(W.shape[:2] + (len(modes),))
 
     def generation(g):
-        x = Mu[g][:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(S[g]), -1, -2)   # (chains, K, draws, 2)
-        for i, j in enumerate(modes):
-            inside = ((((x - ref.means[j]) @ Li[j]) ** 2).sum(-1) <= r2).mean(-1)     # (chains, K)
-            out[g, :, i] = (inside * W[g]).sum(-1)
+        inside = inside_shares(Mu[g], S[g], ref, z, r2, modes)                          # (chains, modes, K)
+        for i in range(len(modes)):
+            out[g, :, i] = (inside[:, i] * W[g]).sum(-1)
 
     # the generations are independent, each computed as alone: the same numbers on any number of threads
     in_threads(generation, range(len(W)))

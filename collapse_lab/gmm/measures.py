@@ -1,10 +1,13 @@
 """Following the modes of the original mixture through the fits, and the held-out measures of a fitted mixture."""
 from __future__ import annotations
 
+import math
+import threading
 
 import numpy as np
 
 from .. import validate
+from ..em.kernels import _scratch
 from ..validate import integer as _int
 from .mixture import _as_mixture, density, l2, LEVEL, logpdf, LOST_BELOW, _points, TEACHING
 
@@ -71,11 +74,8 @@ def mode_mass(model, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
     if model.dim != d:
         raise ValueError(f"model and ref must have the same dimension; got {model.dim} and {d}")
     z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
-    r2 = chi2.ppf(level, d)
-    x = model.means[:, None, :] + z @ np.swapaxes(np.linalg.cholesky(model.covs), 1, 2)  # (K, n, d)
-    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))  # (J, d, d): |(x - mu) Li|^2 = Mahalanobis^2
-    inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)])  # (J, K, n)
-    return inside.mean(-1) @ model.weights
+    inside = inside_shares(model.means[None], model.covs[None], ref, z, chi2.ppf(level, d))[0]  # (J, K)
+    return inside @ model.weights
 
 
 def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
@@ -94,11 +94,68 @@ def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.
         raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
                          f"{w.shape}, {m.shape}, {c.shape}")
     z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
-    r2 = chi2.ppf(level, d)
-    x = m[:, :, None, :] + z @ np.swapaxes(np.linalg.cholesky(c), -1, -2)  # (C, K, n, d)
-    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))
-    inside = np.stack([(((x - mu) @ L) ** 2).sum(-1) <= r2 for mu, L in zip(ref.means, Li)], 1)  # (C, J, K, n)
-    return np.einsum("cjk,ck->cj", inside.mean(-1), w)
+    return np.einsum("cjk,ck->cj", inside_shares(m, c, ref, z, chi2.ppf(level, d)), w)
+
+
+def inside_shares(means, covs, ref, z, r2: float, modes=None) -> np.ndarray:
+    """Share of each component's points ``means[b, k] + chol(covs[b, k]) z_i`` inside each mode's ellipse of
+    ``ref``: (B, J, K) for ``means`` (B, K, d), ``covs`` (B, K, d, d), fixed draws ``z`` (n, d), the squared
+    Mahalanobis radius ``r2`` and the modes ``modes`` (default all J of ``ref``); what :func:`mode_mass` and
+    :func:`mode_masses` weight by the components' weights.
+
+    A point is inside mode j when ``|((x - mu_j) @ L_j)|^2 <= r2`` (``L_j L_j^T`` the mode's precision). Most pairs
+    of a component and a mode are decided for all n points at once: the points lie within ``|z|max`` of the
+    component's centre in its own metric, so when the whole ball is more than a safety margin outside the ellipse
+    (or inside it) every point is (1e-8 relative: far wider than the rounding of the points' own computation).
+    The other pairs are computed point by point exactly as one product over the whole batch would compute them
+    (each component's points are one matrix product of their own), so the shares are the same numbers to the bit.
+    """
+    B, K, d = means.shape
+    modes = list(range(ref.k) if modes is None else modes)
+    n = len(z)
+    chol = np.linalg.cholesky(covs)  # (B, K, d, d): x = m + z @ chol^T
+    Li = np.linalg.cholesky(np.linalg.inv(ref.covs))  # (J, d, d): |(x - mu) Li|^2 = Mahalanobis^2
+    zmax = float(np.sqrt((z * z).sum(1).max()))
+    radius = math.sqrt(r2)
+    out = np.empty((len(modes), B, K))
+    need = np.zeros((len(modes), B, K), bool)
+    for i, j in enumerate(modes):
+        centre = np.sqrt(_sqsum((means - ref.means[j]) @ Li[j]))                   # (B, K): |(m - mu) L|
+        spread = zmax * np.sqrt(((np.swapaxes(chol, -1, -2) @ Li[j]) ** 2).sum((-1, -2)))  # >= |z| |chol^T L|_2
+        scale = np.sqrt((Li[j] ** 2).sum()) * (np.sqrt(_sqsum(means)) + np.sqrt(_sqsum(ref.means[j])))
+        margin = 1e-8 * (1 + centre + spread + scale)
+        out[i] = np.where(centre - spread > radius + margin, 0.0, 1.0)
+        need[i] = (centre - spread <= radius + margin) & (centre + spread >= radius - margin)
+    rows = np.flatnonzero(need.any(0).ravel())  # (b, k) pairs with some mode to compute point by point
+    U = np.swapaxes(chol.reshape(B * K, d, d)[rows], -1, -2)
+    centres = means.reshape(B * K, 1, d)[rows]
+    for lo in range(0, rows.size, _PAIRS):  # a few pairs at a time, in arrays kept from call to call (cache-sized)
+        at = slice(lo, min(lo + _PAIRS, rows.size))
+        x = np.matmul(z, U[at], out=_scratch("mass_x", (at.stop - lo, n, d)))
+        x += centres[at]                                                      # (pairs, n, d), as one batch would
+        for i, j in enumerate(modes):
+            sel = np.flatnonzero(need[i].ravel()[rows[at]])
+            if not sel.size:
+                continue
+            part = x if sel.size == x.shape[0] else x[sel]
+            y = np.subtract(part, ref.means[j], out=_scratch("mass_d", part.shape))
+            y = np.matmul(y, Li[j], out=_scratch("mass_y", part.shape))
+            np.square(y, out=y)
+            # the sum over the coordinates: for d = 2 the one addition a sum over the last axis makes
+            sq = y[..., 0] + y[..., 1] if d == 2 else y.sum(-1)
+            out[i].reshape(-1)[rows[at][sel]] = np.count_nonzero(sq <= r2, axis=-1) / n
+    return np.ascontiguousarray(np.swapaxes(out, 0, 1))
+
+
+_PAIRS = 16  # (component, mode) pairs whose 4096 points are computed together: 16 x 4096 x 2 values, 1 MB
+
+
+def _sqsum(a):
+    """Sum of squares over the last axis, element-wise over its entries (short axes)."""
+    out = a[..., 0] ** 2
+    for c in range(1, a.shape[-1]):
+        out = out + a[..., c] ** 2
+    return out
 
 
 def lost_generation(mass, original: float, below: float = LOST_BELOW):
@@ -176,11 +233,18 @@ def metrics(ref, test, tau: float | None = None) -> dict:
     ref = _as_mixture(ref, "ref")
     test = _points(test, ref.dim, "test")
     tau = tail_threshold(ref, test) if tau is None else validate.number("tau", tau, 0, lo_open=True)
+    last = threading.local()
+
+    def logp(m):   # the held-out log-densities of the model, computed once for loglik and tail
+        if getattr(last, "model", None) is not m:
+            last.model, last.value = m, logpdf(_as_mixture(m, "model"), test)
+        return last.value
+
     return {
         "distance": lambda m, _: l2(m, ref),
         "variance": lambda m, _: total_variance(m),
-        "loglik": lambda m, _: heldout_loglik(m, test),
-        "tail": lambda m, _: tail_fraction(m, test, tau),
+        "loglik": lambda m, _: float(np.mean(logp(m))),
+        "tail": lambda m, _: float(np.mean(np.exp(logp(m)) < tau)),
         "weight": lambda m, _: dict(enumerate(tracked(ref, m)["weight"])),
         "det": lambda m, _: dict(enumerate(tracked(ref, m)["det"])),
         "mass": lambda m, _: dict(enumerate(mode_mass(m, ref))),
