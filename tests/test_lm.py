@@ -438,3 +438,16 @@ def test_checks_pass_references_and_fail_wrong_answers():
     for name in wrong:
         with pytest.raises(CheckFailed, match="not written yet"):
             getattr(ch4, name)(todo)
+
+
+def test_side_by_side_writes_once_for_a_model_given_twice(parts, monkeypatch):
+    base, tok, c = parts
+    prompts = c.train[:2]
+    calls = []
+    real = lm.generate
+    monkeypatch.setattr(lm, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rows = lm.side_by_side(tok, prompts, base, base, labels=["first", "again"])
+    assert len(calls) == 1
+    assert all(r["first"] == r["again"] for r in rows)
+    other = lm.side_by_side(tok, prompts, base, labels=["alone"])  # the same text as a model given once
+    assert [r["alone"] for r in other] == [r["first"] for r in rows]

@@ -54,7 +54,11 @@ def side_by_side(tok, prompts, *models, labels=None, decoding="beam", repetition
     labels = list(labels) if labels is not None else [f"model {i}" for i in range(len(models))]
     if len(labels) != len(models):
         raise ValueError(f"labels must name each of the {len(models)} models; got {labels!r}")
-    outs = [lm.generate(m, p, decoding=decoding, repetition_penalty=repetition_penalty, seed=seed) for m in models]
+    done = {}  # a model given twice (generation 0 of a run with no later generation) writes once: same seed, same text
+    for m in models:
+        if id(m) not in done:
+            done[id(m)] = lm.generate(m, p, decoding=decoding, repetition_penalty=repetition_penalty, seed=seed)
+    outs = [done[id(m)] for m in models]
     return [{"prompt": tok.decode(p[i])[-width:], **{lab: tok.decode(o[i])[:width] for lab, o in zip(labels, outs)}}
             for i in range(len(p))]
 
