@@ -134,11 +134,19 @@ def in_processes(fn, *iterables) -> list:
     it, as each worker does; one worker (or one job) runs everything here. Results in input order. A call made
     while another runs in this process (a job that splits its own work), or in a worker, runs its jobs here one
     after the other: the outer call already uses every core, and its workers are shared."""
-    global _in_processes_active
     if not callable(fn):
         raise validate.ArgumentError(f"fn must be a function, called once per item of the iterables; got "
                                      f"{fn!r:.60} ({type(fn).__name__})")
-    jobs = list(zip(*iterables))
+    return in_processes_after([(fn, a, None) for a in zip(*iterables)])
+
+
+def in_processes_after(jobs) -> list:
+    """:func:`in_processes` for jobs that wait on another: ``jobs`` is a list of ``(fn, args, dep)``; a job runs
+    ``fn(*args)`` when ``dep`` is None, else ``fn(result of job dep, *args)`` once job ``dep`` has ended (``dep``
+    an earlier index). Each free process takes the first ready job in list order (this one takes job 0 first).
+    Results in list order; the same with any number of processes."""
+    global _in_processes_active
+    jobs = _checked_jobs(jobs)
     n = min(workers(), len(jobs))
     from joblib.externals.loky import process_executor
 
@@ -147,38 +155,69 @@ def in_processes(fn, *iterables) -> list:
         if n > 1 and not nested:
             _in_processes_active += 1
     if n <= 1 or nested:
-        return [fn(*a) for a in jobs]
+        results: list = []
+        for fn, args, dep in jobs:
+            results.append(fn(*args) if dep is None else fn(results[dep], *args))
+        return results
     try:
-        return _in_processes(fn, jobs, n)
+        return _in_processes(jobs, n)
     finally:
         with _in_processes_lock:
             _in_processes_active -= 1
+
+
+def _checked_jobs(jobs) -> list:
+    if not isinstance(jobs, (list, tuple)):
+        raise validate.ArgumentError(f"jobs must be a list of (fn, args, dep) tuples; got {type(jobs).__name__}")
+    out = []
+    for i, job in enumerate(jobs):
+        if not (isinstance(job, tuple) and len(job) == 3 and callable(job[0]) and isinstance(job[1], tuple)
+                and (job[2] is None or (isinstance(job[2], int) and not isinstance(job[2], bool)
+                                        and 0 <= job[2] < i))):
+            raise validate.ArgumentError(f"jobs[{i}] must be (fn, args tuple, dep) with dep None or the index of an "
+                                         f"earlier job; got {job!r:.80}")
+        out.append(job)
+    return out
 
 
 _in_processes_active = 0  # calls of in_processes with worker processes running in this process
 _in_processes_lock = threading.Lock()
 
 
-def _in_processes(fn, jobs: list, n: int) -> list:
+def _in_processes(jobs: list, n: int) -> list:
     from joblib.externals.loky import get_reusable_executor
 
     env = {v: os.environ.get(v, str(max(1, _cores() // n))) for v in _THREAD_VARS}
     pool = get_reusable_executor(max_workers=n - 1, env=env)
     results: list = [None] * len(jobs)
-    todo, errors, lock = list(range(1, len(jobs))), [], threading.Lock()
+    todo, finished, errors, cond = list(range(len(jobs))), set(), [], threading.Condition()
 
-    def take():
-        with lock:
-            return todo.pop(0) if todo and not errors else None
+    def take(first=None):
+        with cond:
+            while todo and not errors:
+                ready = [i for i in todo if jobs[i][2] is None or jobs[i][2] in finished]
+                if ready:
+                    i = first if first in ready else ready[0]
+                    todo.remove(i)
+                    return i
+                cond.wait()
+            return None
 
     def run(i, remote):
+        fn, args, dep = jobs[i]
+        args = args if dep is None else (results[dep], *args)
         try:
-            results[i] = pool.submit(fn, *jobs[i]).result() if remote else fn(*jobs[i])
+            results[i] = pool.submit(fn, *args).result() if remote else fn(*args)
         except BaseException as e:  # noqa: BLE001 - re-raised below, after the other jobs stop
             fail(e)
+        with cond:
+            finished.add(i)
+            cond.notify_all()
 
     def fail(e):
-        errors.append(e)  # before the workers are stopped: their jobs' errors come after this one
+        with cond:
+            errors.append(e)  # before the workers are stopped: their jobs' errors come after this one
+            cond.notify_all()  # processes waiting for a job give up
         # their results would be thrown away; wait=True because loky forgets its manager thread on the first
         # shutdown, so a later shutdown(wait=True) would not wait for the killed workers to be gone
         pool.shutdown(wait=True, kill_workers=True)
@@ -189,9 +228,9 @@ def _in_processes(fn, jobs: list, n: int) -> list:
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(n - 1)]
     try:
+        i = take(first=0)
         for t in threads:
             t.start()
-        i = 0
         while i is not None:
             run(i, False)
             i = take()
@@ -201,7 +240,7 @@ def _in_processes(fn, jobs: list, n: int) -> list:
         fail(e)
     finally:
         for t in threads:
-            if t.is_alive() or t.ident is not None:
+            if t.ident is not None:
                 t.join()
         # the workers hold what the jobs loaded (models, data): free that memory now, not after loky's idle timeout
         pool.shutdown(wait=True)

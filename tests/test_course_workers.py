@@ -65,9 +65,11 @@ def _rows(h) -> list:
 
 
 @pytest.mark.slow
-def test_language_model_chains_side_by_side_give_what_one_after_the_other_gives(monkeypatch):
-    # Chapter 4 runs settings (a) and (b), then two branches of (a), in worker processes: to the last bit the same
+def test_language_model_chains_and_branches_side_by_side_give_what_one_after_the_other_gives(monkeypatch):
+    # Chapter 4 runs settings (b) and (a) side by side and starts the branches of (a) as soon as (a) ends, while (b)
+    # still runs: to the last bit what the calls give one after the other
     import numpy as np
+    import psutil
 
     from collapse_lab import lm
 
@@ -76,21 +78,39 @@ def test_language_model_chains_side_by_side_give_what_one_after_the_other_gives(
     # the quick base on a quarter of the quick profile's blocks: what crosses to the workers (the base, the blocks,
     # the seeds) and the fixed torch threads decide whether the numbers match, not how many blocks there are
     parts = (base, tok, SimpleNamespace(train=c.train[:24], test=c.test[:32]))
-    specs = [dict(setting="a", generations=1, profile="quick", keep=(0,)), dict(setting="b", generations=1,
-                                                                               profile="quick")]
-    side = lm.chains(specs, parts=parts)
+    specs = [dict(setting="b", generations=1, profile="quick"),
+             dict(setting="a", generations=1, profile="quick", keep=(0,))]
+    bspecs = [dict(repetition_penalty=1.0), dict(decoding="sample", repetition_penalty=1.0)]
+    h_b, h_a, side_b = lm.chains(specs, parts=parts, branches={1: bspecs})
     serial = [lm.chain(**s, parts=parts) for s in specs]
-    assert [_rows(h) for h in side] == [_rows(h) for h in serial]
-    assert _rows(side[0]) != _rows(side[1])
-    for p, q in zip(side[0].models[0].parameters(), serial[0].models[0].parameters()):
+    assert [_rows(h_b), _rows(h_a)] == [_rows(h) for h in serial]
+    assert _rows(h_a) != _rows(h_b)
+    for p, q in zip(h_a.models[0].parameters(), serial[1].models[0].parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())
-    bspecs = [dict(decoding="sample", repetition_penalty=1.0), dict(repetition_penalty=1.0)]
-    side_b = lm.branches(serial[0], bspecs, parts=parts)
-    assert [_rows(h) for h in side_b] == [_rows(lm.branch(serial[0], **s, parts=parts)) for s in bspecs]
+    alone = [lm.branch(serial[1], **s, parts=parts) for s in bspecs]
+    assert len(side_b) == 2 and [_rows(h) for h in side_b] == [_rows(h) for h in alone]
+    assert _rows(side_b[0]) != _rows(side_b[1])
+    assert [_rows(h) for h in lm.branches(serial[1], bspecs, parts=parts)] == [_rows(h) for h in alone]
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")  # one process: the same lists, in the same order
+    one = lm.chains(specs, parts=parts, branches={1: bspecs[1:]})
+    assert [_rows(h) for h in one[:2]] == [_rows(h) for h in serial] and _rows(one[2][0]) == _rows(side_b[1])
+    with pytest.raises(ValueError, match="keep its generation-0 model"):
+        lm.chains(specs, parts=parts, branches={0: bspecs})
+    with pytest.raises(ValueError, match="indices of specs"):
+        lm.chains(specs, parts=parts, branches={2: bspecs})
+    with pytest.raises(ValueError, match="allowed"):
+        lm.chains(specs, parts=parts, branches={1: [dict(setting="a")]})
+    with pytest.raises(TypeError, match="dict"):
+        lm.chains(specs, parts=parts, branches=[bspecs])
     with pytest.raises(ValueError, match="allowed"):
         lm.chains([dict(setting="a", parts=parts)], parts=parts)
     with pytest.raises(TypeError, match="list of dicts"):
         lm.chains("a", parts=parts)
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")  # a chain failing in a worker: its error, no branch, no worker left
+    with pytest.raises(ValueError, match="setting must be"):
+        lm.chains([specs[1], dict(setting="c")], parts=parts, branches={0: bspecs})
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers
 
 
 def test_the_fraction_sweep_and_the_policy_table_give_the_same_numbers_in_processes(monkeypatch):
@@ -129,39 +149,3 @@ def test_one_experiment_under_several_policies_side_by_side_gives_the_same_histo
         mi.by_policy(mi.linreg_experiment, "replace", **kw)
     with pytest.raises(course.validate.ArgumentError, match="fn must be"):
         mi.by_policy(print, ["replace"])
-
-
-@pytest.mark.slow
-def test_language_model_branches_started_beside_the_chains_give_what_one_after_the_other_gives(monkeypatch):
-    # Chapter 4 starts the branches of (a) as soon as (a) ends, while (b) still runs: to the last bit the same
-    import psutil
-
-    from collapse_lab import lm
-
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-    parts = lm.setup("quick")
-    specs = [dict(setting="b", generations=1, profile="quick"),
-             dict(setting="a", generations=1, profile="quick", keep=(0,))]
-    bspecs = [dict(repetition_penalty=1.0), dict(decoding="sample", repetition_penalty=1.0)]
-    h_b, h_a, side_b = lm.chains(specs, parts=parts, branches={1: bspecs})
-    serial = [lm.chain(**s, parts=parts) for s in specs]
-    assert [_rows(h_b), _rows(h_a)] == [_rows(h) for h in serial]
-    assert len(side_b) == 2
-    assert [_rows(h) for h in side_b] == [_rows(lm.branch(serial[1], **s, parts=parts)) for s in bspecs]
-    assert _rows(side_b[0]) != _rows(side_b[1])
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")  # one process: the same lists, in the same order
-    one = lm.chains(specs, parts=parts, branches={1: bspecs[1:]})
-    assert [_rows(h) for h in one[:2]] == [_rows(h) for h in serial] and _rows(one[2][0]) == _rows(side_b[1])
-    with pytest.raises(ValueError, match="keep its generation-0 model"):
-        lm.chains(specs, parts=parts, branches={0: bspecs})
-    with pytest.raises(ValueError, match="indices of specs"):
-        lm.chains(specs, parts=parts, branches={2: bspecs})
-    with pytest.raises(ValueError, match="allowed"):
-        lm.chains(specs, parts=parts, branches={1: [dict(setting="a")]})
-    with pytest.raises(TypeError, match="dict"):
-        lm.chains(specs, parts=parts, branches=[bspecs])
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")  # a chain failing in a worker: its error, no branch, no worker left
-    with pytest.raises(ValueError, match="setting must be"):
-        lm.chains([specs[1], dict(setting="c")], parts=parts, branches={0: bspecs})
-    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
-    assert not workers

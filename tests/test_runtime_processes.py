@@ -93,3 +93,25 @@ def test_a_failing_worker_job_stops_the_others_at_once_and_its_error_is_raised(m
     while _loky_workers() and time.monotonic() < end:
         time.sleep(0.2)
     assert not _loky_workers()
+
+
+def _add(x, y):
+    return x + y
+
+
+def _pid_after(prev, x):
+    return prev + x, os.getpid()
+
+
+def test_jobs_that_wait_on_another_get_its_result_in_any_number_of_processes(monkeypatch):
+    jobs = [(_add, (1, 2), None), (_add, (10, 20), None), (_pid_after, (100,), 0), (_pid_after, (1000,), 1)]
+    got = {}
+    for n in ("1", "2", "3"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        out = runtime.in_processes_after(jobs)
+        got[n] = out[:2] + [v for v, _ in out[2:]]
+    assert got["1"] == got["2"] == got["3"] == [3, 30, 103, 1030]
+    for bad in ("x", [(_add, (1, 2), 0)], [(_add, (1, 2), None), (_add, [1, 2], None)], [(_add, (1,), None, 1)],
+                [(_add, (1, 2), None), (_pid_after, (1,), True)], [("f", (), None)]):
+        with pytest.raises(runtime.validate.ArgumentError, match="jobs"):
+            runtime.in_processes_after(bad)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from .. import lm, loop
-from ..runtime import as_rng, seed_all
+from ..runtime import as_rng, in_processes_after, seed_all
 from ..validate import integer as _int, number as _num, seed as _seed
 from .devices import _model_for
 from .protocol import DECODINGS, REPETITION_PENALTY, SETTINGS, _setting
@@ -291,85 +291,12 @@ def chains(specs, *, parts=None, branches=None) -> list:
         parts = lm.setup(specs[0].get("profile"))
     jobs = [(_one_chain, (spec, parts), None) for spec in specs]
     jobs += [(_one_branch, (spec, parts), i) for i, b in todo.items() for spec in b]
-    done = _after(jobs)
+    done = in_processes_after(jobs)
     out, k = done[:len(specs)], len(specs)
     for b in todo.values():
         out.append(done[k:k + len(b)])
         k += len(b)
     return out
-
-
-def _after(jobs: list) -> list:
-    """``jobs`` = ``[(fn, args, dep), ...]`` run in this process and up to ``runtime.workers() - 1`` loky workers:
-    ``fn(*args)`` when ``dep`` is None, else ``fn(result of job dep, *args)``, started once job ``dep`` has ended.
-    Each free process takes the first ready job in list order (this one takes job 0 first). Results in list order.
-
-    :func:`collapse_lab.runtime.in_processes` with dependencies: the same worker set-up (loky's fresh
-    interpreters, numeric thread pools limited to a share of the cores), the workers shut down at the end."""
-    import sys
-    import threading
-
-    from .. import runtime
-
-    n = min(runtime.workers(), len(jobs))
-    results: list = [None] * len(jobs)
-    finished: set = set()
-    if n <= 1:
-        for i, (fn, args, dep) in enumerate(jobs):
-            results[i] = fn(*args) if dep is None else fn(results[dep], *args)
-        return results
-    from joblib.externals.loky import get_reusable_executor
-
-    env = {v: os.environ.get(v, str(max(1, (os.cpu_count() or 1) // n))) for v in runtime._THREAD_VARS}
-    pool = get_reusable_executor(max_workers=n - 1, env=env)
-    todo, errors, cond = list(range(len(jobs))), [], threading.Condition()
-
-    def take(first=None):
-        with cond:
-            while todo and not errors:
-                ready = [i for i in todo if jobs[i][2] is None or jobs[i][2] in finished]
-                if ready:
-                    i = first if first in ready else ready[0]
-                    todo.remove(i)
-                    return i
-                cond.wait()
-            return None
-
-    def run(i, remote):
-        fn, args, dep = jobs[i]
-        args = args if dep is None else (results[dep], *args)
-        try:
-            results[i] = pool.submit(fn, *args).result() if remote else fn(*args)
-        except BaseException as e:  # noqa: BLE001 - re-raised below, after the other jobs stop
-            errors.append(e)
-        with cond:
-            finished.add(i)
-            cond.notify_all()
-
-    def worker():
-        while (i := take()) is not None:
-            run(i, True)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n - 1)]
-    i = take(first=0)
-    for t in threads:
-        t.start()
-    try:
-        while i is not None:
-            run(i, False)
-            i = take()
-    finally:
-        if errors or sys.exc_info()[0] is not None:  # stop the workers now: their results would be thrown away
-            with cond:
-                todo.clear()
-                cond.notify_all()
-            pool.shutdown(wait=False, kill_workers=True)
-        for t in threads:
-            t.join()
-        pool.shutdown(wait=True)  # free what the jobs loaded (models, data) now, not after loky's idle timeout
-    if errors:
-        raise errors[0]
-    return results
 
 
 def branches(history, specs, *, parts=None) -> list[loop.History]:
