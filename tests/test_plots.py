@@ -190,6 +190,8 @@ def test_explorer_figures_carry_their_description_and_settings(monkeypatch):
         def update(self, data, **kw):
             shown.append(("update", data))
 
+    # pyplot picks its backend at the first figure and asks IPython for its events then: do that before faking IPython
+    plt.close(plt.figure())
     monkeypatch.setattr(widgets, "interactive_available", lambda: False)
     monkeypatch.setattr("IPython.get_ipython", lambda: object())
     monkeypatch.setattr(IPython.display, "display", lambda data, **kw: shown.append(("display", data)) or Handle())
