@@ -272,7 +272,8 @@ def row(history, family: str, *, chapter, experiment: str, sources, remedy: str,
     t = _median_generation([f[0] for f in found])
     b = _median_generation([f[1] for f in found])
     return {"chapter": str(chapter).strip(), "experiment": _text("experiment", experiment), "family": family,
-            "sources": _sources(sources), "generations": int(max(h.meta.get("planned", len(h) - 1) for h in hs)), "chains": len(hs),
+            "sources": _sources(sources), "generations": int(max(h.meta.get("planned", len(h) - 1) for h in hs)),
+            "chains": len(hs),
             "tail_alarm": t, "bulk_alarm": b, "verdict": verdict(t, b), "remedy": _text("remedy", remedy)}
 
 
