@@ -77,3 +77,48 @@ def test_the_recursion_drives_digits_out_relative_to_generation_0(profile, seed)
     assert (sh[-1] / sh[0]).min() < 0.5, (seed, np.round(sh[-1] / sh[0], 2))
     row = stages.row(h, "vae", chapter=3, experiment="VAE", sources=["S", "E", "A"], remedy="mix")
     assert row["tail_alarm"] is not None, (seed, row)
+
+
+# --- the notebook's seed (0): the acceptance run, its determinism, its figures (the chain computed once, above) ---
+
+@pytest.fixture(scope="module")
+def quick():
+    return run("quick", 0)
+
+
+def test_quick_chain_collapses(quick):
+    h = quick
+    g = vae.sizes("quick").generations
+    assert list(h["generation"]) == list(range(g + 1)) and sorted(h.models) == list(range(g + 1))
+    assert h.meta["accuracy"] > 0.93
+    spread, ent, dist = h["spread"], h["entropy"], h["distance"]
+    # the acceptance: both fall over generations (first vs last, with a margin), and the samples move away
+    assert spread[-1] < 0.8 * spread[0]
+    assert ent[-1] < ent[0] - 0.3
+    assert np.all(np.diff(spread) < 0.01) and np.all(np.diff(ent) < 0.1)  # and (nearly) every step goes down
+    assert ent[0] > 2.8  # generation 0 still draws (nearly) every digit: log2 10 = 3.32
+    assert dist[-1] > 2 * dist[0] and dist[0] > h.meta["floor"]
+    shares = np.array([[r[f"share_{k}"] for k in range(10)] for r in h.rows])
+    assert np.allclose(shares.sum(1), 1.0)
+
+
+def test_quick_chain_is_deterministic(quick):
+    again = vae.experiment(seed=0, profile="quick", generations=1)
+    for col in ("distance", "spread", "entropy"):
+        assert np.allclose(again[col], quick[col][:2], rtol=1e-5), col
+
+
+def test_plots(quick):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for f in (vae.plot_samples(quick, n=4), vae.plot_curves(quick), vae.plot_classes(quick),
+              vae.plot_generation(quick, 1, n=6)):
+        assert len(f.axes) >= 1
+    # the released code's spread is drawn at generations 1 to 5, not 0 to 4
+    x = [line for line in vae.plot_curves(quick).axes[0].lines if "released" in line.get_label()][0].get_xdata()
+    assert list(x) == [1, 2, 3, 4, 5]
+    with pytest.raises(TypeError, match="history"):
+        vae.plot_curves({"spread": [1]})
+    with pytest.raises(ValueError, match="generation"):
+        vae.plot_generation(quick, 99)
