@@ -111,13 +111,19 @@ def expected_lost(p, M: int):
     return float(out) if out.ndim == 0 else out
 
 
+_LOST_TRIALS = 1000  # trials per multinomial call in lost_once
+
+
 def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
     """Simulated number of categories (of those with p > 0) lost in one refit, for ``trials`` trials. (trials,) ints."""
     p, M, trials = _probs(p), _int("M", M, 1), _int("trials", trials, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,) here; got {p.shape}")
-    counts = as_rng(seed).multinomial(M, p, size=trials)
-    return ((counts == 0) & (p > 0)).sum(axis=1)
+    rng, out = as_rng(seed), np.empty(trials, dtype=np.int64)
+    for i in range(0, trials, _LOST_TRIALS):  # trials in turn, one stream in order: the numbers of one call, without
+        counts = rng.multinomial(M, p, size=min(trials - i, _LOST_TRIALS))  # a (trials, K) array of counts
+        np.sum((counts == 0) & (p > 0), axis=1, out=out[i:i + counts.shape[0]])
+    return out
 
 
 # chains refitted per multinomial call in survival: a few hundred kB of counts, reused, not a (chains, K) array
@@ -378,7 +384,7 @@ def sample_model(model, n: int, rng) -> np.ndarray:
 
 
 # rows of the centre indices drawn per call in _sample: small enough to reuse memory, not a (chains, n) array a draw
-_PICK_ROWS = 128
+_PICK_ROWS = 500
 
 
 def _sample(c, w, rng, out, work):
