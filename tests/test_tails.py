@@ -288,3 +288,10 @@ def test_survival_is_one_multinomial_refit_per_generation():
         want.append((q > 0).sum(axis=0))
     np.testing.assert_array_equal(tails.survival(p, M, 6, chains, seed=np.random.default_rng(4)),
                                   np.array(want) / chains)
+
+
+def test_lost_once_is_one_multinomial_call():
+    # lost_once draws its trials a block at a time: the numbers of one call over all trials
+    p = tails.zipf(80, 1.1)
+    counts = np.random.default_rng(6).multinomial(30, p, size=2 * tails._LOST_TRIALS + 7)
+    np.testing.assert_array_equal(tails.lost_once(p, 30, 2 * tails._LOST_TRIALS + 7, seed=6), (counts == 0).sum(1))
