@@ -410,8 +410,11 @@ def experiments(seeds, *, policy="replace", generations: int | None = None, prof
     for g in progress(range(generations + 1), desc=f"{len(seeds)} Gaussian chains · {pol!r}"):
         if g > 0:
             ns = pol.n_synthetic(M)
-            nxt = [b(rng.normal(mu, np.sqrt(v), ns), rng).ravel()
-                   for b, rng, mu, v in zip(builders, rngs, mean.tolist(), var.tolist())]
+            if type(pol) is loop.Replace:  # the training set is the synthetic set itself: no builder to call
+                nxt = [rng.normal(mu, sd, ns) for rng, mu, sd in zip(rngs, mean.tolist(), np.sqrt(var).tolist())]
+            else:
+                nxt = [b(rng.normal(mu, np.sqrt(v), ns), rng).ravel()
+                       for b, rng, mu, v in zip(builders, rngs, mean.tolist(), var.tolist())]
             if len({x.size for x in nxt}) != 1:
                 raise ValueError(f"policy {pol!r} built training sets of different sizes for different chains; "
                                  f"run experiment() once per seed instead")
