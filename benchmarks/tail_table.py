@@ -6,8 +6,9 @@ Both advance all chains together as a (chains, M) array. The previous loop compu
 (the mass of its mixture of M Gaussian kernels beyond the original 1st/99th percentiles: 2 M normal cdfs per chain)
 after every fit; the table reports only a few fits (``tail_n``: 1, 10, 30, 100, 300, 1000), so
 ``tails.tail_chains(..., at=n)`` computes it there only, and the fit takes both variances in one pass and the
-quartiles from one sort; more than ``tails.CHAIN_BLOCK`` chains run in blocks on every core
-(``COLLAPSE_LAB_WORKERS``). Prints seconds for each and the speed-up; up to ``CHAIN_BLOCK`` chains are the same
+quartiles from one sort; fit and draw write into a block's arrays made once instead of allocating new (chains, M)
+arrays every generation (each such array costs page faults); more than ``tails.CHAIN_BLOCK`` chains run in blocks
+on every core (``COLLAPSE_LAB_WORKERS``). Prints seconds for each and the speed-up; up to ``CHAIN_BLOCK`` chains are the same
 random draws, and the printed tail fractions at the reported fits agree.
 """
 import argparse

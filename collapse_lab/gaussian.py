@@ -22,13 +22,14 @@ drawing the M points; :func:`direct_chains` draws them (the reference the fast s
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Sequence
 
 import numpy as np
 from scipy import optimize, special
 
 from . import loop, metrics, profiles
-from .runtime import as_rng, blocks, in_threads, progress
+from .runtime import as_rng, blocks, in_threads, progress, workers
 from . import validate
 from .validate import integer as _int, seed as _seed
 
@@ -166,7 +167,8 @@ def median_var(n, M: int, s2: float = 1.0, ddof: int = 1):
     """
     n, scalar = _ns(n)
     M, ddof, s2 = _M(M), _ddof(ddof), _pos("s2", s2)
-    out = np.array([_median_log(int(x), M, ddof) for x in n.ravel()]).reshape(n.shape)
+    flat = [int(x) for x in n.ravel()]  # each n on its own: spread over the cores (the same numbers)
+    out = np.array(in_threads(_median_log, flat, [M] * len(flat), [ddof] * len(flat)), dtype=float).reshape(n.shape)
     return _out(s2 * np.exp(out), scalar)
 
 
@@ -301,14 +303,45 @@ def direct_chains(M: int, generations: int, chains: int, seed=0, *, mean: float 
                     j += 1
         return Chains(keep, means, vars_)
     mu, v, j = np.full(chains, mean), np.full(chains, var), 0
+    # The standard normals Z of a generation do not depend on the fits, so with a second core a thread draws the
+    # next generation's Z (the same stream, in the same order) while this one refits: two (chains, M) arrays, made
+    # once and used in turn.
+    bufs = [np.empty((chains, M)) for _ in range(2 if generations > 1 else 1)]
+    ahead = ThreadPoolExecutor(1) if workers() > 1 and generations > 1 else None
+
+    def draw(g):  # Z of generation g (1..generations) into its array
+        out = bufs[g % len(bufs)]
+        return ahead.submit(rng.standard_normal, out=out) if ahead else rng.standard_normal(out=out)
+
+    nxt = draw(1) if generations > 0 else None
+    try:
+        _direct_loop(generations, M, ddof, keep, mu, v, means, vars_, draw, nxt)
+    finally:
+        if ahead:
+            ahead.shutdown(wait=True)
+    return Chains(keep, means, vars_)
+
+
+def _direct_loop(generations, M, ddof, keep, mu, v, means, vars_, draw, nxt):
+    """:func:`direct_chains`' vectorised loop; ``draw(g)`` gives generation g's standard normals (an array, or a
+    future of one), ``nxt`` generation 1's."""
+    j = 0
     for g in progress(range(generations + 1), desc="direct sampler"):
-        if g > 0:
-            x = mu[:, None] + np.sqrt(v)[:, None] * rng.standard_normal((chains, M))
-            mu, v = x.mean(axis=1), x.var(axis=1, ddof=ddof)
+        if g > 0:  # mu + sd * Z, then numpy's mean and var step by step (the same numbers), in place
+            x = nxt.result() if hasattr(nxt, "result") else nxt
+            if g < generations:
+                nxt = draw(g + 1)
+            x *= np.sqrt(v)[:, None]
+            x += mu[:, None]
+            mu = np.add.reduce(x, axis=1)
+            mu /= M
+            x -= mu[:, None]
+            np.square(x, out=x)
+            v = np.add.reduce(x, axis=1)
+            v /= M - ddof
         if j < keep.size and keep[j] == g:
             means[j], vars_[j] = mu, v
             j += 1
-    return Chains(keep, means, vars_)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -377,8 +410,11 @@ def experiments(seeds, *, policy="replace", generations: int | None = None, prof
     for g in progress(range(generations + 1), desc=f"{len(seeds)} Gaussian chains · {pol!r}"):
         if g > 0:
             ns = pol.n_synthetic(M)
-            nxt = [b(rng.normal(mu, np.sqrt(v), ns), rng).ravel()
-                   for b, rng, mu, v in zip(builders, rngs, mean.tolist(), var.tolist())]
+            if type(pol) is loop.Replace:  # the training set is the synthetic set itself: no builder to call
+                nxt = [rng.normal(mu, sd, ns) for rng, mu, sd in zip(rngs, mean.tolist(), np.sqrt(var).tolist())]
+            else:
+                nxt = [b(rng.normal(mu, np.sqrt(v), ns), rng).ravel()
+                       for b, rng, mu, v in zip(builders, rngs, mean.tolist(), var.tolist())]
             if len({x.size for x in nxt}) != 1:
                 raise ValueError(f"policy {pol!r} built training sets of different sizes for different chains; "
                                  f"run experiment() once per seed instead")

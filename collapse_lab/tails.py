@@ -111,13 +111,23 @@ def expected_lost(p, M: int):
     return float(out) if out.ndim == 0 else out
 
 
+_LOST_TRIALS = 1000  # trials per multinomial call in lost_once
+
+
 def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
     """Simulated number of categories (of those with p > 0) lost in one refit, for ``trials`` trials. (trials,) ints."""
     p, M, trials = _probs(p), _int("M", M, 1), _int("trials", trials, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,) here; got {p.shape}")
-    counts = as_rng(seed).multinomial(M, p, size=trials)
-    return ((counts == 0) & (p > 0)).sum(axis=1)
+    rng, out = as_rng(seed), np.empty(trials, dtype=np.int64)
+    for i in range(0, trials, _LOST_TRIALS):  # trials in turn, one stream in order: the numbers of one call, without
+        counts = rng.multinomial(M, p, size=min(trials - i, _LOST_TRIALS))  # a (trials, K) array of counts
+        np.sum((counts == 0) & (p > 0), axis=1, out=out[i:i + counts.shape[0]])
+    return out
+
+
+# chains refitted per multinomial call in survival: a few hundred kB of counts, reused, not a (chains, K) array
+_MULTINOMIAL_ROWS = 100
 
 
 def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
@@ -140,8 +150,12 @@ def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
         alive = np.empty((generations + 1, p.size))
         alive[0] = size * (p > 0)
         for g in range(1, generations + 1):
-            q = rng.multinomial(M, q) / M
-            alive[g] = (q > 0).sum(axis=0)
+            # rows in turn (one stream, in order: the numbers of one call), each refit written over its row of q,
+            # so no (size, K) arrays are made each generation
+            for i in range(0, size, _MULTINOMIAL_ROWS):
+                rows = q[i:i + _MULTINOMIAL_ROWS]
+                np.divide(rng.multinomial(M, rows), M, out=rows)
+            alive[g] = np.count_nonzero(q, axis=0)
             bar.update()
         return alive
 
@@ -287,7 +301,21 @@ def fit_gaussian(x):
     Returned as a model (centres (chains, 1) = the means, width (chains,) = the standard deviations).
     """
     x = _data(x)
-    return x.mean(1, keepdims=True), x.std(1, ddof=1)
+    return _fit_gaussian(x, np.empty_like(x))
+
+
+def _fit_gaussian(x, work):
+    """:func:`fit_gaussian` of checked ``x`` with ``work`` (x's shape) as scratch: numpy's own ``mean`` and
+    ``std(ddof=1)`` step by step (sum / M, deviations squared, sum / (M - 1), root), so the same numbers to the
+    last bit, without allocating (chains, M) arrays each generation."""
+    M = x.shape[1]
+    m = np.add.reduce(x, axis=1, keepdims=True)
+    m /= M
+    np.subtract(x, m, out=work)
+    np.square(work, out=work)
+    sd = np.add.reduce(work, axis=1)
+    sd /= M - 1
+    return m, np.sqrt(sd, out=sd)
 
 
 def fit_kde(x):
@@ -296,12 +324,18 @@ def fit_kde(x):
     Returns the model (centres (chains, M), width (chains,)); its variance equals each row's unbiased variance.
     """
     x = _data(x)
+    return _fit_kde(x, np.empty_like(x), np.empty_like(x))
+
+
+def _fit_kde(x, centres, work):
+    """:func:`fit_kde` of checked ``x``, the centres written into ``centres`` and ``work`` used for the sort
+    (both of x's shape; ``x`` is left as it is)."""
     M = x.shape[1]
     m = x.mean(1, keepdims=True)
-    d = x - m
+    d = np.subtract(x, m, out=centres)
     var0 = np.einsum("ij,ij->i", d, d) / M  # one pass for both variances (ddof 0 and 1)
     s0 = np.sqrt(var0)
-    q75, q25 = _quartiles(x)
+    q75, q25 = _quartiles(x, work)
     spread = np.minimum(s0, (q75 - q25) / 1.34)
     spread = np.where(spread > 0, spread, s0)          # IQR is 0 when over half the points coincide
     h = 0.9 * spread * M ** -0.2
@@ -312,15 +346,19 @@ def fit_kde(x):
     return d, r * h
 
 
-def _quartiles(x):
-    """75th and 25th percentiles of each row (numpy's default linear interpolation), from one sort."""
+def _quartiles(x, work=None):
+    """75th and 25th percentiles of each row (numpy's default linear interpolation), from one sort (of a copy of
+    ``x`` in ``work``, when given)."""
     M = x.shape[1]
     pos = np.array([0.75, 0.25]) * (M - 1)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, M - 1)
-    part = np.sort(x, axis=1)  # rows are short: a sort is several times faster than a partition at 4 positions
+    if work is None:
+        work = np.empty_like(x)
+    np.copyto(work, x)
+    work.sort(axis=1)  # rows are short: a sort is several times faster than a partition at 4 positions
     frac = pos - lo
-    return tuple(part[:, l] + (part[:, h] - part[:, l]) * f for l, h, f in zip(lo, hi, frac))
+    return tuple(work[:, l] + (work[:, h] - work[:, l]) * f for l, h, f in zip(lo, hi, frac))
 
 
 FITS = {"gaussian": fit_gaussian, "kde": fit_kde}
@@ -341,16 +379,33 @@ def sample_model(model, n: int, rng) -> np.ndarray:
     """``n`` samples from each chain's model: a uniformly chosen centre plus width * N(0, 1). Shape (chains, n)."""
     c, w = _model(model)
     n, rng = _int("n", n, 1), as_rng(rng)
+    out = np.empty((c.shape[0], n))
+    return _sample(c, w, rng, out, None if c.shape[1] == 1 else np.empty_like(out))
+
+
+# rows of the centre indices drawn per call in _sample: small enough to reuse memory, not a (chains, n) array a draw
+_PICK_ROWS = 500
+
+
+def _sample(c, w, rng, out, work):
+    """:func:`sample_model` into ``out`` (chains, n), with ``work`` (out's shape; unused for one centre) for the
+    chosen centres. The centre indices are drawn in blocks of rows: the same numbers as one call (one stream, in
+    order), without a new (chains, n) array each generation."""
     if c.shape[1] == 1:  # one centre (a Gaussian): drawing index 0 would consume no random numbers anyway
-        out = rng.standard_normal((c.shape[0], n))
+        rng.standard_normal(out=out)
         out *= w[:, None]
         out += c
         return out
-    pick = rng.integers(c.shape[1], size=(c.shape[0], n))
-    pick += (np.arange(c.shape[0]) * c.shape[1])[:, None]  # flat indices: a 1-d take beats take_along_axis
-    out = rng.standard_normal((c.shape[0], n))
+    chains, n, J = out.shape[0], out.shape[1], c.shape[1]
+    flat = np.ascontiguousarray(c).ravel()
+    for i in range(0, chains, _PICK_ROWS):
+        k = min(chains, i + _PICK_ROWS)
+        pick = rng.integers(J, size=(k - i, n))
+        pick += (np.arange(i, k) * J)[:, None]  # flat indices: a 1-d take beats take_along_axis
+        flat.take(pick, out=work[i:k], mode="clip")  # in range already: "clip" writes straight into work
+    rng.standard_normal(out=out)
     out *= w[:, None]
-    out += np.ascontiguousarray(c).ravel().take(pick)
+    out += work
     return out
 
 
@@ -402,7 +457,6 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
                                              + 6 * float(M) * min(chains, CHAIN_BLOCK * workers())))
     rng = as_rng(seed)
     lo, hi = tail_bounds(distribution)
-    fit = FITS[model]
     rows = {g: [g] for g in range(1, generations + 1)} if at is None else {}
     for i, g in enumerate(at or ()):
         rows.setdefault(g, []).append(i)
@@ -412,12 +466,17 @@ def tail_chains(distribution: str, model: str, M: int, generations: int, chains:
     def run(size, r):
         out = np.ones((generations + 1, size)) if at is None else np.empty((len(at), size))
         x = draw(distribution, (size, M), r)
+        # the block's arrays, made once: fit and draw write into them instead of allocating (size, M) arrays
+        # (page faults) every generation
+        centres, work = np.empty_like(x), np.empty_like(x)
         for g in range(1, generations + 1):
-            m = fit(x)
+            m = _fit_gaussian(x, work) if model == "gaussian" else _fit_kde(x, centres, work)
+            if not np.all(np.isfinite(m[1])):
+                raise ValueError(f"{distribution} · {model}: a chain's model is not finite at fit {g}")
             if g in rows:
                 out[rows[g]] = model_tail_mass(m, lo, hi) / 0.02
             if g < generations:
-                x = sample_model(m, M, r)
+                x = _sample(*m, r, x, work)
             bar.update()
         return out, m
 

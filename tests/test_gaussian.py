@@ -316,3 +316,22 @@ def test_experiments_refuse_bad_seeds_and_uneven_policies():
     with pytest.raises(ValueError, match="different sizes"):
         g.experiments(4, policy=Uneven(), generations=3, profile="quick")
 
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_direct_chains_are_the_textbook_loop_to_the_bit(monkeypatch, workers):
+    # direct_chains refits in place while a thread draws the next generation's normals: the numbers of the plain
+    # loop (draw M points per chain, numpy's mean and variance), on one core or two
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", workers)
+    M, gens, chains = 12, 5, 40
+    for ddof in (1, 0):
+        rng = np.random.default_rng(3)
+        mu, v, means, vars_ = np.full(chains, 0.5), np.full(chains, 2.0), [], []
+        for _ in range(gens):
+            x = mu[:, None] + np.sqrt(v)[:, None] * rng.standard_normal((chains, M))
+            mu, v = x.mean(axis=1), x.var(axis=1, ddof=ddof)
+            means.append(mu)
+            vars_.append(v)
+        c = g.direct_chains(M, gens, chains, seed=3, mean=0.5, var=2.0, ddof=ddof, record=range(1, gens + 1))
+        np.testing.assert_array_equal(c.mean, np.array(means))
+        np.testing.assert_array_equal(c.var, np.array(vars_))

@@ -255,3 +255,43 @@ def test_survival_in_blocks_does_not_depend_on_the_threads(monkeypatch):
         runs.append(tails.survival(p, 20, 10, 100, seed=5))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert runs[0].shape == (11, 50) and np.all(runs[0][0] == 1) and np.all(np.diff(runs[0], axis=0) <= 0)
+
+
+@pytest.mark.parametrize("dist,model", [("student-t", "kde"), ("mixture", "kde"), ("gaussian", "gaussian")])
+def test_tail_chains_are_the_public_fit_and_draw_one_generation_after_another(monkeypatch, dist, model):
+    # tail_chains fits and draws into arrays it makes once, the centres drawn in row blocks: to the last bit what
+    # fit_kde / fit_gaussian and sample_model give one generation at a time, on one thread or two
+    chains, M, gens = 300, 40, 4     # more chains than a row block of the draw, fewer than CHAIN_BLOCK
+    rng = np.random.default_rng(7)
+    lo, hi = tails.tail_bounds(dist)
+    x, want = tails.draw(dist, (chains, M), rng), [np.ones(chains)]
+    for g in range(1, gens + 1):
+        m = tails.FITS[model](x)
+        want.append(tails.model_tail_mass(m, lo, hi) / 0.02)
+        if g < gens:
+            x = tails.sample_model(m, M, rng)
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        frac, final = tails.tail_chains(dist, model, M, gens, chains, seed=np.random.default_rng(7))
+        np.testing.assert_array_equal(frac, np.array(want))
+        np.testing.assert_array_equal(final[0], m[0])
+        np.testing.assert_array_equal(final[1], m[1])
+
+
+def test_survival_is_one_multinomial_refit_per_generation():
+    # survival refits the chains in row blocks, in place: the numbers of one multinomial call per generation
+    p, M, chains = tails.zipf(60, 1.1), 50, 250
+    rng, q = np.random.default_rng(4), np.tile(tails.zipf(60, 1.1), (chains, 1))
+    want = [np.full(60, chains)]
+    for _ in range(6):
+        q = rng.multinomial(M, q) / M
+        want.append((q > 0).sum(axis=0))
+    np.testing.assert_array_equal(tails.survival(p, M, 6, chains, seed=np.random.default_rng(4)),
+                                  np.array(want) / chains)
+
+
+def test_lost_once_is_one_multinomial_call():
+    # lost_once draws its trials a block at a time: the numbers of one call over all trials
+    p = tails.zipf(80, 1.1)
+    counts = np.random.default_rng(6).multinomial(30, p, size=2 * tails._LOST_TRIALS + 7)
+    np.testing.assert_array_equal(tails.lost_once(p, 30, 2 * tails._LOST_TRIALS + 7, seed=6), (counts == 0).sum(1))

@@ -48,7 +48,7 @@ from .base import _LOADED  # noqa: F401  (setup reads lm._LOADED)
 from .training import finetune, train
 from .scoring import diversity, perplexity, repeat_share, seq_perplexity, token_losses
 from .generation import continuations, generate
-from .chains import branch, branches, chain, chains, experiment, family
+from .chains import branch, chain, chains, experiment, family
 from .comparisons import ablation, print_side_by_side, side_by_side
 from .figures import plot_chains, plot_generation, plot_seq_ppl
 from .run import run_experiment
@@ -64,7 +64,7 @@ __all__ = [
     "finetune", "train",
     "diversity", "perplexity", "repeat_share", "seq_perplexity", "token_losses",
     "continuations", "generate",
-    "branch", "branches", "chain", "chains", "experiment", "family",
+    "branch", "chain", "chains", "experiment", "family",
     "ablation", "print_side_by_side", "side_by_side",
     "plot_chains", "plot_generation", "plot_seq_ppl",
     "run_experiment",

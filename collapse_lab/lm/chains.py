@@ -298,19 +298,3 @@ def chains(specs, *, parts=None, branches=None) -> list:
         k += len(b)
     return out
 
-
-def branches(history, specs, *, parts=None) -> list[loop.History]:
-    """Branches of one chain side by side: ``[lm.branch(history, **spec, parts=parts) for spec in specs]``, one
-    process per branch at a time (:func:`collapse_lab.runtime.in_processes`; put the longest first), the same
-    numbers as one after the other.
-
-    ``specs``: a list of dicts of :func:`branch`'s arguments (``decoding``, ``repetition_penalty``, ``seed``).
-    ``history`` (with its generation-0 model) and ``parts`` are copied into each worker."""
-    from ..runtime import in_processes
-
-    if not isinstance(history, loop.History) or "setting" not in history.meta:
-        raise TypeError(f"history must be a History returned by lm.chain; got {type(history).__name__}")
-    specs = _specs("specs", specs, _BRANCH_ARGS)
-    if parts is None:
-        parts = lm.setup(history.meta.get("profile"))
-    return in_processes(_one_branch, [history] * len(specs), specs, [parts] * len(specs))
