@@ -3,6 +3,7 @@ and the paper's reference setting."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -309,35 +310,44 @@ class _Setup(NamedTuple):
 
 
 #: seeds per block of :func:`experiments`: the blocks run side by side in processes
-#: (:func:`~collapse_lab.runtime.in_processes`), each block's chains fitted together by the batched EM. The split
-#: depends on the seeds only (never on the cores), and a chain's numbers do not depend on its block.
-BLOCK = 10
+#: (:func:`~collapse_lab.runtime.in_processes`), each block's chains fitted together by the batched EM, whose cost
+#: per chain falls with the chains in the batch (about 1.7 ms per chain and generation at M = 1,000 for 50 chains,
+#: 4 ms for one). The split depends on the seeds only (never on the cores), and a chain's numbers do not depend
+#: on its block.
+BLOCK = 50
+#: points per generation (seeds x M) of one block of the N-sweep: the sweep's largest M split into small blocks, so
+#: the blocks of all M share the cores evenly
+SWEEP_POINTS = 20000
 
 
-def _blocks(seeds: list) -> list[list]:
-    """``seeds`` in blocks of at most :data:`BLOCK`, as equal as they can be, in order."""
-    parts = -(-len(seeds) // BLOCK)
-    return [list(b) for b in np.array_split(np.asarray(seeds, dtype=object), parts)]
+def _blocks(seeds: list, size: int = BLOCK) -> list[list]:
+    """``seeds`` in blocks of at most ``size``, as equal as they can be, in order."""
+    parts = -(-len(seeds) // max(1, size))
+    return [[int(sd) for sd in b] for b in np.array_split(np.asarray(seeds), parts)]
 
 
 def _in_blocks(jobs: list) -> list[list]:
     """:func:`_block` for every job ``(seeds, setup)`` of ``jobs``, in processes, the costliest first (points x
-    generations x chains); the results in the order of ``jobs``. A policy that cannot be sent to another process
-    (defined in a notebook cell or a function) runs the blocks here, on threads."""
+    generations x chains); the results in the order of ``jobs``. One job runs here, its chains split over threads
+    as :func:`lockstep` splits them (no process to start for a short run); so does every job when the policy cannot
+    be sent to another process (a class defined in a notebook cell or a function)."""
     import pickle
 
-    cost = [len(sd) * st.n * (st.generations + 1) for sd, st in jobs]
-    order = sorted(range(len(jobs)), key=lambda i: -cost[i])
     try:
         pickle.dumps([st.policy for _, st in jobs])
     except Exception:  # noqa: BLE001 - any failure to pickle: run here
-        return in_threads(_block, *zip(*jobs))
+        return [_block(sd, st, threads=True) for sd, st in jobs]
+    if len(jobs) == 1:
+        return [_block(*jobs[0], threads=True)]
+    cost = [len(sd) * st.n * (st.generations + 1) for sd, st in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -cost[i])
     done = in_processes(_block, *zip(*[jobs[i] for i in order]))
     return [part for _, part in sorted(zip(order, done), key=lambda t: t[0])]
 
 
-def _block(seeds: list, setup: _Setup) -> list[loop.History]:
-    """The histories of :func:`experiments` for ``seeds``, their chains advanced together on this thread."""
+def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.History]:
+    """The histories of :func:`experiments` for ``seeds``, their chains advanced together on this thread (with
+    ``threads``: in :func:`~collapse_lab.runtime.workers` groups on parallel threads, as :func:`lockstep`)."""
     import time
 
     st = setup
@@ -350,10 +360,11 @@ def _block(seeds: list, setup: _Setup) -> list[loop.History]:
         hs.append(loop.History(meta=dict(meta)))
         hs[-1].meta["_metrics"] = _metrics(st.ref, test, st.full, st.masses)
     keep = set(st.keep)
-    clock = [0.0, -1, 0]  # the start of the generation's batch, its number, the chains recorded in it
+    clocks: dict = {}  # per thread (a group of chains): the start of the generation's batch, its number, chains
     settled = None if st.until is None else _settled(st.ref, len(seeds))
 
     def record(g, i, model, train, given):
+        clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0])
         if g != clock[1]:
             clock[:] = [time.perf_counter(), g, 0]
         clock[2] += 1
@@ -373,9 +384,12 @@ def _block(seeds: list, setup: _Setup) -> list[loop.History]:
     quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
     with one_thread(), quiet:
         chains = _Chains([p[0] for p in pairs], seeds, st.policy)
-        bar = progress(total=st.generations + 1, desc=f"{len(seeds)} chains, M = {st.n}")
+        groups = [g for g in np.array_split(np.arange(len(seeds)), min(workers() if threads else 1, len(seeds)))
+                  if g.size]
+        bar = progress(total=(st.generations + 1) * len(groups), desc=f"{len(seeds)} chains, M = {st.n}")
         try:
-            _advance(chains, range(len(seeds)), st.generations, st.k, st.init, record, measure, bar.update)
+            in_threads(lambda group: _advance(chains, group, st.generations, st.k, st.init, record, measure,
+                                              bar.update), groups)
         finally:
             bar.close()
     for h, (_, test) in zip(hs, pairs):
@@ -491,10 +505,11 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
     for v in ns:
         _int("ns[i]", v, 10)
     seeds = _seeds(seeds)
+    split = {N: _blocks(seeds, min(BLOCK, SWEEP_POINTS // N)) for N in ns}
     jobs = [(block, _Setup(loop.policy("replace"), generations, int(N), s.n_test, 3, "kmeans", (), TEACHING, False,
-                           None, False)) for N in ns for block in _blocks(seeds)]
+                           None, False)) for N in ns for block in split[N]]
     parts = iter(_in_blocks(jobs))
-    return {N: [h for _ in _blocks(seeds) for h in next(parts)] for N in ns}
+    return {N: [h for _ in split[N] for h in next(parts)] for N in ns}
 
 
 def trend(ns, values) -> tuple[float, float]:
