@@ -209,8 +209,8 @@ def _l2_batch(W, Mu, S, ref) -> np.ndarray:
 def histories(fits, masses, modes, ref=TEACHING) -> list:
     """One :class:`~collapse_lab.loop.History` per chain of :func:`exact_chains` (``fits``) with the columns
     ``generation``, ``distance`` (L2 to ``ref``), ``variance`` (total variance) and ``mass_j`` for each mode j of
-    ``modes`` (``masses`` from :func:`exact_masses` with the same ``modes``); ``meta["original_mass"]`` as the EM chains' histories have it,
-    so :mod:`collapse_lab.stages` reads both alike."""
+    ``modes`` (``masses`` from :func:`exact_masses` with the same ``modes``); ``meta["original_mass"]`` as the EM
+    chains' histories have it, so :mod:`collapse_lab.stages` reads both alike."""
     from ..loop import History
 
     ref = _as_mixture(ref, "ref")

@@ -42,7 +42,8 @@ def mixture(weights, means, covs) -> Mixture:
         raise TypeError("weights, means and covs must be numeric arrays of shapes (K,), (K, d), (K, d, d)") from None
     k = w.size
     if k == 0 or m.shape[0] != k or c.ndim != 3 or c.shape != (k, m.shape[1], m.shape[1]):
-        raise ValueError(f"weights, means, covs must have shapes (K,), (K, d), (K, d, d); got {w.shape}, {m.shape}, {c.shape}")
+        raise ValueError(f"weights, means, covs must have shapes (K,), (K, d), (K, d, d); got {w.shape}, {m.shape}, "
+                         f"{c.shape}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(m)) and np.all(np.isfinite(c))):
         raise ValueError("weights, means and covs must be finite")
     if np.any(w < 0) or w.sum() <= 0:
