@@ -320,9 +320,9 @@ BLOCK = 50
 SWEEP_POINTS = 20000
 
 
-def _blocks(seeds: list, size: int = BLOCK) -> list[list]:
-    """``seeds`` in blocks of at most ``size``, as equal as they can be, in order."""
-    parts = -(-len(seeds) // max(1, size))
+def _blocks(seeds: list, size: int | None = None) -> list[list]:
+    """``seeds`` in blocks of at most ``size`` (default :data:`BLOCK`), as equal as they can be, in order."""
+    parts = -(-len(seeds) // max(1, BLOCK if size is None else size))
     return [[int(sd) for sd in b] for b in np.array_split(np.asarray(seeds), parts)]
 
 
