@@ -177,10 +177,22 @@ def bulk_alarm(b, ref: float, move: float = BULK_MOVE) -> int | None:
     """First index g of ``b`` (a bulk statistic per generation, shape (G,)) with ``|b[g] - ref| >= move * ref``, or
     None if it never gets there. ``ref`` > 0: the reference value; ``move`` > 0."""
     b = validate.array("b", b, ndim=1, min_size=1, finite=False)
+    hit = np.flatnonzero(bulk_moved(b, ref, move))
+    return int(hit[0]) if hit.size else None
+
+
+def bulk_moved(b, ref: float, move: float = BULK_MOVE):
+    """Whether the bulk alarm's condition holds at the value ``b`` (a float, or an array of values: one answer
+    per value): ``|b - ref| >= move * ref``, the bulk statistic moved by at least ``move`` of its reference ``ref``
+    (> 0) either way. :func:`bulk_alarm` is the first value where it holds; a chain checked generation after
+    generation (e.g. to stop once the alarm has fired) asks it of each new value. NaN never holds."""
     ref = validate.number("ref", ref, 0, lo_open=True)
     move = validate.number("move", move, 0, lo_open=True)
-    hit = np.flatnonzero(np.abs(b - ref) >= move * ref)
-    return int(hit[0]) if hit.size else None
+    if np.ndim(b) == 0:
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.integer, np.floating)):
+            raise validate.ArgumentError(f"b must be a number or an array of numbers; got {b!r:.60}")
+        return bool(abs(b - ref) >= move * ref)
+    return np.abs(np.asarray(b, dtype=float) - ref) >= move * ref
 
 
 def verdict(tail: int | None, bulk: int | None) -> str:

@@ -165,6 +165,43 @@ def test_experiments_until_settled_report_what_the_full_run_reports(k):
         gmm.experiments(2, n=100, generations=2, profile="quick", until="never")
 
 
+def test_experiments_in_blocks_and_processes_give_the_histories_of_one_batch(monkeypatch):
+    """experiments() runs its seeds in blocks, side by side in processes: every row (but the clock's seconds) and
+    the meta are those of one batch of all seeds on one thread, to the bit; the N-sweep's rows are experiments'
+    without the mode masses."""
+    from collapse_lab.gmm import chains
+
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
+    one = gmm.experiments(5, n=100, generations=40, profile="quick", until="settled")
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    monkeypatch.setattr(chains, "BLOCK", 2)
+    assert chains._blocks(list(range(5))) == [[0, 1], [2, 3], [4]]
+    blocks = gmm.experiments(5, n=100, generations=40, profile="quick", until="settled")
+    assert [_rows(h) for h in blocks] == [_rows(h) for h in one]
+    assert [h.meta for h in blocks] == [h.meta for h in one]
+    sw = gmm.sweep(ns=(100, 300), seeds=5, generations=10, profile="quick")
+    for N in (100, 300):
+        alone = gmm.experiments(5, n=N, generations=10, profile="quick")
+        assert [_rows(h) for h in sw[N]] == [[{c: v for c, v in r.items() if not c.startswith("mass_")} for r in
+                                              _rows(h)] for h in alone]
+        assert all("lost" not in h.meta for h in sw[N])
+
+
+def test_l2s_equals_l2_per_mixture_to_the_bit():
+    """The batched distances the chains record are l2's own numbers, for fresh, shrunken and k = 2 fits."""
+    from collapse_lab import em
+    from collapse_lab.gmm.mixture import l2s
+
+    for k, scale in ((3, 1.0), (3, 0.01), (2, 1.0)):
+        x = np.stack([gmm.sample(gmm.TEACHING, 200, np.random.default_rng(s)) for s in range(9)]) * scale
+        f = em.fit(x, k, list(range(9)))
+        for ref in (gmm.TEACHING, gmm.PAPER):
+            got = l2s(f.weights, f.means, f.covs, ref)
+            assert got.tolist() == [gmm.l2(gmm.Mixture(*f.chain(c)), ref) for c in range(9)]
+    with pytest.raises(ValueError, match="shapes"):
+        l2s(f.weights[0], f.means, f.covs, gmm.TEACHING)
+
+
 def test_inside_shares_equal_the_whole_batch_product_to_the_bit():
     """mode_mass / mode_masses / exact_masses decide most (component, mode) pairs from a bound; the shares are
     the ones the direct product over all 4096 draws gives, to the bit, for fresh, shrunken and spread mixtures."""

@@ -38,6 +38,21 @@ def test_bulk_alarm_fires_on_a_move_either_way():
     assert stages.bulk_alarm([2.0, 2.5, np.nan, 3.1], ref=2.0) == 3      # a NaN (not measured) never fires
 
 
+def test_bulk_moved_is_the_alarms_condition_value_by_value():
+    """bulk_moved answers for one value (a chain checked as it runs) what bulk_alarm's first passage reads."""
+    b = [1.0, 0.9, 0.7, 0.5, 0.4, 1.5, np.nan, 1.49]
+    per = [stages.bulk_moved(x, 1.0) for x in b]
+    assert per == [False, False, False, True, True, True, False, False]
+    assert all(type(x) is bool for x in per)
+    assert stages.bulk_moved(b, 1.0).tolist() == per                     # the same answers for an array
+    assert stages.bulk_alarm(b, ref=1.0) == per.index(True)
+    assert stages.bulk_moved(3.1, 2.0) and not stages.bulk_moved(3.1, 2.0, move=0.6)
+    with pytest.raises(ArgumentError, match="ref must be"):
+        stages.bulk_moved(1.0, 0.0)
+    with pytest.raises(ArgumentError, match="b must be"):
+        stages.bulk_moved("1.0", 1.0)
+
+
 def test_verdict_is_the_furthest_stage_reached():
     assert stages.verdict(None, None) == "no collapse yet"
     assert stages.verdict(4, None) == "early collapse"

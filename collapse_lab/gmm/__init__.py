@@ -36,7 +36,8 @@ Definitions used throughout (the notebook explains them):
 
 The package's files, one concept each: ``sizes`` (the profiles' sizes), ``mixture`` (the type, the references,
 sampling, densities, the L2 distance), ``fitting`` (EM), ``measures`` (following the modes, held-out measures),
-``chains`` (the experiments), ``drift`` (chains without EM: pure weight drift and exact fits) and ``figures``. Every public name is available as ``gmm.NAME``.
+``chains`` (the experiments), ``drift`` (chains without EM: pure weight drift and exact fits) and ``figures``.
+Every public name is available as ``gmm.NAME``.
 """
 
 from .sizes import SIZES, sizes
@@ -59,7 +60,8 @@ __all__ = [
     'SIZES', 'sizes', 'Mixture', 'mixture', 'TEACHING', 'MODES', 'PAPER', 'LOST_BELOW', 'LEVEL', 'sample',
     'logpdf', 'density', 'overlaps', 'l2', 'one_thread', 'INITS', 'fit', 'family', 'match', 'tracked',
     'mode_mass', 'mode_masses', 'lost_generation', 'weight_sd', 'heldout_loglik', 'tail_threshold',
-    'tail_fraction', 'metrics', 'total_variance', 'data', 'experiment', 'first_loss', 'lockstep', 'experiments', 'first_losses',
+    'tail_fraction', 'metrics', 'total_variance', 'data', 'experiment', 'first_loss', 'lockstep', 'experiments',
+    'first_losses',
     'count_first', 'sweep', 'trend', 'error_sources', 'paper', 'extent', 'plot_density', 'drift_chains',
     'exact_chains', 'drift_masses', 'exact_masses', 'loss_generations', 'lost_by', 'histories',
 ]

@@ -2,17 +2,18 @@
 and the paper's reference setting."""
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from .. import em, loop, validate
-from ..runtime import in_threads, progress, workers
+from ..runtime import in_processes, in_threads, progress, silence_progress, workers
 from ..validate import integer as _int, seed as _seed
 from .fitting import family, fit, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
-from .mixture import _as_mixture, l2, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
+from .mixture import _as_mixture, l2, l2s, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
 from .sizes import sizes
 
 
@@ -21,7 +22,8 @@ from .sizes import sizes
 
 
 def data(seed: int = 0, n: int | None = None, n_test: int | None = None, ref=TEACHING, profile=None):
-    """Real training points (n, d) and held-out real points (n_test, d) from ``ref``; independent streams of ``seed``."""
+    """Real training points (n, d) and held-out real points (n_test, d) from ``ref``; independent streams of
+    ``seed``."""
     _seed("seed", seed)
     s = sizes(profile)
     n = s.N if n is None else n
@@ -73,7 +75,8 @@ def _annotate(h, ref, test):
     orig = mode_mass(ref, ref)
     h.meta.update(original_mass=[float(x) for x in orig], tau=tail_threshold(ref, test),
                   original_variance=total_variance(ref))
-    h.meta["lost"] = {j: lost_generation(h[f"mass_{j}"], float(orig[j])) for j in range(ref.k)}
+    if "mass_0" in h.columns:  # not when the masses were left out
+        h.meta["lost"] = {j: lost_generation(h[f"mass_{j}"], float(orig[j])) for j in range(ref.k)}
 
 
 class _Lost(Exception):
@@ -155,34 +158,46 @@ def lockstep(reals, generations: int, *, seeds, k: int = 3, init: str = "kmeans"
     """
     reals, seeds = _lockstep_inputs(reals, seeds, generations, init, callback, measure)
     pol = loop.policy(policy)
-    n = reals[0].shape[0]
-    rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
-    builders = [loop.Builder(pol, r.copy()) for r in reals]
+    chains = _Chains(reals, seeds, pol)
     groups = [g for g in np.array_split(np.arange(len(reals)), min(workers(), len(reals))) if g.size]
     bar = progress(total=(generations + 1) * len(groups), desc=desc)
-
-    def run(group):
-        active = [int(i) for i in group]
-        models: dict = {}
-        for g in range(generations + 1):
-            if not active:
-                break
-            if len({builders[i].train.shape for i in active}) != 1:
-                raise ValueError(f"policy {pol!r} built training sets of different sizes in different chains at "
-                                 f"generation {g}; run experiment() once per seed instead")
-            x = np.stack([builders[i].train for i in active])
-            states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
-            f = _batched_fit(x, k, states, [models[i] for i in active] if init == "warm" and g > 0 else None)
-            active = _report(g, active, f, x, models, callback, measure)
-            if g < generations:
-                for i in active:
-                    builders[i](sample(models[i], pol.n_synthetic(n), rngs[i]), rngs[i])
-            bar.update()
-
     try:
-        in_threads(run, groups)
+        in_threads(lambda group: _advance(chains, group, generations, k, init, callback, measure, bar.update),
+                   groups)
     finally:
         bar.close()
+
+
+class _Chains:
+    """The state of chains advanced in lockstep: each chain's random stream ``rngs[i]`` (``default_rng([seed,
+    2])``, as :func:`experiment`'s), its training-set builder and its real-data size ``n``."""
+
+    def __init__(self, reals, seeds, pol):
+        self.pol, self.n = pol, reals[0].shape[0]
+        self.rngs = [np.random.default_rng([int(sd), 2]) for sd in seeds]
+        self.builders = [loop.Builder(pol, r.copy()) for r in reals]
+
+
+def _advance(chains: _Chains, group, generations: int, k: int, init: str, callback, measure, tick) -> None:
+    """Advance the chains ``group`` (indices into ``chains``) together for ``generations``: one batched fit per
+    generation of those still running (see :func:`lockstep`); ``tick()`` after each generation."""
+    pol, builders, rngs = chains.pol, chains.builders, chains.rngs
+    active = [int(i) for i in group]
+    models: dict = {}
+    for g in range(generations + 1):
+        if not active:
+            break
+        if len({builders[i].train.shape for i in active}) != 1:
+            raise ValueError(f"policy {pol!r} built training sets of different sizes in different chains at "
+                             f"generation {g}; run experiment() once per seed instead")
+        x = np.stack([builders[i].train for i in active])
+        states = [int(rngs[i].integers(2**31 - 1)) for i in active]  # gmm.fit's draw
+        f = _batched_fit(x, k, states, [models[i] for i in active] if init == "warm" and g > 0 else None)
+        active = _report(g, active, f, x, models, callback, measure)
+        if g < generations:
+            for i in active:
+                builders[i](sample(models[i], pol.n_synthetic(chains.n), rngs[i]), rngs[i])
+        tick()
 
 
 def _lockstep_inputs(reals, seeds, generations, init, callback, measure):
@@ -241,8 +256,9 @@ UNTIL = (None, "settled")
 
 def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init="kmeans", keep=(), ref=TEACHING,
                 full=False, profile=None, until=None) -> list[loop.History]:
-    """:func:`experiment` for every seed of ``seeds`` (an int: seeds 0..seeds-1), all chains fitted together by the
-    batched EM; the same histories as one :func:`experiment` call per seed, to rounding.
+    """:func:`experiment` for every seed of ``seeds`` (an int: seeds 0..seeds-1), the chains fitted together by the
+    batched EM in blocks of :data:`BLOCK` seeds, the blocks side by side in processes; the same histories as one
+    :func:`experiment` call per seed, to rounding, whatever the blocks and the cores.
 
     Defaults as :func:`experiment` except ``keep`` (no models kept) and ``full`` (False: ``distance``, ``variance``
     and ``mass_j`` only). ``policy``: see :func:`lockstep`. ``seconds``: the time of the generation's batch so far
@@ -259,8 +275,6 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     row is the generation it stopped at), ``meta["lost"][j]`` is None for a mode not lost by then, and
     ``meta["planned"]`` holds ``generations`` (the course map's table reports that as the run's length).
     """
-    import time
-
     if not (until is None or (isinstance(until, str) and until in UNTIL)):
         raise validate.ArgumentError(f"until must be one of {UNTIL}; got {until!r:.60}")
     seeds = _seeds(seeds)
@@ -273,41 +287,123 @@ def experiments(seeds, *, policy="replace", generations=None, n=None, k=3, init=
     if keep is None:
         raise validate.ArgumentError("keep must be a list of generations whose models are kept (ints >= 0; () "
                                      "keeps none); got None")
-    pol = loop.policy(policy)
-    pairs = [data(sd, n=n, n_test=s.n_test, ref=ref) for sd in seeds]
-    meta = {"policy": repr(pol), "n": int(n), "generations": generations, "family": f"gmm k={k} {init}"}
-    if until is not None:
-        meta.update(until=until, planned=generations)
+    setup = _Setup(loop.policy(policy), generations, int(n), s.n_test, k, init, tuple(int(g) for g in keep), ref,
+                   full, until, True)
+    return [h for part in _in_blocks([(block, setup) for block in _blocks(seeds)]) for h in part]
+
+
+class _Setup(NamedTuple):
+    """What :func:`experiments` runs for every seed (checked): the chains' policy, length, size, model and
+    columns; ``masses`` False leaves out the mode masses (and ``meta["lost"]``), for runs that never read them."""
+
+    policy: object
+    generations: int
+    n: int
+    n_test: int
+    k: int
+    init: str
+    keep: tuple
+    ref: Mixture
+    full: bool
+    until: str | None
+    masses: bool
+
+
+#: seeds per block of :func:`experiments`: the blocks run side by side in processes
+#: (:func:`~collapse_lab.runtime.in_processes`), each block's chains fitted together by the batched EM, whose cost
+#: per chain falls with the chains in the batch (about 1.7 ms per chain and generation at M = 1,000 for 50 chains,
+#: 4 ms for one). The split depends on the seeds only (never on the cores), and a chain's numbers do not depend
+#: on its block.
+BLOCK = 50
+#: points per generation (seeds x M) of one block of the N-sweep: the sweep's largest M split into small blocks, so
+#: the blocks of all M share the cores evenly
+SWEEP_POINTS = 20000
+
+
+def _blocks(seeds: list, size: int | None = None) -> list[list]:
+    """``seeds`` in blocks of at most ``size`` (default :data:`BLOCK`), as equal as they can be, in order."""
+    parts = -(-len(seeds) // max(1, BLOCK if size is None else size))
+    return [[int(sd) for sd in b] for b in np.array_split(np.asarray(seeds), parts)]
+
+
+def _in_blocks(jobs: list) -> list[list]:
+    """:func:`_block` for every job ``(seeds, setup)`` of ``jobs``, in processes, the costliest first (points x
+    generations x chains); the results in the order of ``jobs``. One job runs here, its chains split over threads
+    as :func:`lockstep` splits them (no process to start for a short run); so does every job when the policy cannot
+    be sent to another process (a class defined in a notebook cell or a function)."""
+    import pickle
+
+    try:
+        pickle.dumps([st.policy for _, st in jobs])
+    except Exception:  # noqa: BLE001 - any failure to pickle: run here
+        return [_block(sd, st, threads=True) for sd, st in jobs]
+    if len(jobs) == 1:
+        return [_block(*jobs[0], threads=True)]
+    cost = [len(sd) * st.n * (st.generations + 1) for sd, st in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -cost[i])
+    done = in_processes(_block, *zip(*[jobs[i] for i in order]))
+    return [part for _, part in sorted(zip(order, done), key=lambda t: t[0])]
+
+
+def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.History]:
+    """The histories of :func:`experiments` for ``seeds``, their chains advanced together on this thread (with
+    ``threads``: in :func:`~collapse_lab.runtime.workers` groups on parallel threads, as :func:`lockstep`)."""
+    import time
+
+    st = setup
+    pairs = [data(sd, n=st.n, n_test=st.n_test, ref=st.ref) for sd in seeds]
+    meta = {"policy": repr(st.policy), "n": st.n, "generations": st.generations, "family": f"gmm k={st.k} {st.init}"}
+    if st.until is not None:
+        meta.update(until=st.until, planned=st.generations)
     hs = []
     for _, test in pairs:
         hs.append(loop.History(meta=dict(meta)))
-        hs[-1].meta["_metrics"] = _metrics(ref, test, full)
-    keep = {int(g) for g in keep}
-    clocks: dict = {}  # per thread (a group of chains): start of the generation, its number, chains in it
-    settled = None if until is None else _settled(ref, len(seeds))
+        hs[-1].meta["_metrics"] = _metrics(st.ref, test, st.full, st.masses)
+    keep = set(st.keep)
+    clocks: dict = {}  # per thread (a group of chains): the start of the generation's batch, its number, chains
+    settled = None if st.until is None else _settled(st.ref, len(seeds))
 
-    def record(g, i, model, train, mass):
-        clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0, set()])
+    def record(g, i, model, train, given):
+        clock = clocks.setdefault(threading.get_ident(), [0.0, -1, 0])
         if g != clock[1]:
-            clock[:] = [time.perf_counter(), g, 0, set()]
-        clock[3].add(i)
-        clock[2] = len(clock[3])
+            clock[:] = [time.perf_counter(), g, 0]
+        clock[2] += 1
         h = hs[i]
-        row = _row(h.meta["_metrics"], g, model, train, mass)
-        row["seconds"] = (time.perf_counter() - clock[0]) / max(1, clock[2])
+        row = _row(h.meta["_metrics"], g, model, train, given)
+        row["seconds"] = (time.perf_counter() - clock[0]) / clock[2]
         h.append(row)
         if g in keep:
             h.models[g] = model
         return False if settled is None else settled(i, row)
 
-    with one_thread():
-        lockstep([p[0] for p in pairs], generations, seeds=seeds, k=k, init=init, callback=record, policy=pol,
-                 measure=lambda f: mode_masses(f.weights, f.means, f.covs, ref),
-                 desc=f"{len(seeds)} chains, M = {n}")
+    def measure(f):  # the batch's distances and mode masses, each chain's numbers those of l2 and mode_mass
+        dist = l2s(f.weights, f.means, f.covs, st.ref)
+        mass = mode_masses(f.weights, f.means, f.covs, st.ref) if st.masses else [None] * len(dist)
+        return [{"distance": dd, "mass": mm} for dd, mm in zip(dist, mass)]
+
+    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
+    with one_thread(), quiet:
+        chains = _Chains([p[0] for p in pairs], seeds, st.policy)
+        groups = [g for g in np.array_split(np.arange(len(seeds)), min(workers() if threads else 1, len(seeds)))
+                  if g.size]
+        bar = progress(total=(st.generations + 1) * len(groups), desc=f"{len(seeds)} chains, M = {st.n}")
+        try:
+            in_threads(lambda group: _advance(chains, group, st.generations, st.k, st.init, record, measure,
+                                              bar.update), groups)
+        finally:
+            bar.close()
     for h, (_, test) in zip(hs, pairs):
         del h.meta["_metrics"]
-        _annotate(h, ref, test)
+        _annotate(h, st.ref, test)
     return hs
+
+
+def _in_worker() -> bool:
+    """Whether this is a worker process of :func:`~collapse_lab.runtime.in_processes` (its progress bars would
+    print to the server's log, not to the notebook)."""
+    from joblib.externals.loky import process_executor
+
+    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
 
 
 def _settled(ref, chains: int):
@@ -324,25 +420,32 @@ def _settled(ref, chains: int):
 
     def rule(i, row):
         lost[i] |= row[f"mass_{minor}"] < below
-        moved[i] |= abs(row["variance"] - var0) >= stages.BULK_MOVE * var0
+        moved[i] |= stages.bulk_moved(row["variance"], var0)
         return bool(lost[i] and moved[i])
 
     return rule
 
 
-def _metrics(ref, test, full: bool) -> dict:
+def _metrics(ref, test, full: bool, masses: bool = True) -> dict:
     """The chain's ``loop.run`` metrics against ``ref`` and the held-out ``test`` points: all of
-    :func:`~collapse_lab.gmm.measures.metrics`, or without ``full`` only distance, variance and mode masses."""
+    :func:`~collapse_lab.gmm.measures.metrics`, or without ``full`` only distance, variance and (with ``masses``)
+    mode masses."""
     ms = metrics(ref, test)
-    return ms if full else {"distance": ms["distance"], "variance": ms["variance"], "mass": ms["mass"]}
+    if full:
+        return ms
+    return {name: ms[name] for name in ("distance", "variance", "mass") if masses or name != "mass"}
 
 
-def _row(ms: dict, g: int, model, train, mass) -> dict:
+def _row(ms: dict, g: int, model, train, given: dict) -> dict:
     """One generation's history row: the metrics ``ms`` of the fit ``model`` on ``train`` (dict-valued ones
-    spread over ``name_key`` columns), the mode masses ``mass`` (k,) taken from the batched measurement."""
+    spread over ``name_key`` columns), those in ``given`` (``distance``, and ``mass`` (k,) when measured) taken
+    from the batched measurement."""
     row = {"generation": g, "n_train": len(train)}
     for name, f in ms.items():
-        v = dict(enumerate(mass)) if name == "mass" else f(model, train)
+        if name in given:
+            v = dict(enumerate(given[name])) if name == "mass" else given[name]
+        else:
+            v = f(model, train)
         if isinstance(v, dict):
             row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
         else:
@@ -386,7 +489,9 @@ def count_first(rows) -> dict:
 
 def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations: int | None = None,
           profile=None) -> dict:
-    """The N-sweep: ``{N: [History, ...]}`` (``seeds`` chains per N, distance and masses only)."""
+    """The N-sweep: ``{N: [History, ...]}`` (``seeds`` chains per N, as :func:`experiments` with ``n=N``, columns
+    ``distance`` and ``variance`` only: no mode masses, and no ``meta["lost"]``). All blocks of all N run side by
+    side, the largest N first."""
     s = sizes(profile)
     if ns is not None and (isinstance(ns, (str, bytes)) or not hasattr(ns, "__iter__")):
         raise validate.ArgumentError(f"ns must be a list of sample sizes N; got {ns!r:.60}")
@@ -396,9 +501,15 @@ def sweep(ns: Sequence[int] | None = None, seeds: int | None = None, generations
     seeds = s.sweep_seeds if seeds is None else seeds
     generations = s.sweep_generations if generations is None else generations
     validate.count("seeds", seeds)
+    _int("generations", generations, 0)
     for v in ns:
         _int("ns[i]", v, 10)
-    return {N: experiments(seeds, generations=generations, n=N, profile=profile) for N in progress(ns, desc="N-sweep")}
+    seeds = _seeds(seeds)
+    split = {N: _blocks(seeds, min(BLOCK, SWEEP_POINTS // N)) for N in ns}
+    jobs = [(block, _Setup(loop.policy("replace"), generations, int(N), s.n_test, 3, "kmeans", (), TEACHING, False,
+                           None, False)) for N in ns for block in split[N]]
+    parts = iter(_in_blocks(jobs))
+    return {N: [h for _ in split[N] for h in next(parts)] for N in ns}
 
 
 def trend(ns, values) -> tuple[float, float]:

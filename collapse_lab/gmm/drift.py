@@ -64,34 +64,44 @@ def exact_chains(ref=TEACHING, n: int = 100, generations: int = 100, chains: int
     w = np.tile(ref.weights, (chains, 1))
     mu = np.tile(ref.means, (chains, 1, 1))
     cov = np.tile(ref.covs, (chains, 1, 1, 1))
-    eye = np.eye(d)
     stream = _Draws(rng, n, w, chains * n, d)
+    halves = [(0, chains // 2), (chains // 2, chains)] if chains > 1 else [(0, chains)]
     for g in progress(range(generations + 1), desc=f"{chains} exact-fit chains"):
         counts, z = stream.next(more=g < generations)        # (chains, K) points per component; their draws
         L = np.linalg.cholesky(cov).reshape(-1, d, d)
-        size = counts.ravel()
-        full = np.flatnonzero(size)                         # components with points, in (chain, component) order
-        per = size[full]
-        first = np.r_[0, np.cumsum(per)[:-1]]               # each component's first point
-        x = np.empty(z.shape)                               # (d, points), coordinate by coordinate
-        m = np.empty((full.size, d))
-        for i in range(d):                                  # x = mu + L z (L lower triangular), then centred
-            x[i] = np.repeat(mu.reshape(-1, d)[full, i], per)
-            for j in range(i + 1):
-                x[i] += np.repeat(L[full, i, j], per) * z[j]
-            m[:, i] = np.add.reduceat(x[i], first) / per
-            x[i] -= np.repeat(m[:, i], per)
-        sq = np.empty((full.size, d, d))
-        for i in range(d):                                  # the maximum-likelihood covariance of each component
-            for j in range(i + 1):
-                sq[:, i, j] = sq[:, j, i] = np.add.reduceat(x[i] * x[j], first) / per
-        sq += REG_COVAR * eye
         new_mu, new_cov = mu.copy(), cov.copy()
-        new_mu.reshape(-1, d)[full] = m
-        new_cov.reshape(-1, d, d)[full] = sq
+        # the two halves of the chains fitted on two threads (each component's numbers do not depend on the split)
+        in_threads(lambda lo, hi: _fit_chains(lo, hi, n, K, d, counts, z, L, mu, new_mu, new_cov), *zip(*halves))
         w, mu, cov = counts / n, new_mu, new_cov
         W[g], Mu[g], S[g] = w, mu, cov
     return W, Mu, S
+
+
+def _fit_chains(lo, hi, n, K, d, counts, z, L, mu, new_mu, new_cov) -> None:
+    """Fit every component with points of chains ``lo``..``hi`` - 1 of :func:`exact_chains` by maximum likelihood on
+    its own points (``z`` (d, chains * n): the draws, chain by chain, component by component), into ``new_mu`` and
+    ``new_cov``."""
+    size = counts[lo:hi].ravel()
+    full = np.flatnonzero(size)                         # components with points, in (chain, component) order
+    per = size[full]
+    first = np.r_[0, np.cumsum(per)[:-1]]               # each component's first point
+    comp = full + lo * K                                # their indices among all chains' components
+    zz = z[:, lo * n:hi * n]
+    x = np.empty(zz.shape)                              # (d, points), coordinate by coordinate
+    m = np.empty((full.size, d))
+    for i in range(d):                                  # x = mu + L z (L lower triangular), then centred
+        x[i] = np.repeat(mu.reshape(-1, d)[comp, i], per)
+        for j in range(i + 1):
+            x[i] += np.repeat(L[comp, i, j], per) * zz[j]
+        m[:, i] = np.add.reduceat(x[i], first) / per
+        x[i] -= np.repeat(m[:, i], per)
+    sq = np.empty((full.size, d, d))
+    for i in range(d):                                  # the maximum-likelihood covariance of each component
+        for j in range(i + 1):
+            sq[:, i, j] = sq[:, j, i] = np.add.reduceat(x[i] * x[j], first) / per
+    sq += REG_COVAR * np.eye(d)
+    new_mu.reshape(-1, d)[comp] = m
+    new_cov.reshape(-1, d, d)[comp] = sq
 
 
 class _Draws:
@@ -209,8 +219,8 @@ def _l2_batch(W, Mu, S, ref) -> np.ndarray:
 def histories(fits, masses, modes, ref=TEACHING) -> list:
     """One :class:`~collapse_lab.loop.History` per chain of :func:`exact_chains` (``fits``) with the columns
     ``generation``, ``distance`` (L2 to ``ref``), ``variance`` (total variance) and ``mass_j`` for each mode j of
-    ``modes`` (``masses`` from :func:`exact_masses` with the same ``modes``); ``meta["original_mass"]`` as the EM chains' histories have it,
-    so :mod:`collapse_lab.stages` reads both alike."""
+    ``modes`` (``masses`` from :func:`exact_masses` with the same ``modes``); ``meta["original_mass"]`` as the EM
+    chains' histories have it, so :mod:`collapse_lab.stages` reads both alike."""
     from ..loop import History
 
     ref = _as_mixture(ref, "ref")

@@ -1,6 +1,7 @@
 """Following the modes of the original mixture through the fits, and the held-out measures of a fitted mixture."""
 from __future__ import annotations
 
+import functools
 import math
 import threading
 
@@ -40,8 +41,6 @@ def tracked(ref, model, level: float = LEVEL) -> dict:
     ``level`` ellipse; otherwise (a spare component EM uses elsewhere, or no partner at all) the mode has no
     representative: weight 0 and det NaN. Returns ``{"weight": (K_ref,), "det": (K_ref,)}``.
     """
-    from scipy.stats import chi2
-
     ref, model = _as_mixture(ref, "ref"), _as_mixture(model, "model")
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
@@ -49,10 +48,19 @@ def tracked(ref, model, level: float = LEVEL) -> dict:
     k = np.maximum(j, 0)
     diff = model.means[k] - ref.means
     m2 = np.einsum("ji,jil,jl->j", diff, np.linalg.inv(ref.covs), diff)
-    ok = (j >= 0) & (m2 <= chi2.ppf(level, ref.dim))
+    ok = (j >= 0) & (m2 <= radius2(level, ref.dim))
     w = np.where(ok, model.weights[k], 0.0)
     det = np.where(ok, np.linalg.det(model.covs[k]), np.nan)
     return {"weight": w, "det": det}
+
+
+@functools.lru_cache(maxsize=16)
+def radius2(level: float, d: int) -> float:
+    """The squared Mahalanobis radius of a ``level`` ellipse in ``d`` dimensions: ``chi2.ppf(level, d)`` (computed
+    once per pair: every generation of every chain asks for the same one)."""
+    from scipy.stats import chi2
+
+    return chi2.ppf(level, d)
 
 
 _Z = np.random.default_rng(20240724).standard_normal((4096, 2))  # fixed draws: mode_mass is deterministic
@@ -65,8 +73,6 @@ def mode_mass(model, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
     Computed per fitted component from 4096 fixed standard-normal draws mapped through its Cholesky factor (the
     same draws every call: deterministic, and no grid to outgrow when a component shrinks).
     """
-    from scipy.stats import chi2
-
     model, ref = _as_mixture(model, "model"), _as_mixture(ref, "ref")
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
@@ -74,7 +80,7 @@ def mode_mass(model, ref=TEACHING, level: float = LEVEL) -> np.ndarray:
     if model.dim != d:
         raise ValueError(f"model and ref must have the same dimension; got {model.dim} and {d}")
     z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
-    inside = inside_shares(model.means[None], model.covs[None], ref, z, chi2.ppf(level, d))[0]  # (J, K)
+    inside = inside_shares(model.means[None], model.covs[None], ref, z, radius2(level, d))[0]  # (J, K)
     return inside @ model.weights
 
 
@@ -82,8 +88,6 @@ def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.
     """:func:`mode_mass` of C mixtures at once: ``weights`` (C, K), ``means`` (C, K, d), ``covs`` (C, K, d, d)
     (e.g. the fields of a batch of fits, :class:`collapse_lab.em.Fit`) -> (C, K_ref), the same numbers as one
     :func:`mode_mass` call per mixture (the same fixed draws)."""
-    from scipy.stats import chi2
-
     ref = _as_mixture(ref, "ref")
     if not (isinstance(level, float) and 0 < level < 1):
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
@@ -94,7 +98,7 @@ def mode_masses(weights, means, covs, ref=TEACHING, level: float = LEVEL) -> np.
         raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
                          f"{w.shape}, {m.shape}, {c.shape}")
     z = _Z if d == 2 else np.random.default_rng(20240724).standard_normal((4096, d))
-    return np.einsum("cjk,ck->cj", inside_shares(m, c, ref, z, chi2.ppf(level, d)), w)
+    return np.einsum("cjk,ck->cj", inside_shares(m, c, ref, z, radius2(level, d)), w)
 
 
 def inside_shares(means, covs, ref, z, r2: float, modes=None) -> np.ndarray:
@@ -240,12 +244,17 @@ def metrics(ref, test, tau: float | None = None) -> dict:
             last.model, last.value = m, logpdf(_as_mixture(m, "model"), test)
         return last.value
 
+    def follow(m):  # the tracked components, found once for weight and det
+        if getattr(last, "tracked_model", None) is not m:
+            last.tracked_model, last.tracked = m, tracked(ref, m)
+        return last.tracked
+
     return {
         "distance": lambda m, _: l2(m, ref),
         "variance": lambda m, _: total_variance(m),
         "loglik": lambda m, _: float(np.mean(logp(m))),
         "tail": lambda m, _: float(np.mean(np.exp(logp(m)) < tau)),
-        "weight": lambda m, _: dict(enumerate(tracked(ref, m)["weight"])),
-        "det": lambda m, _: dict(enumerate(tracked(ref, m)["det"])),
+        "weight": lambda m, _: dict(enumerate(follow(m)["weight"])),
+        "det": lambda m, _: dict(enumerate(follow(m)["det"])),
         "mass": lambda m, _: dict(enumerate(mode_mass(m, ref))),
     }

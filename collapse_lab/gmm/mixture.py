@@ -42,7 +42,8 @@ def mixture(weights, means, covs) -> Mixture:
         raise TypeError("weights, means and covs must be numeric arrays of shapes (K,), (K, d), (K, d, d)") from None
     k = w.size
     if k == 0 or m.shape[0] != k or c.ndim != 3 or c.shape != (k, m.shape[1], m.shape[1]):
-        raise ValueError(f"weights, means, covs must have shapes (K,), (K, d), (K, d, d); got {w.shape}, {m.shape}, {c.shape}")
+        raise ValueError(f"weights, means, covs must have shapes (K,), (K, d), (K, d, d); got {w.shape}, {m.shape}, "
+                         f"{c.shape}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(m)) and np.all(np.isfinite(c))):
         raise ValueError("weights, means and covs must be finite")
     if np.any(w < 0) or w.sum() <= 0:
@@ -162,3 +163,25 @@ def l2(p: Mixture, q: Mixture, squared: bool = False) -> float:
           + q.weights @ overlaps(q, q) @ q.weights)
     sq = max(float(sq), 0.0)  # rounding can leave a tiny negative when p == q
     return sq if squared else math.sqrt(sq)
+
+
+def l2s(weights, means, covs, ref) -> np.ndarray:
+    """:func:`l2` of C mixtures ``(weights[c], means[c], covs[c])`` to ``ref`` at once: ``weights`` (C, K),
+    ``means`` (C, K, d), ``covs`` (C, K, d, d) (e.g. the fields of a batch of fits, :class:`collapse_lab.em.Fit`)
+    -> (C,). The overlaps of all mixtures are one batch of the same operations, each chain's sums the same
+    products as :func:`l2`'s, so each distance is the number :func:`l2` gives, to the bit."""
+    ref = _as_mixture(ref, "ref")
+    w, m, c = (validate.array(a, v) for a, v in (("weights", weights), ("means", means), ("covs", covs)))
+    d = ref.dim
+    if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
+        raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
+                         f"{w.shape}, {m.shape}, {c.shape}")
+    gpp = np.exp(_gauss_logpdf(m[:, :, None], m[:, None], c[:, :, None] + c[:, None]))          # (C, K, K)
+    gpq = np.exp(_gauss_logpdf(m[:, :, None], ref.means[None, None], c[:, :, None] + ref.covs[None, None]))
+    v = ref.weights
+    qq = v @ overlaps(ref, ref) @ v
+    out = np.empty(len(w))
+    for i in range(len(w)):
+        sq = w[i] @ gpp[i] @ w[i] - 2 * w[i] @ gpq[i] @ v + qq
+        out[i] = math.sqrt(max(float(sq), 0.0))
+    return out
