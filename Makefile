@@ -46,9 +46,11 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Re-install only when pyproject.toml changes; torch first, so the project's torch>=... is already met.
+# --no-compile: Python compiles the modules it imports on first use; compiling every installed file (torch,
+# transformers, jupyterlab: most never imported) took 30 of the set-up's 77 CPU s, on one core.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test,lab,paper,browser,hub]"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet --no-compile "$(TORCH)"
+	$(PY) -m pip install --quiet --no-compile -e ".[test,lab,paper,browser,hub]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 

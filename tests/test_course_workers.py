@@ -75,9 +75,10 @@ def test_language_model_chains_and_branches_side_by_side_give_what_one_after_the
 
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
     base, tok, c = lm.setup("quick")
-    # the quick base on a quarter of the quick profile's blocks: what crosses to the workers (the base, the blocks,
-    # the seeds) and the fixed torch threads decide whether the numbers match, not how many blocks there are
-    parts = (base, tok, SimpleNamespace(train=c.train[:24], test=c.test[:32]))
+    # the quick base on a tenth of the quick profile's blocks (setting (b) keeps one real block): what crosses to
+    # the workers (the base, the blocks, the seeds) and the fixed torch threads decide whether the numbers match,
+    # not how many blocks there are
+    parts = (base, tok, SimpleNamespace(train=c.train[:10], test=c.test[:8]))
     specs = [dict(setting="b", generations=1, profile="quick"),
              dict(setting="a", generations=1, profile="quick", keep=(0,))]
     bspecs = [dict(repetition_penalty=1.0), dict(decoding="sample", repetition_penalty=1.0)]

@@ -4,6 +4,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -38,22 +39,33 @@ def test_a_job_that_calls_in_processes_itself_leaves_the_outer_call_working(monk
     assert runtime.in_processes(_outer, xs) == want
 
 
-def _sleep(seconds):
+def _sleep(seconds, started=None):
+    if started:
+        Path(started).touch()
     time.sleep(seconds)
     return seconds
 
 
-def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch):
+def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_path):
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-    timer = threading.Timer(8.0, os.kill, (os.getpid(), signal.SIGINT))  # the workers' start-up takes seconds
-    timer.start()
+    started, stop = tmp_path / "started", threading.Event()
+
+    def interrupt():  # once the worker runs its job (its start-up takes seconds, more on a busy machine)
+        while not started.exists():
+            if stop.wait(0.1):
+                return
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
     t0 = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
-            runtime.in_processes(_sleep, [0.0, 60.0])  # the caller's job ends at once; it then waits
+            # the caller's job ends at once; it then waits for the worker's
+            runtime.in_processes(_sleep, [0.0, 60.0], [None, str(started)])
     finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 30
+        stop.set()
+    assert time.monotonic() - t0 < 50
     end = time.monotonic() + 10
     while _loky_workers() and time.monotonic() < end:
         time.sleep(0.2)
