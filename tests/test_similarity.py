@@ -89,3 +89,19 @@ def test_report_files_and_flags(tmp_path, references, monkeypatch):
     assert "<mark>" in page and "ana and ben" in page
     with pytest.raises(ValueError):
         sim.report(subs, tmp_path / "out", threshold=0)
+
+
+def test_course_functions_cut_each_function_as_ast_does(tmp_path):
+    import ast
+
+    text = ('class Café:\r\n    def ünï(self, x="→"):  # 非ASCII\r\n        return (x,\r\n                x)\r\n\r\n'
+            'def one(): return "\x0c"\n\x0c\nasync def two():\n    pass\n')
+    pkg = tmp_path / "collapse_lab"
+    pkg.mkdir()
+    (pkg / "m.py").write_bytes(text.encode("utf-8"))
+    refs = {r.owner: r.text for r in sim.course_functions(pkg)}
+    text = (pkg / "m.py").read_text(encoding="utf-8")  # as the function reads it (newlines translated)
+    tree = ast.parse(text)
+    want = {f"collapse_lab.m.{q}": ast.get_source_segment(text, n) for q, n in
+            (("Café.ünï", tree.body[0].body[0]), ("one", tree.body[1]), ("two", tree.body[2]))}
+    assert refs == want and "return (x," in refs["collapse_lab.m.Café.ünï"]

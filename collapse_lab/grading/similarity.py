@@ -16,6 +16,7 @@ import csv
 import html
 import io
 import json
+import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -95,6 +96,19 @@ def notebook_code(nb: dict, owner: str, notebook: str) -> Code:
     return Code(owner, notebook, "\n".join(lines), where)
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")  # the lines ast counts (no split at form feeds), ends kept
+
+
+def _segment(lines: list[str], node) -> str:
+    """``ast.get_source_segment`` of ``node`` from its file's ``lines`` (split once: ast's own function splits the
+    whole file again for every node it is asked about); ast's offsets are UTF-8 byte offsets."""
+    first, last = lines[node.lineno - 1].encode(), lines[node.end_lineno - 1].encode()
+    if node.lineno == node.end_lineno:
+        return first[node.col_offset:node.end_col_offset].decode()
+    return "".join([first[node.col_offset:].decode(), *lines[node.lineno:node.end_lineno - 1],
+                    last[:node.end_col_offset].decode()])
+
+
 def course_functions(package: Path = PACKAGE) -> list[Code]:
     """Every function and method of the course package (``package``, a folder; the grading machinery left out),
     each as a :class:`Code` named ``collapse_lab.<module>.<qualified name>``."""
@@ -109,6 +123,7 @@ def course_functions(package: Path = PACKAGE) -> list[Code]:
             tree = ast.parse(text)
         except SyntaxError:
             continue
+        lines = _LINE.findall(text)
         module = ".".join((package.name, *rel.with_suffix("").parts)).removesuffix(".__init__")
         stack = [(node, "") for node in tree.body]
         while stack:
@@ -116,7 +131,7 @@ def course_functions(package: Path = PACKAGE) -> list[Code]:
             if isinstance(node, ast.ClassDef):
                 stack += [(n, f"{prefix}{node.name}.") for n in node.body]
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                src = ast.get_source_segment(text, node) or ""
+                src = _segment(lines, node)
                 n = len(src.splitlines())
                 out.append(Code(f"{module}.{prefix}{node.name}", "", src,
                                 [f"{rel} line {node.lineno + k}" for k in range(n)]))
