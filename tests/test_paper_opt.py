@@ -15,7 +15,8 @@ import pytest
 
 from collapse_lab import cli, data, lm
 
-datasets = pytest.importorskip("datasets", reason="the paper profile reads WikiText-2 with `datasets` (pip install -e .[paper])")
+datasets = pytest.importorskip("datasets",
+                               reason="the paper profile reads WikiText-2 with `datasets` (pip install -e .[paper])")
 pa = pytest.importorskip("pyarrow", reason="the hub layout of WikiText-2 is parquet (pyarrow comes with datasets)")
 import pyarrow.parquet as pq  # noqa: E402
 
@@ -40,8 +41,8 @@ configs:
 
 
 def _block(text, tok, start):
-    """Whole lines of ``text`` from line ``start`` on that hold one 64-token block and less than two (lines longer
-    than half a block are skipped), and the line after them."""
+    """(lines, next): whole lines of ``text`` from line ``start`` on that hold one 64-token block and less than two
+    (lines longer than half a block are skipped), and the index of the line after them."""
     rows = text.splitlines(keepends=True)
     out, i = [], start
     while len(lm.encode(tok, "".join(out))) < lm.BLOCK + 8:
