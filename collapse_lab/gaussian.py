@@ -266,7 +266,10 @@ def fast_chains(M: int, generations: int, chains: int, seed=0, *, mean: float = 
                 rng.standard_normal(out=z)
                 sd *= z
                 mu += sd
-                v *= rng.chisquare(M - 1, size=size)
+                # chisquare(k) is 2 standard_gamma(k / 2), numpy's own definition: drawn into z, not a new array
+                rng.standard_gamma((M - 1) / 2, out=z)
+                z *= 2
+                v *= z
                 v /= M - ddof
             if j < keep.size and keep[j] == g:
                 means[j], vars_[j] = mu, v
