@@ -175,12 +175,14 @@ def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
         for g in range(1, generations + 1):
             for k, (cols, q) in enumerate(groups):  # rows in turn: one stream, in order (one call's numbers)
                 counts = rng.multinomial(M, q)
-                live = counts.any(axis=0)
-                live[-1] = True
-                if not live.all():
-                    cols, counts = cols[live], counts[:, live]
-                groups[k] = cols, counts / M
-                alive[g, cols] += np.count_nonzero(counts, axis=0)
+                chains_alive = (counts != 0).sum(axis=0)
+                alive[g, cols] += chains_alive
+                if chains_alive[:-1].all():
+                    groups[k] = cols, counts / M
+                else:
+                    live = chains_alive > 0
+                    live[-1] = True
+                    groups[k] = cols[live], counts[:, live] / M
             bar.update()
         return alive
 
