@@ -119,6 +119,7 @@ def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
     p, M, trials = _probs(p), _int("M", M, 1), _int("trials", trials, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,) here; got {p.shape}")
+    validate.fits_memory(f"trials = {trials:,} (one count each)", 8.0 * trials)
     rng, out = as_rng(seed), np.empty(trials, dtype=np.int64)
     for i in range(0, trials, _LOST_TRIALS):  # trials in turn, one stream in order: the numbers of one call, without
         counts = rng.multinomial(M, p, size=min(trials - i, _LOST_TRIALS))  # a (trials, K) array of counts
@@ -130,11 +131,15 @@ def lost_once_each(p, sizes: Sequence[int], trials: int, seeds: Sequence) -> lis
     """:func:`lost_once` for each sample size M of ``sizes``, seeded with the seed at the same place in ``seeds``:
     a list of (trials,) int arrays, the arrays of one :func:`lost_once` call per size. The sizes run side by side on
     threads (multinomial releases the GIL), the largest first: it takes longest."""
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) == 0:
+    if not isinstance(sizes, (list, tuple, range, np.ndarray)) or np.ndim(sizes) != 1 or len(sizes) == 0:
         raise validate.ArgumentError(f"sizes must be a non-empty list of sample sizes M; got {sizes!r:.60}")
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or len(seeds) != len(sizes):
-        raise validate.ArgumentError(f"seeds must be a list of one seed per size ({len(sizes)}); got {seeds!r:.60}")
     sizes = [_int("sizes[i]", M, 1) for M in sizes]
+    if not isinstance(seeds, (list, tuple, range, np.ndarray)) or np.ndim(seeds) != 1:
+        raise validate.ArgumentError(f"seeds must be a list of one seed per size; got {seeds!r:.60}")
+    if len(seeds) != len(sizes):
+        raise validate.ArgumentError(f"sizes and seeds must have the same length (one seed per size); got "
+                                     f"{len(sizes)} sizes and {len(seeds)} seeds")
+    seeds = [s if isinstance(s, np.random.Generator) else _seed("seeds[i]", s) for s in seeds]
     order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
     done = in_threads(lost_once, [p] * len(order), [sizes[i] for i in order], [trials] * len(order),
                       [seeds[i] for i in order])

@@ -299,7 +299,7 @@ def test_lost_once_each_is_one_lost_once_call_per_size(monkeypatch):
         got = tails.lost_once_each(p, [30, 300, 5], 500, seeds=[2, 3, np.random.default_rng(4)])
         for sim, M, seed in zip(got, [30, 300, 5], [2, 3, np.random.default_rng(4)]):
             np.testing.assert_array_equal(sim, tails.lost_once(p, M, 500, seed=seed))
-    with pytest.raises(ValueError, match="seeds must be a list of one seed per size"):
+    with pytest.raises(ValueError, match="sizes and seeds must have the same length"):
         tails.lost_once_each(p, [30, 300], 10, seeds=[1])
     with pytest.raises(ValueError, match="sizes must be a non-empty list"):
         tails.lost_once_each(p, [], 10, seeds=[])
