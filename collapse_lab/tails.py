@@ -140,6 +140,9 @@ def lost_once_each(p, sizes: Sequence[int], trials: int, seeds: Sequence) -> lis
         raise validate.ArgumentError(f"sizes and seeds must have the same length (one seed per size); got "
                                      f"{len(sizes)} sizes and {len(seeds)} seeds")
     seeds = [s if isinstance(s, np.random.Generator) else _seed("seeds[i]", s) for s in seeds]
+    gens = [id(s) for s in seeds if isinstance(s, np.random.Generator)]
+    if len(set(gens)) != len(gens):  # one stream drawn by two threads at once: numbers that depend on timing
+        raise validate.ArgumentError("seeds must not hold the same Generator twice (the sizes run side by side)")
     order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
     done = in_threads(lost_once, [p] * len(order), [sizes[i] for i in order], [trials] * len(order),
                       [seeds[i] for i in order])

@@ -303,6 +303,9 @@ def test_lost_once_each_is_one_lost_once_call_per_size(monkeypatch):
         tails.lost_once_each(p, [30, 300], 10, seeds=[1])
     with pytest.raises(ValueError, match="sizes must be a non-empty list"):
         tails.lost_once_each(p, [], 10, seeds=[])
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="same Generator twice"):
+        tails.lost_once_each(p, [30, 300], 10, seeds=[rng, rng])
 
 
 def test_lost_once_is_one_multinomial_call():
