@@ -266,7 +266,10 @@ def fast_chains(M: int, generations: int, chains: int, seed=0, *, mean: float = 
                 rng.standard_normal(out=z)
                 sd *= z
                 mu += sd
-                v *= rng.chisquare(M - 1, size=size)
+                # chisquare(k) is 2 standard_gamma(k / 2), numpy's own definition: drawn into z, not a new array
+                rng.standard_gamma((M - 1) / 2, out=z)
+                z *= 2
+                v *= z
                 v /= M - ddof
             if j < keep.size and keep[j] == g:
                 means[j], vars_[j] = mu, v
@@ -411,14 +414,20 @@ def experiments(seeds, *, policy="replace", generations: int | None = None, prof
         if g > 0:
             ns = pol.n_synthetic(M)
             if type(pol) is loop.Replace:  # the training set is the synthetic set itself: no builder to call
-                nxt = [rng.normal(mu, sd, ns) for rng, mu, sd in zip(rngs, mean.tolist(), np.sqrt(var).tolist())]
+                # rng.normal(mu, sd, ns) is mu + sd * N(0, 1) element by element: each chain draws its standard
+                # normals into its row, then all rows are scaled and shifted at once (the same numbers)
+                train = np.empty((len(rngs), ns))
+                for rng, row in zip(rngs, train):
+                    rng.standard_normal(out=row)
+                train *= np.sqrt(var)[:, None]
+                train += mean[:, None]
             else:
                 nxt = [b(rng.normal(mu, np.sqrt(v), ns), rng).ravel()
                        for b, rng, mu, v in zip(builders, rngs, mean.tolist(), var.tolist())]
-            if len({x.size for x in nxt}) != 1:
-                raise ValueError(f"policy {pol!r} built training sets of different sizes for different chains; "
-                                 f"run experiment() once per seed instead")
-            train = np.stack(nxt)
+                if len({x.size for x in nxt}) != 1:
+                    raise ValueError(f"policy {pol!r} built training sets of different sizes for different chains; "
+                                     f"run experiment() once per seed instead")
+                train = np.stack(nxt)
         mean, var = train.mean(axis=1), train.var(axis=1, ddof=ddof)
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
             raise ValueError(f"a chain's fit is not finite at generation {g}: the model diverged")

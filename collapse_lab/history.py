@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from typing import Any, Mapping, Sequence
@@ -33,16 +34,14 @@ class History:
 
     @property
     def columns(self) -> list[str]:
-        cols: list[str] = []
-        for r in self.rows:
-            cols += [c for c in r if c not in cols]
-        return cols
+        """The column names, in the order they first appear in the rows."""
+        return list(dict.fromkeys(itertools.chain.from_iterable(self.rows)))
 
     def __getitem__(self, col: str) -> np.ndarray:
         if not isinstance(col, str):
             raise validate.ArgumentError(f"History columns are indexed by name (str); got {col!r:.60}; use .rows[i] "
                                          "for a row")
-        if col not in self.columns:
+        if not any(col in r for r in self.rows):
             raise KeyError(f"no column {col!r}; columns are {self.columns}")
         return np.array([r.get(col, math.nan) for r in self.rows])
 

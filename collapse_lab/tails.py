@@ -119,6 +119,7 @@ def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
     p, M, trials = _probs(p), _int("M", M, 1), _int("trials", trials, 1)
     if p.ndim != 1:
         raise ValueError(f"p must have shape (K,) here; got {p.shape}")
+    validate.fits_memory(f"trials = {trials:,} (one count each)", 8.0 * trials)
     rng, out = as_rng(seed), np.empty(trials, dtype=np.int64)
     for i in range(0, trials, _LOST_TRIALS):  # trials in turn, one stream in order: the numbers of one call, without
         counts = rng.multinomial(M, p, size=min(trials - i, _LOST_TRIALS))  # a (trials, K) array of counts
@@ -126,8 +127,33 @@ def lost_once(p, M: int, trials: int, seed=0) -> np.ndarray:
     return out
 
 
-# chains refitted per multinomial call in survival: a few hundred kB of counts, reused, not a (chains, K) array
-_MULTINOMIAL_ROWS = 100
+def lost_once_each(p, sizes: Sequence[int], trials: int, seeds: Sequence) -> list:
+    """:func:`lost_once` for each sample size M of ``sizes``, seeded with the seed at the same place in ``seeds``:
+    a list of (trials,) int arrays, the arrays of one :func:`lost_once` call per size. The sizes run side by side on
+    threads (multinomial releases the GIL), the largest first: it takes longest."""
+    if not isinstance(sizes, (list, tuple, range, np.ndarray)) or np.ndim(sizes) != 1 or len(sizes) == 0:
+        raise validate.ArgumentError(f"sizes must be a non-empty list of sample sizes M; got {sizes!r:.60}")
+    sizes = [_int("sizes[i]", M, 1) for M in sizes]
+    if not isinstance(seeds, (list, tuple, range, np.ndarray)) or np.ndim(seeds) != 1:
+        raise validate.ArgumentError(f"seeds must be a list of one seed per size; got {seeds!r:.60}")
+    if len(seeds) != len(sizes):
+        raise validate.ArgumentError(f"sizes and seeds must have the same length (one seed per size); got "
+                                     f"{len(sizes)} sizes and {len(seeds)} seeds")
+    seeds = [s if isinstance(s, np.random.Generator) else _seed("seeds[i]", s) for s in seeds]
+    gens = [id(s) for s in seeds if isinstance(s, np.random.Generator)]
+    if len(set(gens)) != len(gens):  # one stream drawn by two threads at once: numbers that depend on timing
+        raise validate.ArgumentError("seeds must not hold the same Generator twice (the sizes run side by side)")
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    done = in_threads(lost_once, [p] * len(order), [sizes[i] for i in order], [trials] * len(order),
+                      [seeds[i] for i in order])
+    out = [None] * len(order)
+    for i, sim in zip(order, done):
+        out[i] = sim
+    return out
+
+
+# chains refitted per multinomial call in survival: rows that share their list of live categories
+_MULTINOMIAL_ROWS = 25
 
 
 def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
@@ -146,16 +172,25 @@ def survival(p, M: int, generations: int, chains: int, seed=0) -> np.ndarray:
     bar = progress(total=generations * len(parts), desc="categorical chains")
 
     def run(size, rng):
-        q = np.tile(p, (size, 1))
-        alive = np.empty((generations + 1, p.size))
+        # The chains in groups of rows, each group with only the categories still alive in one of its chains
+        # (cols) and the last category. multinomial goes through a row's categories in order and draws nothing
+        # for a probability of 0, and the last category gets what the others left: without the dead categories,
+        # the same counts from the same random numbers, at the cost of the live ones only (most die early).
+        groups = [(np.arange(p.size), np.tile(p, (min(_MULTINOMIAL_ROWS, size - i), 1)))
+                  for i in range(0, size, _MULTINOMIAL_ROWS)]
+        alive = np.zeros((generations + 1, p.size))
         alive[0] = size * (p > 0)
         for g in range(1, generations + 1):
-            # rows in turn (one stream, in order: the numbers of one call), each refit written over its row of q,
-            # so no (size, K) arrays are made each generation
-            for i in range(0, size, _MULTINOMIAL_ROWS):
-                rows = q[i:i + _MULTINOMIAL_ROWS]
-                np.divide(rng.multinomial(M, rows), M, out=rows)
-            alive[g] = np.count_nonzero(q, axis=0)
+            for k, (cols, q) in enumerate(groups):  # rows in turn: one stream, in order (one call's numbers)
+                counts = rng.multinomial(M, q)
+                chains_alive = (counts != 0).sum(axis=0)
+                alive[g, cols] += chains_alive
+                if chains_alive[:-1].all():
+                    groups[k] = cols, counts / M
+                else:
+                    live = chains_alive > 0
+                    live[-1] = True
+                    groups[k] = cols[live], counts[:, live] / M
             bar.update()
         return alive
 

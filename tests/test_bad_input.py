@@ -54,6 +54,8 @@ CASES = [
     (tails.expected_lost, dict(p=tails.zipf(10, 1.0), M=20), ("p", "M")),
     (tails.survival, dict(p=tails.zipf(10, 1.0), M=20, generations=3, chains=5, seed=0),
      ("p", "M", "generations", "chains")),
+    (tails.lost_once_each, dict(p=tails.zipf(10, 1.0), sizes=[20, 5], trials=3, seeds=[0, 1]),
+     ("p", "sizes", "trials", "seeds")),
     (mitigation.linreg_formula, dict(n=5, d=3, T=10, s=1.0), ("n", "d", "T", "s")),
     (mitigation.linreg_bound, dict(d=3, T=10, s=1.0), ("d", "T", "s")),
     (mitigation.gaussian_chain, dict(M=10, generations=3, chains=4, k=1), ("M", "generations", "chains", "k")),

@@ -279,15 +279,33 @@ def test_tail_chains_are_the_public_fit_and_draw_one_generation_after_another(mo
 
 
 def test_survival_is_one_multinomial_refit_per_generation():
-    # survival refits the chains in row blocks, in place: the numbers of one multinomial call per generation
-    p, M, chains = tails.zipf(60, 1.1), 50, 250
+    # survival refits the chains in row groups without the categories dead in every chain of a group: the numbers
+    # of one multinomial call over all categories per generation
+    p, M, chains, gens = tails.zipf(60, 1.1), 20, 250, 40
     rng, q = np.random.default_rng(4), np.tile(tails.zipf(60, 1.1), (chains, 1))
     want = [np.full(60, chains)]
-    for _ in range(6):
+    for _ in range(gens):
         q = rng.multinomial(M, q) / M
         want.append((q > 0).sum(axis=0))
-    np.testing.assert_array_equal(tails.survival(p, M, 6, chains, seed=np.random.default_rng(4)),
+    assert (want[-1] == 0).sum() >= 10   # many categories died in every chain
+    np.testing.assert_array_equal(tails.survival(p, M, gens, chains, seed=np.random.default_rng(4)),
                                   np.array(want) / chains)
+
+
+def test_lost_once_each_is_one_lost_once_call_per_size(monkeypatch):
+    p = tails.zipf(80, 1.1)
+    for n in ("1", "2"):
+        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", n)
+        got = tails.lost_once_each(p, [30, 300, 5], 500, seeds=[2, 3, np.random.default_rng(4)])
+        for sim, M, seed in zip(got, [30, 300, 5], [2, 3, np.random.default_rng(4)]):
+            np.testing.assert_array_equal(sim, tails.lost_once(p, M, 500, seed=seed))
+    with pytest.raises(ValueError, match="sizes and seeds must have the same length"):
+        tails.lost_once_each(p, [30, 300], 10, seeds=[1])
+    with pytest.raises(ValueError, match="sizes must be a non-empty list"):
+        tails.lost_once_each(p, [], 10, seeds=[])
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="same Generator twice"):
+        tails.lost_once_each(p, [30, 300], 10, seeds=[rng, rng])
 
 
 def test_lost_once_is_one_multinomial_call():
