@@ -9,9 +9,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import em, loop, validate
-from ..runtime import in_processes, in_threads, progress, silence_progress, workers
+from ..runtime import in_processes, in_processes_after, in_threads, progress, silence_progress, workers
 from ..validate import integer as _int, seed as _seed
-from .fitting import family, fit, INITS, one_thread
+from .fitting import _draw_state, family, fit, _fit_state, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
 from .mixture import _as_mixture, l2, l2s, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
 from .sizes import sizes
@@ -326,11 +326,23 @@ def _blocks(seeds: list, size: int | None = None) -> list[list]:
     return [[int(sd) for sd in b] for b in np.array_split(np.asarray(seeds), parts)]
 
 
+#: points x generations x chains from which one block is split over processes rather than threads: the batched EM
+#: holds the GIL for much of its small steps, so threads share a core's worth of it, while a worker process costs
+#: about a second to start (10 chains of M = 1,000 for 300 generations are 3e6)
+SPLIT_COST = 2_000_000
+
+
+def _cost(seeds: list, setup: _Setup) -> int:
+    return len(seeds) * setup.n * (setup.generations + 1)
+
+
 def _in_blocks(jobs: list) -> list[list]:
     """:func:`_block` for every job ``(seeds, setup)`` of ``jobs``, in processes, the costliest first (points x
-    generations x chains); the results in the order of ``jobs``. One job runs here, its chains split over threads
-    as :func:`lockstep` splits them (no process to start for a short run); so does every job when the policy cannot
-    be sent to another process (a class defined in a notebook cell or a function)."""
+    generations x chains); the results in the order of ``jobs``. One job costing less than :data:`SPLIT_COST` runs
+    here, its chains split over threads as :func:`lockstep` splits them (no process to start for a short run); a
+    costlier one is split into :func:`~collapse_lab.runtime.workers` parts run in processes (a chain's numbers do
+    not depend on its block); every job runs here when the policy cannot be sent to another process (a class
+    defined in a notebook cell or a function)."""
     import pickle
 
     try:
@@ -338,8 +350,13 @@ def _in_blocks(jobs: list) -> list[list]:
     except Exception:  # noqa: BLE001 - any failure to pickle: run here
         return [_block(sd, st, threads=True) for sd, st in jobs]
     if len(jobs) == 1:
-        return [_block(*jobs[0], threads=True)]
-    cost = [len(sd) * st.n * (st.generations + 1) for sd, st in jobs]
+        (seeds, setup), = jobs
+        parts = min(workers(), len(seeds))
+        if parts < 2 or _cost(seeds, setup) < SPLIT_COST:
+            return [_block(seeds, setup, threads=True)]
+        split = _in_blocks([(part, setup) for part in _blocks(seeds, -(-len(seeds) // parts))])
+        return [[h for part in split for h in part]]
+    cost = [_cost(sd, st) for sd, st in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -cost[i])
     done = in_processes(_block, *zip(*[jobs[i] for i in order]))
     return [part for _, part in sorted(zip(order, done), key=lambda t: t[0])]
@@ -539,18 +556,43 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
     s = sizes(profile)
     ref = _as_mixture(ref, "ref")
     big = sample(ref, s.n_big, np.random.default_rng([seed, 3]))
+    # the draws of the fits one after the other, made first and in that order; then every fit is a job of its own
+    # (each start of the approximation error has its own stream), the jobs side by side in processes, the
+    # costliest first (the most components, the most points): the numbers of the fits one after the other, on any number of cores
     rng = np.random.default_rng([seed, 4])
-    with one_thread():
-        expr = {kk: l2(fit(big, kk, rng, n_init=10), ref) for kk in progress(range(1, 5), desc="expressivity")}
-        # each start has its own random stream: the starts run side by side, the same numbers on any cores
-        approx = np.array(in_threads(lambda i: l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref),
-                                     range(s.init_seeds)))
-        stat = {}
-        for N in progress(s.stat_N, desc="statistical"):
-            d = [l2(fit(sample(ref, N, rng), ref.k, rng, init="warm", start=ref), ref) for _ in range(s.stat_reps)]
-            stat[N] = float(np.mean(d))
+    ks = range(1, 5)
+    expr_states = [_draw_state(rng) for _ in ks]
+    stat_draws = {}
+    for N in s.stat_N:
+        stat_draws[N] = [(sample(ref, N, rng), _draw_state(rng)) for _ in range(s.stat_reps)]
+    starts = [list(b) for b in np.array_split(np.arange(s.init_seeds), -(-s.init_seeds // 10))]
+    jobs = ([(_expressivity_l2, (big, kk, st, ref), None) for kk, st in zip(ks[::-1], expr_states[::-1])]
+            + [(_starts_l2, (big, seed, part, ref), None) for part in starts]
+            + [(_statistical_l2, (stat_draws[N], ref), None) for N in s.stat_N[::-1]])
+    done = in_processes_after(jobs)
+    expr = dict(zip(ks, done[:len(ks)][::-1]))
+    approx = np.array([d for part in done[len(ks):len(ks) + len(starts)] for d in part])
+    stat = dict(zip(s.stat_N, done[len(ks) + len(starts):][::-1]))
     return {"expressivity": expr, "approximation": approx, "statistical": stat,
             "best": float(min(min(expr.values()), approx.min()))}
+
+
+def _expressivity_l2(big, k: int, state: int, ref) -> float:
+    """L2 to ``ref`` of the best of 10 EM restarts with ``k`` components on ``big`` (random state ``state``)."""
+    with one_thread():
+        return l2(_fit_state(big, k, state, n_init=10), ref)
+
+
+def _starts_l2(big, seed: int, starts: list, ref) -> list:
+    """L2 to ``ref`` of the single k-means starts ``starts`` on ``big``, start i drawing from ``[seed, 5, i]``."""
+    with one_thread():
+        return [l2(fit(big, ref.k, np.random.default_rng([seed, 5, int(i)])), ref) for i in starts]
+
+
+def _statistical_l2(draws: list, ref) -> float:
+    """Mean L2 to ``ref`` of EM started at ``ref`` on each sample of ``draws`` ``[(points, random state), ...]``."""
+    with one_thread():
+        return float(np.mean([l2(_fit_state(x, ref.k, st, init="warm", start=ref), ref) for x, st in draws]))
 
 
 def paper(generations=None, seed: int = 0, profile=None) -> loop.History:
