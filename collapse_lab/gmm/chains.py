@@ -63,12 +63,109 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     _options(init, keep, full)
     real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
-    ms = _metrics(ref, test, full)
-    with one_thread():
-        h = loop.run(family(k, init, n_init), real, generations, policy=policy, metrics=ms,
-                     seed=np.random.default_rng([seed, 2]), keep=keep, desc=f"gmm k={k} seed {seed}")
+    spec = _Chain(loop.policy(policy), real, seed, k, init, n_init, ref, test, full)
+    if _in_parts(spec, generations):
+        h = _parts(spec, generations, keep)
+    else:
+        with one_thread():
+            h = loop.run(family(k, init, n_init), real, generations, policy=spec.policy,
+                         metrics=_metrics(ref, test, full), seed=np.random.default_rng([seed, 2]), keep=keep,
+                         desc=f"gmm k={k} seed {seed}")
     _annotate(h, ref, test)
     return h
+
+
+class _Chain(NamedTuple):
+    """What :func:`experiment` runs (checked): the policy, real and held-out points, the seed, the EM and the
+    measures' reference and columns."""
+
+    policy: object
+    real: np.ndarray
+    seed: int
+    k: int
+    init: str
+    n_init: int
+    ref: Mixture
+    test: np.ndarray
+    full: bool
+
+
+#: generations of one part of a long :func:`experiment` chain: the parts run one after another, and each part's
+#: measures (about a third of a generation's time) in another process while the next part runs
+PART = 100
+
+
+def _in_parts(spec: _Chain, generations: int) -> bool:
+    """Whether :func:`experiment` runs the chain in parts (:func:`_parts`): a chain of at least 4 parts, with
+    another core to measure on, a policy that can be sent to another process and that keeps no older synthetic sets
+    (a part resumes from its last model and random stream alone), and fits that keep no state (not ``warm``)."""
+    import pickle
+
+    if generations < 4 * PART or workers() < 2 or spec.init == "warm" or getattr(spec.policy, "keeps_history", False):
+        return False
+    try:
+        pickle.dumps(spec.policy)
+    except Exception:  # noqa: BLE001 - any failure to pickle: one process
+        return False
+    return True
+
+
+def _parts(spec: _Chain, generations: int, keep: tuple) -> loop.History:
+    """The history of :func:`experiment`'s chain, run in parts of :data:`PART` generations one after another, the
+    measures of each part side by side with the next part in processes: the chain draws what it draws in one run
+    (each part continues the last one's model and random stream), so every row is the row of one run, to the bit
+    (but the seconds, which are the part's fit plus its measures)."""
+    ends = list(range(PART - 1, generations, PART)) + [generations]
+    jobs, chain = [], []
+    for i, hi in enumerate(ends):  # [chain 0, chain 1, measures 0, chain 2, measures 1, ...]: the chain goes first
+        jobs.append((_chain_part, (None, spec, hi), None) if i == 0 else (_chain_part, (spec, hi), chain[-1]))
+        chain.append(len(jobs) - 1)
+        if i > 0:
+            jobs.append((_measure_part, (spec,), chain[-2]))
+    jobs.append((_measure_part, (spec,), chain[-1]))
+    done = in_processes_after(jobs)
+    first = done[0]
+    h = loop.History(meta={**first["meta"], "generations": generations})
+    for part in (r for r in done if isinstance(r, list)):
+        for row, model in part:
+            h.append(row)
+            if row["generation"] in keep:
+                h.models[row["generation"]] = model
+    return h
+
+
+def _chain_part(last, spec: _Chain, hi: int) -> dict:
+    """The chain of ``spec`` from the end of the part ``last`` (None: from generation 0) up to generation ``hi``:
+    ``{"meta", "end": (generation, model, random stream), "rows", "models"}`` (rows without measures)."""
+    fam = family(spec.k, spec.init, spec.n_init)
+    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
+    with one_thread(), quiet:
+        if last is None:
+            rng, lo = np.random.default_rng([spec.seed, 2]), 0
+            h = loop.run(fam, spec.real, hi, policy=spec.policy, seed=rng, keep=range(hi + 1),
+                         desc=f"gmm k={spec.k} seed {spec.seed}")
+        else:
+            g, model, rng = last["end"]
+            lo = g + 1
+            h = loop.run(fam, spec.real, hi, policy=spec.policy, seed=rng, start=(g, model, []),
+                         keep=range(lo, hi + 1), desc=f"gmm k={spec.k} seed {spec.seed}")
+    return {"meta": h.meta, "end": (hi, h.models[hi], rng), "rows": h.rows, "models": h.models}
+
+
+def _measure_part(part: dict, spec: _Chain) -> list:
+    """The rows of the chain part ``part`` with :func:`experiment`'s measures: ``[(row, model), ...]``."""
+    import time
+
+    ms = _metrics(spec.ref, spec.test, spec.full)
+    out = []
+    with one_thread():
+        for r in part["rows"]:
+            t0 = time.perf_counter()
+            model = part["models"][r["generation"]]
+            row = loop.metric_row(ms, r["generation"], model, None, r["n_train"])
+            row["seconds"] = r["seconds"] + time.perf_counter() - t0
+            out.append((row, model))
+    return out
 
 
 def _annotate(h, ref, test):
