@@ -9,7 +9,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import em, loop, validate
-from ..runtime import in_processes, in_processes_after, in_threads, progress, silence_progress, workers
+from ..runtime import in_processes, in_processes_after, in_threads, in_worker, progress, silence_progress, workers
 from ..validate import integer as _int, seed as _seed
 from .fitting import _draw_state, family, fit, _fit_state, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
@@ -138,7 +138,7 @@ def _chain_part(last, spec: _Chain, hi: int) -> dict:
     """The chain of ``spec`` from the end of the part ``last`` (None: from generation 0) up to generation ``hi``:
     ``{"meta", "end": (generation, model, random stream), "rows", "models"}`` (rows without measures)."""
     fam = family(spec.k, spec.init, spec.n_init)
-    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
+    quiet = silence_progress() if in_worker() else contextlib.nullcontext()
     with one_thread(), quiet:
         if last is None:
             rng, lo = np.random.default_rng([spec.seed, 2]), 0
@@ -424,9 +424,10 @@ def _blocks(seeds: list, size: int | None = None) -> list[list]:
 
 
 #: points x generations x chains from which one block is split over processes rather than threads: the batched EM
-#: holds the GIL for much of its small steps, so threads share a core's worth of it, while a worker process costs
-#: about a second to start (10 chains of M = 1,000 for 300 generations are 3e6)
-SPLIT_COST = 2_000_000
+#: holds the GIL for much of its small steps, so two threads do not keep two cores busy, while a worker process
+#: takes a second or two to start (Chapter 2's k = 2 row, 10 chains of M = 1,000 for up to 2,000 generations, is
+#: 2e7; its three chains of 300 generations, 3e6 each, stay on threads)
+SPLIT_COST = 10_000_000
 
 
 def _cost(seeds: list, setup: _Setup) -> int:
@@ -495,7 +496,7 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         mass = mode_masses(f.weights, f.means, f.covs, st.ref) if st.masses else [None] * len(dist)
         return [{"distance": dd, "mass": mm} for dd, mm in zip(dist, mass)]
 
-    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
+    quiet = silence_progress() if in_worker() else contextlib.nullcontext()
     with one_thread(), quiet:
         chains = _Chains([p[0] for p in pairs], seeds, st.policy)
         groups = [g for g in np.array_split(np.arange(len(seeds)), min(workers() if threads else 1, len(seeds)))
@@ -510,14 +511,6 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         del h.meta["_metrics"]
         _annotate(h, st.ref, test)
     return hs
-
-
-def _in_worker() -> bool:
-    """Whether this is a worker process of :func:`~collapse_lab.runtime.in_processes` (its progress bars would
-    print to the server's log, not to the notebook)."""
-    from joblib.externals.loky import process_executor
-
-    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
 
 
 def _settled(ref, chains: int):
