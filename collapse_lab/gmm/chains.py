@@ -547,17 +547,9 @@ def _row(ms: dict, g: int, model, train, given: dict) -> dict:
     """One generation's history row: the metrics ``ms`` of the fit ``model`` on ``train`` (dict-valued ones
     spread over ``name_key`` columns), those in ``given`` (``distance``, and ``mass`` (k,) when measured) taken
     from the batched measurement."""
-    row = {"generation": g, "n_train": len(train)}
-    for name, f in ms.items():
-        if name in given:
-            v = dict(enumerate(given[name])) if name == "mass" else given[name]
-        else:
-            v = f(model, train)
-        if isinstance(v, dict):
-            row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
-        else:
-            row[name] = float(v)
-    return row
+    taken = {name: (lambda m, t, v=dict(enumerate(v)) if name == "mass" else v: v)
+             for name, v in given.items() if name in ms}
+    return loop.metric_row({**ms, **taken}, g, model, train, len(train))
 
 
 def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> list[dict]:
