@@ -156,9 +156,13 @@ def _measure_part(part: dict, spec: _Chain) -> list:
     """The rows of the chain part ``part`` with :func:`experiment`'s measures: ``[(row, model), ...]``."""
     import time
 
+    from threadpoolctl import threadpool_limits
+
     ms = _metrics(spec.ref, spec.test, spec.full)
     out = []
-    with one_thread():
+    # numpy's BLAS on one thread, as in one run; not one_thread(), which loads torch and scikit-learn first (a
+    # second or two in a fresh worker process) for the fits, and the measures fit nothing
+    with threadpool_limits(1):
         for r in part["rows"]:
             t0 = time.perf_counter()
             model = part["models"][r["generation"]]
@@ -423,24 +427,11 @@ def _blocks(seeds: list, size: int | None = None) -> list[list]:
     return [[int(sd) for sd in b] for b in np.array_split(np.asarray(seeds), parts)]
 
 
-#: points x generations x chains from which one block is split over processes rather than threads: the batched EM
-#: holds the GIL for much of its small steps, so two threads do not keep two cores busy, while a worker process
-#: takes a second or two to start (Chapter 2's k = 2 row, 10 chains of M = 1,000 for up to 2,000 generations, is
-#: 2e7; its three chains of 300 generations, 3e6 each, stay on threads)
-SPLIT_COST = 10_000_000
-
-
-def _cost(seeds: list, setup: _Setup) -> int:
-    return len(seeds) * setup.n * (setup.generations + 1)
-
-
 def _in_blocks(jobs: list) -> list[list]:
     """:func:`_block` for every job ``(seeds, setup)`` of ``jobs``, in processes, the costliest first (points x
-    generations x chains); the results in the order of ``jobs``. One job costing less than :data:`SPLIT_COST` runs
-    here, its chains split over threads as :func:`lockstep` splits them (no process to start for a short run); a
-    costlier one is split into :func:`~collapse_lab.runtime.workers` parts run in processes (a chain's numbers do
-    not depend on its block); every job runs here when the policy cannot be sent to another process (a class
-    defined in a notebook cell or a function)."""
+    generations x chains); the results in the order of ``jobs``. One job runs here, its chains split over threads
+    as :func:`lockstep` splits them (no process to start for a short run); so does every job when the policy cannot
+    be sent to another process (a class defined in a notebook cell or a function)."""
     import pickle
 
     try:
@@ -448,13 +439,8 @@ def _in_blocks(jobs: list) -> list[list]:
     except Exception:  # noqa: BLE001 - any failure to pickle: run here
         return [_block(sd, st, threads=True) for sd, st in jobs]
     if len(jobs) == 1:
-        (seeds, setup), = jobs
-        parts = min(workers(), len(seeds))
-        if parts < 2 or _cost(seeds, setup) < SPLIT_COST:
-            return [_block(seeds, setup, threads=True)]
-        split = _in_blocks([(part, setup) for part in _blocks(seeds, -(-len(seeds) // parts))])
-        return [[h for part in split for h in part]]
-    cost = [_cost(sd, st) for sd, st in jobs]
+        return [_block(*jobs[0], threads=True)]
+    cost = [len(sd) * st.n * (st.generations + 1) for sd, st in jobs]
     order = sorted(range(len(jobs)), key=lambda i: -cost[i])
     done = in_processes(_block, *zip(*[jobs[i] for i in order]))
     return [part for _, part in sorted(zip(order, done), key=lambda t: t[0])]
