@@ -197,21 +197,21 @@ def _same_rows(a, b) -> bool:
 def test_experiment_in_parts_gives_the_rows_of_one_run(monkeypatch):
     """A long chain runs in parts, each part's measures beside the next part in another process: every row, model
     and meta is the one run's, to the bit; with one worker (or a warm start) the chain is one run."""
-    from collapse_lab.gmm import chains
+    from collapse_lab.gmm import parts as chain_parts
 
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
     for kw in ({}, {"k": 2, "n": 150, "full": False, "keep": (0, 13, 47)}):
         one = gmm.experiment(seed=3, generations=47, profile="quick", **kw)
         monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-        monkeypatch.setattr(chains, "PART", 10)
-        spec = chains._Chain(loop.policy("replace"), None, 3, 3, "kmeans", 1, gmm.TEACHING, None, True)
-        assert chains._in_parts(spec, 47) and not chains._in_parts(spec._replace(init="warm"), 47)
-        parts = gmm.experiment(seed=3, generations=47, profile="quick", **kw)
-        assert _same_rows(parts, one) and parts.meta == one.meta
-        assert sorted(parts.models) == sorted(one.models)
-        assert all(np.array_equal(x, y) for g in one.models for x, y in zip(parts.models[g], one.models[g]))
+        monkeypatch.setattr(chain_parts, "PART", 10)
+        spec = chain_parts._Chain(loop.policy("replace"), None, 3, 3, "kmeans", 1, gmm.TEACHING, None, True)
+        assert chain_parts._in_parts(spec, 47) and not chain_parts._in_parts(spec._replace(init="warm"), 47)
+        in_parts = gmm.experiment(seed=3, generations=47, profile="quick", **kw)
+        assert _same_rows(in_parts, one) and in_parts.meta == one.meta
+        assert sorted(in_parts.models) == sorted(one.models)
+        assert all(np.array_equal(x, y) for g in one.models for x, y in zip(in_parts.models[g], one.models[g]))
         monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
-        monkeypatch.setattr(chains, "PART", 100)
+        monkeypatch.setattr(chain_parts, "PART", 100)
 
 
 def test_error_sources_are_the_fits_one_after_the_other(monkeypatch):
