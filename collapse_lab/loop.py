@@ -410,20 +410,6 @@ def _step(g, family, pol, model, real, synthetic_sets, n, rng) -> tuple:
     return family.fit(train, rng), train, synthetic_sets
 
 
-def metric_row(metrics: Mapping[str, Callable], g: int, model, train, n_train: int) -> dict:
-    """Generation ``g``'s history row without its seconds: ``generation``, ``n_train`` and every metric of
-    ``metrics`` (as :func:`run` takes them) of ``model`` and its training set ``train`` (``n_train`` examples), a
-    dict result spread over ``name_key`` columns, values as plain python numbers."""
-    row = {"generation": g, "n_train": n_train}
-    for name, f in metrics.items():
-        v = f(model, train)
-        if isinstance(v, Mapping):
-            row.update({f"{name}_{k}": _plain(x) for k, x in v.items()})
-        else:
-            row[name] = _plain(v)
-    return row
-
-
 class _Recorder:
     """One history row per generation: its size, metrics and seconds; keeps the models of ``keep`` and calls the
     callback."""
@@ -432,7 +418,13 @@ class _Recorder:
         self.history, self.metrics, self.keep, self.callback = history, metrics, keep, callback
 
     def __call__(self, g: int, model, train, t0: float) -> None:
-        row = metric_row(self.metrics, g, model, train, size(train))
+        row = {"generation": g, "n_train": size(train)}
+        for name, f in self.metrics.items():
+            v = f(model, train)
+            if isinstance(v, Mapping):
+                row.update({f"{name}_{k}": _plain(x) for k, x in v.items()})
+            else:
+                row[name] = _plain(v)
         row["seconds"] = time.perf_counter() - t0
         self.history.append(row)
         if g in self.keep:

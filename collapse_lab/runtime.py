@@ -148,8 +148,10 @@ def in_processes_after(jobs) -> list:
     global _in_processes_active
     jobs = _checked_jobs(jobs)
     n = min(workers(), len(jobs))
+    from joblib.externals.loky import process_executor
+
     with _in_processes_lock:
-        nested = _in_processes_active > 0 or in_worker()
+        nested = _in_processes_active > 0 or getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
         if n > 1 and not nested:
             _in_processes_active += 1
     if n <= 1 or nested:
@@ -162,15 +164,6 @@ def in_processes_after(jobs) -> list:
     finally:
         with _in_processes_lock:
             _in_processes_active -= 1
-
-
-def in_worker() -> bool:
-    """Whether this process is a worker process of :func:`in_processes` (loky's): its own calls of
-    :func:`in_processes` run their jobs in it, and its progress bars would print to the server's log, not to the
-    notebook."""
-    from joblib.externals.loky import process_executor
-
-    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
 
 
 def _checked_jobs(jobs) -> list:

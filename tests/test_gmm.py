@@ -187,45 +187,6 @@ def test_experiments_in_blocks_and_processes_give_the_histories_of_one_batch(mon
         assert all("lost" not in h.meta for h in sw[N])
 
 
-def _same_rows(a, b) -> bool:
-    """The rows of two histories equal to the bit (NaN where the other has NaN), the clock's seconds aside."""
-    if a.columns != b.columns or len(a) != len(b):
-        return False
-    return all(np.array_equal(a[c], b[c], equal_nan=True) for c in a.columns if c != "seconds")
-
-
-def test_experiment_in_parts_gives_the_rows_of_one_run(monkeypatch):
-    """A long chain runs in parts, each part's measures beside the next part in another process: every row, model
-    and meta is the one run's, to the bit; with one worker (or a warm start) the chain is one run."""
-    from collapse_lab.gmm import parts as chain_parts
-
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
-    for kw in ({}, {"k": 2, "n": 150, "full": False, "keep": (0, 13, 47)}):
-        one = gmm.experiment(seed=3, generations=47, profile="quick", **kw)
-        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-        monkeypatch.setattr(chain_parts, "PART", 10)
-        spec = chain_parts._Chain(loop.policy("replace"), None, 3, 3, "kmeans", 1, gmm.TEACHING, None, True)
-        assert chain_parts._in_parts(spec, 47) and not chain_parts._in_parts(spec._replace(init="warm"), 47)
-        in_parts = gmm.experiment(seed=3, generations=47, profile="quick", **kw)
-        assert _same_rows(in_parts, one) and in_parts.meta == one.meta
-        assert sorted(in_parts.models) == sorted(one.models)
-        assert all(np.array_equal(x, y) for g in one.models for x, y in zip(in_parts.models[g], one.models[g]))
-        monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
-        monkeypatch.setattr(chain_parts, "PART", 100)
-
-
-def test_error_sources_are_the_fits_one_after_the_other(monkeypatch):
-    """The error sources' fits side by side in processes give the numbers of the same fits computed one after the
-    other in one process."""
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "1")
-    one = gmm.error_sources(seed=1, profile="quick")
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-    two = gmm.error_sources(seed=1, profile="quick")
-    assert list(two["expressivity"].items()) == list(one["expressivity"].items())
-    assert np.array_equal(two["approximation"], one["approximation"]) and two["best"] == one["best"]
-    assert list(two["statistical"].items()) == list(one["statistical"].items())
-
-
 def test_l2s_equals_l2_per_mixture_to_the_bit():
     """The batched distances the chains record are l2's own numbers, for fresh, shrunken and k = 2 fits."""
     from collapse_lab import em

@@ -90,17 +90,3 @@ def test_l2_batch_is_l2():
 def test_bad_input(call, match):
     with pytest.raises(ArgumentError, match=match):
         call()
-
-
-def test_histories_distances_in_blocks_are_each_generations_batch(monkeypatch):
-    """The exact-fit histories' distances, computed in blocks of generations on threads, are the numbers of one
-    batch per generation, to the bit."""
-    from collapse_lab.gmm import drift
-
-    monkeypatch.setattr(drift, "_L2_GENERATIONS", 4)
-    fits = gmm.exact_chains(n=60, generations=10, chains=3, seed=6)
-    hs = gmm.histories(fits, gmm.exact_masses(fits, modes=[2]), [2])
-    for g in range(11):
-        want = _l2_batch(fits[0][g], fits[1][g], fits[2][g], gmm.TEACHING)
-        assert [h["distance"][g] for h in hs] == want.tolist()
-        assert all(type(h.rows[g]["distance"]) is float and h.rows[g]["generation"] == g for h in hs)

@@ -127,27 +127,3 @@ def test_jobs_that_wait_on_another_get_its_result_in_any_number_of_processes(mon
                 [(_add, (1, 2), None), (_pid_after, (1,), True)], [("f", (), None)]):
         with pytest.raises(runtime.validate.ArgumentError, match="jobs"):
             runtime.in_processes_after(bad)
-
-
-
-def _where(mark):
-    with open(mark, "w"):
-        pass
-    return os.getpid(), runtime.in_worker()
-
-
-def _where_once_marked(mark):
-    for _ in range(600):  # the caller holds job 0 until a worker has run job 1 (it marks the file)
-        if os.path.exists(mark):
-            break
-        time.sleep(0.1)
-    return os.getpid(), runtime.in_worker()
-
-
-def test_in_worker_tells_a_worker_process_from_the_caller(monkeypatch, tmp_path):
-    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
-    assert not runtime.in_worker()
-    mark = str(tmp_path / "job1")
-    got = runtime.in_processes_after([(_where_once_marked, (mark,), None), (_where, (mark,), None)])
-    assert got[0] == (os.getpid(), False)          # the caller runs job 0
-    assert got[1][0] != os.getpid() and got[1][1]  # the worker ran job 1, and knows it is a worker

@@ -36,7 +36,7 @@ Definitions used throughout (the notebook explains them):
 
 The package's files, one concept each: ``sizes`` (the profiles' sizes), ``mixture`` (the type, the references,
 sampling, densities, the L2 distance), ``fitting`` (EM), ``measures`` (following the modes, held-out measures),
-``chains`` (the experiments), ``parts`` (a long chain and its measures on two cores), ``drift`` (chains without EM: pure weight drift and exact fits) and ``figures``.
+``chains`` (the experiments), ``drift`` (chains without EM: pure weight drift and exact fits) and ``figures``.
 Every public name is available as ``gmm.NAME``.
 """
 

@@ -9,11 +9,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import em, loop, validate
-from ..runtime import in_processes, in_processes_after, in_threads, in_worker, progress, silence_progress, workers
+from ..runtime import in_processes, in_threads, progress, silence_progress, workers
 from ..validate import integer as _int, seed as _seed
-from .fitting import _draw_state, family, fit, _fit_state, INITS, one_thread
-from .measures import _metrics, lost_generation, mode_mass, mode_masses, tail_threshold, total_variance
-from .parts import _Chain, _in_parts, _parts
+from .fitting import family, fit, INITS, one_thread
+from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
 from .mixture import _as_mixture, l2, l2s, LOST_BELOW, Mixture, MODES, PAPER, sample, TEACHING
 from .sizes import sizes
 
@@ -64,14 +63,10 @@ def experiment(policy="replace", *, generations=None, seed=0, profile=None, n=No
     _options(init, keep, full)
     real, test = data(seed, n=s.N if n is None else n, n_test=s.n_test, ref=ref)
     keep = tuple(g for g in (s.snapshots if keep is None else keep) if g <= generations)
-    spec = _Chain(loop.policy(policy), real, seed, k, init, n_init, ref, test, full)
-    if _in_parts(spec, generations):
-        h = _parts(spec, generations, keep)
-    else:
-        with one_thread():
-            h = loop.run(family(k, init, n_init), real, generations, policy=spec.policy,
-                         metrics=_metrics(ref, test, full), seed=np.random.default_rng([seed, 2]), keep=keep,
-                         desc=f"gmm k={k} seed {seed}")
+    ms = _metrics(ref, test, full)
+    with one_thread():
+        h = loop.run(family(k, init, n_init), real, generations, policy=policy, metrics=ms,
+                     seed=np.random.default_rng([seed, 2]), keep=keep, desc=f"gmm k={k} seed {seed}")
     _annotate(h, ref, test)
     return h
 
@@ -386,7 +381,7 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         mass = mode_masses(f.weights, f.means, f.covs, st.ref) if st.masses else [None] * len(dist)
         return [{"distance": dd, "mass": mm} for dd, mm in zip(dist, mass)]
 
-    quiet = silence_progress() if in_worker() else contextlib.nullcontext()
+    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
     with one_thread(), quiet:
         chains = _Chains([p[0] for p in pairs], seeds, st.policy)
         groups = [g for g in np.array_split(np.arange(len(seeds)), min(workers() if threads else 1, len(seeds)))
@@ -401,6 +396,14 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         del h.meta["_metrics"]
         _annotate(h, st.ref, test)
     return hs
+
+
+def _in_worker() -> bool:
+    """Whether this is a worker process of :func:`~collapse_lab.runtime.in_processes` (its progress bars would
+    print to the server's log, not to the notebook)."""
+    from joblib.externals.loky import process_executor
+
+    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
 
 
 def _settled(ref, chains: int):
@@ -423,13 +426,31 @@ def _settled(ref, chains: int):
     return rule
 
 
+def _metrics(ref, test, full: bool, masses: bool = True) -> dict:
+    """The chain's ``loop.run`` metrics against ``ref`` and the held-out ``test`` points: all of
+    :func:`~collapse_lab.gmm.measures.metrics`, or without ``full`` only distance, variance and (with ``masses``)
+    mode masses."""
+    ms = metrics(ref, test)
+    if full:
+        return ms
+    return {name: ms[name] for name in ("distance", "variance", "mass") if masses or name != "mass"}
+
+
 def _row(ms: dict, g: int, model, train, given: dict) -> dict:
     """One generation's history row: the metrics ``ms`` of the fit ``model`` on ``train`` (dict-valued ones
     spread over ``name_key`` columns), those in ``given`` (``distance``, and ``mass`` (k,) when measured) taken
     from the batched measurement."""
-    taken = {name: (lambda m, t, v=dict(enumerate(v)) if name == "mass" else v: v)
-             for name, v in given.items() if name in ms}
-    return loop.metric_row({**ms, **taken}, g, model, train, len(train))
+    row = {"generation": g, "n_train": len(train)}
+    for name, f in ms.items():
+        if name in given:
+            v = dict(enumerate(given[name])) if name == "mass" else given[name]
+        else:
+            v = f(model, train)
+        if isinstance(v, dict):
+            row.update({f"{name}_{kk}": float(x) for kk, x in v.items()})
+        else:
+            row[name] = float(v)
+    return row
 
 
 def first_losses(seeds, *, n=None, generations=None, k=3, init="kmeans", profile=None, ref=TEACHING) -> list[dict]:
@@ -518,43 +539,18 @@ def error_sources(seed: int = 0, profile=None, ref=TEACHING) -> dict:
     s = sizes(profile)
     ref = _as_mixture(ref, "ref")
     big = sample(ref, s.n_big, np.random.default_rng([seed, 3]))
-    # the draws of the fits one after the other, made first and in that order; then every fit is a job of its own
-    # (each start of the approximation error has its own stream), the jobs side by side in processes, the
-    # costliest first (the most components, the most points): the numbers of the fits one after the other, on any number of cores
     rng = np.random.default_rng([seed, 4])
-    ks = range(1, 5)
-    expr_states = [_draw_state(rng) for _ in ks]
-    stat_draws = {}
-    for N in s.stat_N:
-        stat_draws[N] = [(sample(ref, N, rng), _draw_state(rng)) for _ in range(s.stat_reps)]
-    starts = [list(b) for b in np.array_split(np.arange(s.init_seeds), -(-s.init_seeds // 10))]
-    jobs = ([(_expressivity_l2, (big, kk, st, ref), None) for kk, st in zip(ks[::-1], expr_states[::-1])]
-            + [(_starts_l2, (big, seed, part, ref), None) for part in starts]
-            + [(_statistical_l2, (stat_draws[N], ref), None) for N in s.stat_N[::-1]])
-    done = in_processes_after(jobs)
-    expr = dict(zip(ks, done[:len(ks)][::-1]))
-    approx = np.array([d for part in done[len(ks):len(ks) + len(starts)] for d in part])
-    stat = dict(zip(s.stat_N, done[len(ks) + len(starts):][::-1]))
+    with one_thread():
+        expr = {kk: l2(fit(big, kk, rng, n_init=10), ref) for kk in progress(range(1, 5), desc="expressivity")}
+        # each start has its own random stream: the starts run side by side, the same numbers on any cores
+        approx = np.array(in_threads(lambda i: l2(fit(big, ref.k, np.random.default_rng([seed, 5, i])), ref),
+                                     range(s.init_seeds)))
+        stat = {}
+        for N in progress(s.stat_N, desc="statistical"):
+            d = [l2(fit(sample(ref, N, rng), ref.k, rng, init="warm", start=ref), ref) for _ in range(s.stat_reps)]
+            stat[N] = float(np.mean(d))
     return {"expressivity": expr, "approximation": approx, "statistical": stat,
             "best": float(min(min(expr.values()), approx.min()))}
-
-
-def _expressivity_l2(big, k: int, state: int, ref) -> float:
-    """L2 to ``ref`` of the best of 10 EM restarts with ``k`` components on ``big`` (random state ``state``)."""
-    with one_thread():
-        return l2(_fit_state(big, k, state, n_init=10), ref)
-
-
-def _starts_l2(big, seed: int, starts: list, ref) -> list:
-    """L2 to ``ref`` of the single k-means starts ``starts`` on ``big``, start i drawing from ``[seed, 5, i]``."""
-    with one_thread():
-        return [l2(fit(big, ref.k, np.random.default_rng([seed, 5, int(i)])), ref) for i in starts]
-
-
-def _statistical_l2(draws: list, ref) -> float:
-    """Mean L2 to ``ref`` of EM started at ``ref`` on each sample of ``draws`` ``[(points, random state), ...]``."""
-    with one_thread():
-        return float(np.mean([l2(_fit_state(x, ref.k, st, init="warm", start=ref), ref) for x, st in draws]))
 
 
 def paper(generations=None, seed: int = 0, profile=None) -> loop.History:

@@ -230,23 +230,12 @@ def histories(fits, masses, modes, ref=TEACHING) -> list:
     if m.shape != W.shape[:2] + (len(modes),):
         raise validate.ArgumentError(f"masses must have shape {W.shape[:2] + (len(modes),)} (generations, chains, "
                                      f"modes); got {m.shape}")
-    G, C, K = W.shape
-    # the distances in fixed blocks of generations (each mixture's number does not depend on its batch), on threads
-    parts = [slice(lo, min(lo + _L2_GENERATIONS, G)) for lo in range(0, G, _L2_GENERATIONS)]
-    dist = np.concatenate(in_threads(lambda at: _l2_batch(W[at].reshape(-1, K), Mu[at].reshape(-1, *Mu.shape[2:]),
-                                                          S[at].reshape(-1, *S.shape[2:]), ref).reshape(-1, C),
-                                     parts))                                           # (G, chains)
+    dist = np.stack([_l2_batch(W[g], Mu[g], S[g], ref) for g in range(len(W))])   # (G, chains)
     mean = np.einsum("gck,gckd->gcd", W, Mu)
     var = ((W * np.trace(S, axis1=-2, axis2=-1)).sum(-1)
            + (W * ((Mu - mean[:, :, None, :]) ** 2).sum(-1)).sum(-1))                # total variance (G, chains)
     orig = [float(x) for x in mode_mass(ref, ref)]
     meta = {"family": "gmm exact fit", "original_mass": orig, "original_variance": total_variance(ref)}
-    names = ["generation", "distance", "variance", *(f"mass_{j}" for j in modes)]
-    # the columns as lists of python floats per chain (.tolist() gives the numbers float() gives), zipped into rows
-    cols = [dist.T.tolist(), var.T.tolist(), *(m[:, :, i].T.tolist() for i in range(len(modes)))]
-    gens = list(range(G))
-    return [History([dict(zip(names, row)) for row in zip(gens, *(col[c] for col in cols))], meta=dict(meta))
-            for c in range(C)]
-
-
-_L2_GENERATIONS = 100  # generations of exact-fit chains whose distances are computed in one batch
+    return [History([{"generation": g, "distance": float(dist[g, c]), "variance": float(var[g, c]),
+                      **{f"mass_{j}": float(m[g, c, i]) for i, j in enumerate(modes)}} for g in range(len(W))],
+                    meta=dict(meta)) for c in range(W.shape[1])]

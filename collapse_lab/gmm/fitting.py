@@ -67,26 +67,12 @@ def fit(data, k: int = 3, rng=None, init: str = "kmeans", n_init: int = 1, start
     x = validate.array("data", data)
     if x.ndim != 2 or len(x) < k:
         raise ValueError(f"data must have shape (n, d) with n >= k={k}; got {x.shape}")
+    rng = as_rng(rng)
+    kw = dict(covariance_type="full", tol=1e-5, max_iter=2000, random_state=int(rng.integers(2**31 - 1)))
     if init == "warm":
         start = _as_mixture(start, "start") if start is not None else None
         if start is None or start.k != k:
             raise ValueError("init='warm' needs start, a Mixture with k components")
-    return _fit_state(x, k, _draw_state(rng), init, n_init, start)
-
-
-def _draw_state(rng) -> int:
-    """The random state :func:`fit` draws from ``rng`` (a Generator, an int seed or None) for its EM: fits drawn
-    in order and then computed side by side give the numbers of the same fits one after the other."""
-    return int(as_rng(rng).integers(2**31 - 1))
-
-
-def _fit_state(x: np.ndarray, k: int, state: int, init: str = "kmeans", n_init: int = 1,
-              start: Mixture | None = None) -> Mixture:
-    """:func:`fit` with its random state ``state`` (from :func:`_draw_state`) instead of a random stream, on checked
-    arguments: points ``x`` (n, d), ``k`` components, ``init`` and ``n_init``, ``start`` a :class:`Mixture` with
-    ``k`` components for ``init="warm"``."""
-    kw = dict(covariance_type="full", tol=1e-5, max_iter=2000, random_state=state)
-    if init == "warm":
         kw.update(weights_init=start.weights, means_init=start.means,
                   precisions_init=np.linalg.inv(start.covs + 1e-6 * np.eye(x.shape[1])))
     else:

@@ -258,13 +258,3 @@ def metrics(ref, test, tau: float | None = None) -> dict:
         "det": lambda m, _: dict(enumerate(follow(m)["det"])),
         "mass": lambda m, _: dict(enumerate(mode_mass(m, ref))),
     }
-
-
-def _metrics(ref, test, full: bool, masses: bool = True) -> dict:
-    """The chain's ``loop.run`` metrics against ``ref`` and the held-out ``test`` points: all of
-    :func:`~collapse_lab.gmm.measures.metrics`, or without ``full`` only distance, variance and (with ``masses``)
-    mode masses."""
-    ms = metrics(ref, test)
-    if full:
-        return ms
-    return {name: ms[name] for name in ("distance", "variance", "mass") if masses or name != "mass"}
