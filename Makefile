@@ -46,11 +46,13 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Re-install only when pyproject.toml changes; torch first, so the project's torch>=... is already met.
-# --no-compile: Python compiles the modules it imports on first use; compiling every installed file (torch,
-# transformers, jupyterlab: most never imported) took 30 of the set-up's 77 CPU s, on one core.
+# pip byte-compiles what it installs (about 30 of the set-up's 77 CPU s, on one core): kept, because where
+# PYTHONDONTWRITEBYTECODE is set (as on the CI machine) Python never writes .pyc files itself, so without them
+# every process would compile torch and transformers again (a CI run with --no-compile: the course build 803
+# CPU s against about 650).
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet --no-compile "$(TORCH)"
-	$(PY) -m pip install --quiet --no-compile -e ".[test,lab,paper,browser,hub]"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test,lab,paper,browser,hub]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $@
 
