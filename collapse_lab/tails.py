@@ -133,13 +133,13 @@ def lost_once_each(p, sizes: Sequence[int], trials: int, seeds: Sequence) -> lis
     threads (multinomial releases the GIL), the largest first: it takes longest."""
     if not isinstance(sizes, (list, tuple, range, np.ndarray)) or np.ndim(sizes) != 1 or len(sizes) == 0:
         raise validate.ArgumentError(f"sizes must be a non-empty list of sample sizes M; got {sizes!r:.60}")
-    sizes = [_int("sizes[i]", M, 1) for M in sizes]
+    sizes = [_int(f"sizes[{i}]", M, 1) for i, M in enumerate(sizes)]
     if not isinstance(seeds, (list, tuple, range, np.ndarray)) or np.ndim(seeds) != 1:
         raise validate.ArgumentError(f"seeds must be a list of one seed per size; got {seeds!r:.60}")
     if len(seeds) != len(sizes):
         raise validate.ArgumentError(f"sizes and seeds must have the same length (one seed per size); got "
                                      f"{len(sizes)} sizes and {len(seeds)} seeds")
-    seeds = [s if isinstance(s, np.random.Generator) else _seed("seeds[i]", s) for s in seeds]
+    seeds = [s if isinstance(s, np.random.Generator) else _seed(f"seeds[{i}]", s) for i, s in enumerate(seeds)]
     gens = [id(s) for s in seeds if isinstance(s, np.random.Generator)]
     if len(set(gens)) != len(gens):  # one stream drawn by two threads at once: numbers that depend on timing
         raise validate.ArgumentError("seeds must not hold the same Generator twice (the sizes run side by side)")
