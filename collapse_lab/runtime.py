@@ -200,7 +200,7 @@ def _in_processes(jobs: list, n: int) -> list:
                     i = first if first in ready else ready[0]
                     todo.remove(i)
                     return i
-                cond.wait()
+                cond.wait(0.2)  # with a timeout: see join below
             return None
 
     def run(i, remote):
@@ -235,7 +235,11 @@ def _in_processes(jobs: list, n: int) -> list:
             run(i, False)
             i = take()
         for t in threads:
-            t.join()
+            # in short waits: an interrupt (Jupyter's button sends SIGINT) that the kernel hands to another thread
+            # only sets a flag, which this thread reads when it next runs Python code; one long wait would read it
+            # after the workers' jobs, and perhaps inside a finalizer, which drops the KeyboardInterrupt
+            while t.is_alive():
+                t.join(0.2)
     except BaseException as e:  # an interrupt while this process waits for the workers: stop them too
         fail(e)
     finally:

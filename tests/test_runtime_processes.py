@@ -46,9 +46,14 @@ def _sleep(seconds, started=None):
     return seconds
 
 
-def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_path):
+@pytest.mark.parametrize("main_blocks", [False, True], ids=["to-this-thread", "to-another-thread"])
+def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_path, main_blocks):
+    # main_blocks: the kernel hands the signal to another thread (as when this one has a signal pending); Python
+    # then only sets a flag that this thread must come back to read
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
     started, stop = tmp_path / "started", threading.Event()
+    if main_blocks:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
     def interrupt():  # once the worker runs its job (its start-up takes seconds, more on a busy machine)
         while not started.exists():
@@ -65,6 +70,8 @@ def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_
             runtime.in_processes(_sleep, [0.0, 60.0], [None, str(started)])
     finally:
         stop.set()
+        if main_blocks:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     assert time.monotonic() - t0 < 50
     end = time.monotonic() + 10
     while _loky_workers() and time.monotonic() < end:
