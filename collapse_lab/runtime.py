@@ -119,6 +119,14 @@ def in_threads(fn, *iterables) -> list:
         return list(pool.map(lambda a: fn(*a), jobs))
 
 
+def in_worker() -> bool:
+    """Whether this process is a worker of :func:`in_processes` (loky's executor counts its depth of nested
+    workers; 0 in the process that called): its progress bars would print to a log, not to the notebook."""
+    from joblib.externals.loky import process_executor
+
+    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
+
+
 #: thread pools of the numeric libraries, limited in each worker process to its share of the cores (as joblib does)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -148,10 +156,8 @@ def in_processes_after(jobs) -> list:
     global _in_processes_active
     jobs = _checked_jobs(jobs)
     n = min(workers(), len(jobs))
-    from joblib.externals.loky import process_executor
-
     with _in_processes_lock:
-        nested = _in_processes_active > 0 or getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
+        nested = _in_processes_active > 0 or in_worker()
         if n > 1 and not nested:
             _in_processes_active += 1
     if n <= 1 or nested:

@@ -134,3 +134,16 @@ def test_jobs_that_wait_on_another_get_its_result_in_any_number_of_processes(mon
                 [(_add, (1, 2), None), (_pid_after, (1,), True)], [("f", (), None)]):
         with pytest.raises(runtime.validate.ArgumentError, match="jobs"):
             runtime.in_processes_after(bad)
+
+
+def _where(seconds):
+    time.sleep(seconds)
+    return os.getpid(), runtime.in_worker()
+
+
+def test_in_worker_tells_a_worker_process_from_the_caller(monkeypatch):
+    monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
+    got = runtime.in_processes(_where, [2.0, 0, 0, 0])  # the caller's job lasts until the worker has taken one
+    assert not runtime.in_worker()
+    assert {w for pid, w in got if pid == os.getpid()} == {False}
+    assert {w for pid, w in got if pid != os.getpid()} == {True}

@@ -9,7 +9,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import em, loop, validate
-from ..runtime import in_processes, in_threads, progress, silence_progress, workers
+from ..runtime import in_processes, in_threads, in_worker, progress, silence_progress, workers
 from ..validate import integer as _int, seed as _seed
 from .fitting import family, fit, INITS, one_thread
 from .measures import lost_generation, metrics, mode_mass, mode_masses, tail_threshold, total_variance
@@ -381,7 +381,7 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         mass = mode_masses(f.weights, f.means, f.covs, st.ref) if st.masses else [None] * len(dist)
         return [{"distance": dd, "mass": mm} for dd, mm in zip(dist, mass)]
 
-    quiet = silence_progress() if _in_worker() else contextlib.nullcontext()
+    quiet = silence_progress() if in_worker() else contextlib.nullcontext()
     with one_thread(), quiet:
         chains = _Chains([p[0] for p in pairs], seeds, st.policy)
         groups = [g for g in np.array_split(np.arange(len(seeds)), min(workers() if threads else 1, len(seeds)))
@@ -396,14 +396,6 @@ def _block(seeds: list, setup: _Setup, threads: bool = False) -> list[loop.Histo
         del h.meta["_metrics"]
         _annotate(h, st.ref, test)
     return hs
-
-
-def _in_worker() -> bool:
-    """Whether this is a worker process of :func:`~collapse_lab.runtime.in_processes` (its progress bars would
-    print to the server's log, not to the notebook)."""
-    from joblib.externals.loky import process_executor
-
-    return getattr(process_executor, "_CURRENT_DEPTH", 0) > 0
 
 
 def _settled(ref, chains: int):

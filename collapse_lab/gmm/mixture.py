@@ -159,29 +159,35 @@ def l2(p: Mixture, q: Mixture, squared: bool = False) -> float:
     p, q = _as_mixture(p, "p"), _as_mixture(q, "q")
     if not isinstance(squared, (bool, np.bool_)):
         raise validate.ArgumentError(f"squared must be True or False; got {squared!r:.60}")
-    sq = (p.weights @ overlaps(p, p) @ p.weights - 2 * p.weights @ overlaps(p, q) @ q.weights
-          + q.weights @ overlaps(q, q) @ q.weights)
-    sq = max(float(sq), 0.0)  # rounding can leave a tiny negative when p == q
+    if p.dim != q.dim:
+        raise ValueError(f"p and q must have the same dimension; got {p.dim} and {q.dim}")
+    sq = float(_l2_squared(p.weights[None], p.means[None], p.covs[None], q)[0])
     return sq if squared else math.sqrt(sq)
 
 
 def l2s(weights, means, covs, ref) -> np.ndarray:
     """:func:`l2` of C mixtures ``(weights[c], means[c], covs[c])`` to ``ref`` at once: ``weights`` (C, K),
     ``means`` (C, K, d), ``covs`` (C, K, d, d) (e.g. the fields of a batch of fits, :class:`collapse_lab.em.Fit`)
-    -> (C,). The overlaps of all mixtures are one batch of the same operations, each chain's sums the same
-    products as :func:`l2`'s, so each distance is the number :func:`l2` gives, to the bit."""
+    -> (C,), each distance the number :func:`l2` gives, to the bit (:func:`l2` is the case C = 1)."""
     ref = _as_mixture(ref, "ref")
     w, m, c = (validate.array(a, v) for a, v in (("weights", weights), ("means", means), ("covs", covs)))
     d = ref.dim
     if w.ndim != 2 or m.shape != w.shape + (d,) or c.shape != w.shape + (d, d):
         raise ValueError(f"weights, means, covs must have shapes (C, K), (C, K, {d}), (C, K, {d}, {d}); got "
                          f"{w.shape}, {m.shape}, {c.shape}")
+    return np.sqrt(_l2_squared(w, m, c, ref))
+
+
+def _l2_squared(w, m, c, q: Mixture) -> np.ndarray:
+    """The squared L2 distance of each of C mixtures (``w`` (C, K), ``m`` (C, K, d), ``c`` (C, K, d, d)) to ``q``,
+    (C,): the overlaps of all C are one batch of the same operations (each mixture's numbers do not depend on the
+    others), each mixture's sum the same products in the same order."""
     gpp = np.exp(_gauss_logpdf(m[:, :, None], m[:, None], c[:, :, None] + c[:, None]))          # (C, K, K)
-    gpq = np.exp(_gauss_logpdf(m[:, :, None], ref.means[None, None], c[:, :, None] + ref.covs[None, None]))
-    v = ref.weights
-    qq = v @ overlaps(ref, ref) @ v
+    gpq = np.exp(_gauss_logpdf(m[:, :, None], q.means[None, None], c[:, :, None] + q.covs[None, None]))
+    v = q.weights
+    qq = v @ overlaps(q, q) @ v
     out = np.empty(len(w))
     for i in range(len(w)):
-        sq = w[i] @ gpp[i] @ w[i] - 2 * w[i] @ gpq[i] @ v + qq
-        out[i] = math.sqrt(max(float(sq), 0.0))
+        # rounding can leave a tiny negative when the mixture is q
+        out[i] = max(float(w[i] @ gpp[i] @ w[i] - 2 * w[i] @ gpq[i] @ v + qq), 0.0)
     return out
