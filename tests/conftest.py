@@ -19,6 +19,33 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture
+def loky_workers():
+    """``left()``: the worker processes of ``runtime.in_processes`` still running under this test's process, after
+    up to 10 s for them to go (a worker stopped or shut down exits a moment later; zombies do not count)."""
+    import time
+
+    import psutil
+
+    def alive() -> list:
+        out = []
+        for p in psutil.Process().children(recursive=True):
+            try:
+                if "LokyProcess" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.Error:
+                pass
+        return out
+
+    def left(wait: float = 10.0) -> list:
+        end = time.monotonic() + wait
+        while (procs := alive()) and time.monotonic() < end:
+            time.sleep(0.2)
+        return procs
+
+    return left
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config, items):
     """Marks ``slow`` the tests tests/durations.json names as the slowest (together three quarters of the suite's

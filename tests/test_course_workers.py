@@ -42,9 +42,8 @@ def _chain_vars(seed: int):
     return gaussian.fast_chains(5, 20, 50, seed=seed).var
 
 
-def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
+def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch, loky_workers):
     import numpy as np
-    import psutil
 
     from collapse_lab import runtime
 
@@ -54,8 +53,7 @@ def test_work_in_worker_processes_gives_what_one_process_gives(monkeypatch):
         got[n] = runtime.in_processes(_chain_vars, [0, 1, 2])
     assert len(got["2"]) == 3 and all(np.array_equal(a, b) for a, b in zip(got["1"], got["2"]))
     assert not np.array_equal(got["2"][0], got["2"][1])  # in input order, one result per seed
-    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
-    assert not workers, "the worker processes are shut down after the work (they hold its memory)"
+    assert not loky_workers(), "the worker processes are shut down after the work (they hold its memory)"
     with pytest.raises(course.validate.ArgumentError, match="fn must be a function"):
         runtime.in_processes(3, [1])
 
@@ -65,11 +63,11 @@ def _rows(h) -> list:
 
 
 @pytest.mark.slow
-def test_language_model_chains_and_branches_side_by_side_give_what_one_after_the_other_gives(monkeypatch):
+def test_language_model_chains_and_branches_side_by_side_give_what_one_after_the_other_gives(monkeypatch,
+                                                                                             loky_workers):
     # Chapter 4 runs settings (b) and (a) side by side and starts the branches of (a) as soon as (a) ends, while (b)
     # still runs: to the last bit what the calls give one after the other
     import numpy as np
-    import psutil
 
     from collapse_lab import lm
 
@@ -108,8 +106,7 @@ def test_language_model_chains_and_branches_side_by_side_give_what_one_after_the
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")  # a chain failing in a worker: its error, no branch, no worker left
     with pytest.raises(ValueError, match="setting must be"):
         lm.chains([specs[1], dict(setting="c")], parts=parts, branches={0: bspecs})
-    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
-    assert not workers
+    assert not loky_workers()
 
 
 def test_the_fraction_sweep_and_the_policy_table_give_the_same_numbers_in_processes(monkeypatch):

@@ -6,21 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from collapse_lab import runtime
-
-
-def _loky_workers() -> list:
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "LokyProcess" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
 
 
 def _square(x):
@@ -47,7 +35,7 @@ def _sleep(seconds, started=None):
 
 
 @pytest.mark.parametrize("main_blocks", [False, True], ids=["to-this-thread", "to-another-thread"])
-def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_path, main_blocks):
+def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_path, main_blocks, loky_workers):
     # main_blocks: the kernel hands the signal to another thread (as when this one has a signal pending); Python
     # then only sets a flag that this thread must come back to read
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "2")
@@ -73,10 +61,7 @@ def test_an_interrupt_while_the_caller_waits_stops_the_workers(monkeypatch, tmp_
         if main_blocks:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     assert time.monotonic() - t0 < 50
-    end = time.monotonic() + 10
-    while _loky_workers() and time.monotonic() < end:
-        time.sleep(0.2)
-    assert not _loky_workers(), "an interrupted call leaves its worker processes running the rest"
+    assert not loky_workers(), "an interrupted call leaves its worker processes running the rest"
 
 
 def _threads_env(_):
@@ -101,17 +86,14 @@ def _sleep_or_fail(seconds):
     return _sleep(seconds)
 
 
-def test_a_failing_worker_job_stops_the_others_at_once_and_its_error_is_raised(monkeypatch):
+def test_a_failing_worker_job_stops_the_others_at_once_and_its_error_is_raised(monkeypatch, loky_workers):
     monkeypatch.setenv("COLLAPSE_LAB_WORKERS", "3")
     t0 = time.monotonic()
     with pytest.raises(ValueError, match="job failed after 1") as err:
         runtime.in_processes(_sleep_or_fail, [0.5, 60.0, -1.0])
     assert time.monotonic() - t0 < 40, "the other worker's job ran on after the failure"
     assert "_sleep_or_fail" in str(err.value.__cause__)  # the worker's traceback comes with it
-    end = time.monotonic() + 10
-    while _loky_workers() and time.monotonic() < end:
-        time.sleep(0.2)
-    assert not _loky_workers()
+    assert not loky_workers()
 
 
 def _add(x, y):
